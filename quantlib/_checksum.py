@@ -17,22 +17,9 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .errors import short_repr
+
 KEY = "checksum"
-
-
-def brief(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` cut to ``limit`` characters, for messages about outside data; never raises.
-
-    ``repr`` itself refuses integers of more than 4300 digits and recursion
-    beyond the stack, both of which a JSON document can hold.
-    """
-    if isinstance(value, int) and value.bit_length() > 64:
-        return f"an integer of {value.bit_length()} bits"
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):
-        return f"a {type(value).__name__} that cannot be shown"
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def canonical_json(record: Mapping[str, Any]) -> bytes:
@@ -71,11 +58,11 @@ def record_mismatch(record: Mapping[str, Any]) -> str | None:
     """None if ``record["checksum"]`` matches the record, else why not (a message fragment)."""
     stored = record.get(KEY)
     if not isinstance(stored, str) or stored.split(":", 1)[0] not in ("crc32", "sha256"):
-        return f"expected a 'checksum' of the form 'crc32:<hex>' or 'sha256:<hex>', got {brief(stored)}"
+        return f"expected a 'checksum' of the form 'crc32:<hex>' or 'sha256:<hex>', got {short_repr(stored)}"
     try:
         actual = record_checksum(record, stored.split(":", 1)[0])
     except (TypeError, ValueError, RecursionError) as exc:
-        return f"the record is not JSON data ({brief(str(exc), 120)})"
+        return f"the record is not JSON data ({short_repr(str(exc), 120)})"
     if actual != stored:
         return f"the checksum says {stored}, the content gives {actual}: it was changed or corrupted"
     return None

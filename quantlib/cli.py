@@ -28,7 +28,7 @@ import numpy as np
 
 from . import __version__, _checksum
 from ._npyfile import READ_ERRORS, NpzArrays, load_npy
-from .errors import QuantlibError, UnknownPrecisionError
+from .errors import QuantlibError, UnknownPrecisionError, short_repr
 
 T = TypeVar("T")
 
@@ -171,9 +171,9 @@ def load_codes(path: str, name: str) -> tuple[np.ndarray, dict[str, Any], int]:
     if meta is not None:
         if not isinstance(meta, dict) or meta.get("format") != CODES_FORMAT:
             raise CliError(f"{name}: {path} is not a {CODES_FORMAT} file "
-                           f"(its 'format' says {_checksum.brief(meta)})")
+                           f"(its 'format' says {short_repr(meta)})")
         if meta.get("version") != CODES_VERSION or dim is None:
-            raise CliError(f"{name}: {path} is codes file version {_checksum.brief(meta.get('version'))}; "
+            raise CliError(f"{name}: {path} is codes file version {short_repr(meta.get('version'))}; "
                            f"this quantlib reads 1 and {CODES_VERSION}")
         if meta.get("checksum") != codes_checksum(codes, config_text, dim):
             raise CliError(f"{name}: {path} does not match its checksum; the file is corrupt")

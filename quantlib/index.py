@@ -40,7 +40,7 @@ from ._npyfile import load_npy
 from ._validation import as_array, check_dim, describe
 from .codecs import BitCodec, Codec, ScalarCodec, codec_from_config, get_codec
 from .codecs.binary import resolve_bit_dim
-from .errors import ConfigError, DTypeError, QuantlibError, ShapeError
+from .errors import ConfigError, DTypeError, QuantlibError, ShapeError, short_repr
 from .metrics import Corpus, Metric, MetricInfo, metric_info, prepare_corpus
 from .precision import PrecisionInfo, precision_info
 from .search import check_k, search_corpus
@@ -450,7 +450,7 @@ def _read_header(header_path: Path) -> dict[str, Any]:
     version = header.get("version")
     if isinstance(version, bool) or version not in _READS:
         raise ConfigError(
-            f"path: index format version {_checksum.brief(version)} is not one this quantlib reads "
+            f"path: index format version {short_repr(version)} is not one this quantlib reads "
             f"({', '.join(map(str, _READS))})"
         )
     if version >= 2:
@@ -460,7 +460,7 @@ def _read_header(header_path: Path) -> dict[str, Any]:
 
     def bad(key: str, expected: str) -> ConfigError:
         return ConfigError(f"path: {header_path}: expected {key!r} to be {expected}, "
-                           f"got {_checksum.brief(header.get(key, '(missing)'))}")
+                           f"got {short_repr(header.get(key, '(missing)'))}")
 
     count = header.get("count")
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
@@ -474,12 +474,12 @@ def _read_header(header_path: Path) -> dict[str, Any]:
         raise bad("arrays", "a dict of array entries")
     for key, entry in arrays.items():
         if key not in _FILES:
-            raise ConfigError(f"path: unknown array {_checksum.brief(key)} in {header_path}")
+            raise ConfigError(f"path: unknown array {short_repr(key)} in {header_path}")
         if (not isinstance(entry, dict) or entry.get("file") != _FILES[key]
                 or not isinstance(entry.get("dtype"), str) or not isinstance(entry.get("shape"), list)
                 or not isinstance(entry.get("sha256"), str)):
             raise ConfigError(f"path: {header_path}: array {key!r} needs file {_FILES[key]!r}, a dtype, "
-                              f"a shape and a sha256, got {_checksum.brief(entry, 120)}")
+                              f"a shape and a sha256, got {short_repr(entry, 120)}")
     return header
 
 

@@ -39,7 +39,7 @@ from typing import Any, overload
 import numba
 import numpy as np
 
-from ._checksum import brief, record_checksum, record_mismatch
+from ._checksum import record_checksum, record_mismatch
 from ._kernels import maxsim as K
 from ._validation import as_array, as_code_matrix, check_dim, describe, first_nonfinite
 from .codecs import BitCodec, Codec, FloatCodec, ScalarCodec, codec_from_config
@@ -54,6 +54,7 @@ from .errors import (
     OutOfRangeError,
     PayloadError,
     ShapeError,
+    short_repr,
 )
 from .matryoshka import ZeroPolicy, truncate, truncate_codec
 from .precision import Precision, PrecisionInfo, precision_info
@@ -659,7 +660,7 @@ class MultiVectorBatch:
         version = payload.get("version", 1)
         if isinstance(version, bool) or version not in _READS:
             raise PayloadError(f"payload['version']: expected one of {', '.join(map(str, _READS))} "
-                               f"(the versions this quantlib reads), got {brief(version)}")
+                               f"(the versions this quantlib reads), got {short_repr(version)}")
         if version >= 2:
             problem = record_mismatch({k: _json_text(v) for k, v in payload.items()})
             if problem:

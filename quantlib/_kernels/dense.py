@@ -39,7 +39,11 @@ from .topk import insert, merge
 
 
 def widen(x, zero):  # pragma: no cover - replaced by the overload inside kernels
-    """``x`` as the float type of ``zero`` (uint16 items are float16 bits)."""
+    """``x`` as the accumulator type of ``zero`` (uint16 items are float16 bits).
+
+    Shared by the dense and MaxSim kernels: float32/float64 accumulators for
+    float and dequantized scores, int32/int64 for exact dots of codes.
+    """
     raise NotImplementedError
 
 
@@ -53,6 +57,10 @@ def _widen_impl(x, zero):
         if x == types.uint16:
             return lambda x, zero: np.float64(half_to_float(x))
         return lambda x, zero: np.float64(x)
+    if zero == types.int32:
+        return lambda x, zero: np.int32(x)
+    if zero == types.int64:
+        return lambda x, zero: np.int64(x)
     return None
 
 

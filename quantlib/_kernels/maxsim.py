@@ -50,29 +50,12 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from ._config import FAST
+from .dense import widen
 from .popcount import half_to_float, load_u64, popcount64
 from .topk import insert, merge
 
 #: Query tokens per register tile of the dense family (``W`` rows are padded to a multiple).
 TILE = 4
-
-
-def widen(x, zero):  # pragma: no cover - replaced by the overload inside kernels
-    """``x`` as the accumulator type of ``zero`` (uint16 items are float16 bits)."""
-    raise NotImplementedError
-
-
-@overload(widen)
-def _widen_impl(x, zero):
-    if zero == types.float32:
-        if x == types.uint16:
-            return lambda x, zero: half_to_float(x)
-        return lambda x, zero: np.float32(x)
-    if zero == types.int32:
-        return lambda x, zero: np.int32(x)
-    if zero == types.int64:
-        return lambda x, zero: np.int64(x)
-    return None
 
 
 def mac(s, a, b):  # pragma: no cover - replaced by the overload inside kernels
