@@ -84,7 +84,7 @@ _CHUNKS_PER_THREAD = 4
 
 _FLOAT32_EXACT = 1 << 24
 
-#: MUVERA encodes blocks of whole documents of about this many tokens (one GEMM each).
+#: MUVERA encodes blocks of whole documents of about this many tokens (one projection buffer each).
 _MUVERA_BLOCK_TOKENS = 1 << 15
 
 
@@ -1333,7 +1333,7 @@ class MuveraEncoder:
         signs = rng.integers(0, 2, (self.repetitions, self.dim, self.d_proj)) * 2 - 1
         #: (repetitions, dim, d_proj) projections, +-1 / sqrt(d_proj).
         self.projections = (signs / np.sqrt(self.d_proj)).astype(np.float32)
-        # Every round side by side, per round the hyperplanes and then the projections: one GEMM
+        # Every round side by side, per round the hyperplanes and then the projections: one pass
         # per block of documents reads the tokens once for all rounds.
         both = np.concatenate((self.hyperplanes, self.projections), axis=2)
         self._matrix = np.ascontiguousarray(both.transpose(1, 0, 2).reshape(self.dim, -1))
@@ -1398,7 +1398,8 @@ class MuveraEncoder:
         while d0 < n:
             d1 = int(np.searchsorted(offsets, offsets[d0] + _MUVERA_BLOCK_TOKENS, side="right")) - 1
             d1 = min(n, max(d1, d0 + 1))
-            Y = tokens[offsets[d0]:offsets[d1]] @ self._matrix
+            Y = np.empty((offsets[d1] - offsets[d0], self._matrix.shape[1]), np.float32)
+            K.project_rows(tokens, offsets[d0], offsets[d1], self._matrix, Y)
             K.muvera_block(Y, offsets, d0, d1, self.k_sim, self.d_proj, document, out)
             d0 = d1
         return out

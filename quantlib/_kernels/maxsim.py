@@ -49,7 +49,7 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from ._config import FAST
+from ._config import EXACT, FAST
 from .dense import widen
 from .popcount import half_to_float, load_u64, popcount64
 from .topk import insert, merge
@@ -398,6 +398,29 @@ def lut_search_parallel(T, X, offs, A, B, norm, bounds, keys, ids):
 
 
 # --------------------------------------------------------------------------- MUVERA
+
+
+@njit(**EXACT)
+def project_rows(X, r0, r1, M, Y):
+    """``Y[t - r0] = X[t] @ M`` for rows r0..r1, each sum taken in the order of ``j``.
+
+    The same arithmetic for a token wherever it sits in a block, so a
+    document's encoding never depends on the batch it came in (BLAS gives a
+    row different roundings at different positions of a block, and a rounding
+    can move a token across a hyperplane into another bucket).  The inner loop
+    runs along a row of ``M`` and vectorises without reassociating anything.
+    """
+    ncols = M.shape[1]
+    for t in range(r0, r1):
+        x = X[t]
+        y = Y[t - r0]
+        for c in range(ncols):
+            y[c] = 0.0
+        for j in range(X.shape[1]):
+            xj = x[j]
+            m = M[j]
+            for c in range(ncols):
+                y[c] += xj * m[c]
 
 
 @njit(**FAST)
