@@ -3,7 +3,7 @@
 - ``HammingSearch``: 100 queries, top-10 over 1,000,000 x 1024-bit codes.
   Goal: at least as fast as faiss ``IndexBinaryFlat`` (about 0.4 s on one
   thread on a quiet machine here), aiming for 1.3x.  faiss is not a
-  dependency: ``python benchmarks/bench_search.py --faiss`` compares by hand
+  dependency: ``python benchmarks/bench_search.py --peers`` compares by hand
   when ``faiss-cpu`` is installed.  The asv baseline is the numpy sum of the
   same bytes, i.e. the memory-bandwidth floor of one pass.
 - ``FloatSearch``: 100 float32 queries over 200,000 x 1024 float32 rows.
@@ -12,13 +12,15 @@
 - ``Int8Search``: 100 queries over 200,000 x 1024 int8 codes: the exact integer
   dot of codes, and float32 queries against calibrated (dequantized) codes.
   Baseline: int8 -> float32 conversion + BLAS + argpartition, block by block.
-  ``--faiss`` adds faiss ``IndexScalarQuantizer`` (QT_8bit_direct_signed).
+  ``--peers`` adds faiss ``IndexScalarQuantizer`` (QT_8bit_direct_signed),
+  NumKong ``dots_packed`` (i8, then the same argpartition) and usearch's exact
+  ``i8`` search, whichever are installed.
 - ``SignsSearch``: float32 queries against +1/-1 bits versus the Hamming
   search of the same codes (200,000 x 1024 bits, 100 queries).
 
 Data are seeded (``rng.bytes``, ``standard_normal``: a few seconds at most);
 kernels are compiled in ``setup``.  Run without asv (medians and ratios):
-``python benchmarks/bench_search.py [--faiss] [--threads N]``.
+``python benchmarks/bench_search.py [--peers] [--threads N] [--only CLASS]``.
 """
 
 from __future__ import annotations
@@ -186,32 +188,66 @@ def _median(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
-def _faiss_extras(bench) -> dict:
-    import faiss  # by-hand comparison only: never a dependency, never imported by tests
+def _peer_extras(bench) -> dict:
+    """Peers' timings for the by-hand comparison: whichever of faiss, NumKong and usearch is installed.
 
-    faiss.omp_set_num_threads(quantlib.get_num_threads())
-    if isinstance(bench, HammingSearch):
+    None of them is a dependency and no test imports them.  Index building and
+    packing happen here, outside the timings; a peer without a fused top-k
+    (NumKong) is timed with the same ``argpartition`` as the numpy baseline.
+    """
+    extras: dict = {}
+    threads = quantlib.get_num_threads()
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(threads)
+    except ImportError:
+        faiss = None
+    try:
+        import numkong
+    except ImportError:
+        numkong = None
+    try:
+        from usearch.index import MetricKind
+        from usearch.index import search as usearch_search
+    except ImportError:
+        usearch_search = None
+    if isinstance(bench, HammingSearch) and faiss is not None:
         index = faiss.IndexBinaryFlat(bench.X.shape[1] * 8)
         index.add(bench.X)
-        return {"faiss_IndexBinaryFlat": lambda: index.search(bench.Q, 10)}
+        extras["faiss_IndexBinaryFlat"] = lambda: index.search(bench.Q, 10)
     if isinstance(bench, Int8Search):
         d = bench.C.shape[1]
-        index = faiss.IndexScalarQuantizer(d, faiss.ScalarQuantizer.QT_8bit_direct_signed,
-                                           faiss.METRIC_INNER_PRODUCT)
-        index.train(np.zeros((1, d), np.float32))
-        index.add(bench.C.astype(np.float32))
-        q = bench.Qc.astype(np.float32)
-        return {"faiss_IndexScalarQuantizer": lambda: index.search(q, 10)}
+        if faiss is not None:
+            sq = faiss.IndexScalarQuantizer(d, faiss.ScalarQuantizer.QT_8bit_direct_signed,
+                                            faiss.METRIC_INNER_PRODUCT)
+            sq.train(np.zeros((1, d), np.float32))
+            sq.add(bench.C.astype(np.float32))
+            qf = bench.Qc.astype(np.float32)
+            extras["faiss_IndexScalarQuantizer"] = lambda: sq.search(qf, 10)
+        if numkong is not None:
+            packed = numkong.dots_pack(bench.C, dtype="int8")
+            extras["numkong_dots_packed_argpartition"] = (
+                lambda: top10_numpy(np.asarray(numkong.dots_packed(bench.Qc, packed))))
+        if usearch_search is not None:
+            extras["usearch_exact_i8"] = lambda: usearch_search(bench.C, bench.Qc, 10, MetricKind.IP,
+                                                                exact=True, threads=threads)
     if isinstance(bench, FloatSearch):
-        index = faiss.IndexFlatIP(bench.X.shape[1])
-        index.add(bench.X)
-        return {"faiss_IndexFlatIP": lambda: index.search(bench.Q, 10)}
-    return {}
+        if faiss is not None:
+            flat = faiss.IndexFlatIP(bench.X.shape[1])
+            flat.add(bench.X)
+            extras["faiss_IndexFlatIP"] = lambda: flat.search(bench.Q, 10)
+        if numkong is not None:
+            packed_f = numkong.dots_pack(bench.X, dtype="float32")
+            extras["numkong_dots_packed_argpartition"] = (
+                lambda: top10_numpy(np.asarray(numkong.dots_packed(bench.Q, packed_f))))
+    return extras
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--faiss", action="store_true", help="also time faiss (faiss-cpu must be installed)")
+    parser.add_argument("--peers", "--faiss", action="store_true",
+                        help="also time faiss, NumKong and usearch where installed (never dependencies)")
     parser.add_argument("--threads", type=int, default=None, help="quantlib (and faiss) threads")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--only", default=None, help="run one class, e.g. HammingSearch")
@@ -225,8 +261,8 @@ def main() -> None:
         bench.setup()
         fns = {n[5:]: getattr(bench, n) for n in dir(bench) if n.startswith("time_")}
         tracks = {n: getattr(bench, n)() for n in dir(bench) if n.startswith("track_")}
-        if args.faiss:
-            fns.update(_faiss_extras(bench))
+        if args.peers:
+            fns.update(_peer_extras(bench))
         medians = {name: _median(fn, args.repeat) for name, fn in fns.items()}
         base_name = min(n for n in medians if n.startswith("quantlib"))
         base = medians[base_name]

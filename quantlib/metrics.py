@@ -52,6 +52,7 @@ import numpy as np
 
 from ._kernels import bits as KB
 from ._kernels import dense as KD
+from ._kernels import intdot as KI
 from ._validation import as_array, check_dim, check_finite, describe
 from .codecs import BitCodec, Codec, ScalarCodec, codec_from_config
 from .codecs.binary import resolve_bit_dim
@@ -609,10 +610,9 @@ def _plan_codes(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
     if isinstance(c.codec, ScalarCodec):  # calibrated: score the dequantized query values
         return _plan_float(c.codec.decode(codes), c, m, None, name)
     nq, d = codes.shape
-    lo, hi = (-128, 127) if c.info.name == "int8" else (0, 255)
-    biggest = max(abs(lo), hi) ** 2 * d
-    acc = np.float32 if biggest <= 1 << 24 else np.float64  # every partial sum exact
-    W = codes.astype(acc)
+    # int16 queries: exact int32 sums (intdot); longer rows accumulate in float64, also exact
+    acc = np.float64
+    W = codes.astype(np.int16 if d <= KI.MAX_ITEMS[c.info.name] else np.float64)
     A = np.ones(nq, acc)
     RS = np.ones(c.n, acc)
     if m.name == "cosine":

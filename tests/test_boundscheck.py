@@ -6,7 +6,8 @@ to be set before numba compiles anything, and numba's on-disk cache does not
 key on it, so that run gets its own ``NUMBA_CACHE_DIR``: bounds-checked and
 unchecked machine code never mix.  The one read numba cannot see,
 :func:`quantlib._kernels.popcount.load_u64` (eight bytes at once, through a
-pointer), checks itself in that mode.  These tests show the mode is real.
+pointer), and the vector loads of :mod:`quantlib._kernels.intdot` check
+themselves in that mode.  These tests show the mode is real.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from quantlib._kernels import topk as KT
 
 PROBE = """
 import numpy as np, numba
-from quantlib._kernels import bits as KB, topk as KT
+from quantlib._kernels import bits as KB, intdot as KI, topk as KT
 assert numba.config.BOUNDSCHECK
 X = np.arange(4 * 16, dtype=np.uint8).reshape(4, 16)
 Q = np.zeros((1, 2), np.uint64)
@@ -35,6 +36,16 @@ try:
     print("unchecked load_u64")
 except IndexError:
     print("load_u64 checked")
+W = np.zeros((4, 16), np.int16)
+C = np.zeros((2, 16), np.int8)
+tile = numba.njit(lambda W, X, rows, n: KI.dot_tile_4x2(W, X, 0, rows, n))
+tile(W, C, (0, 1), 16)                                # in range: fine
+for rows, n in (((0, 2), 16), ((0, 1), 32)):          # row 2 of 2; 32 items of 16
+    try:
+        tile(W, C, rows, n)
+        print("unchecked dot_tile")
+    except IndexError:
+        print("dot_tile checked")
 keys, ids = np.full((2, 3), np.inf), np.full((2, 3), -1)
 KT.insert(keys, ids, 1, 0.5, 7)                       # in range: fine
 try:
@@ -49,7 +60,8 @@ def test_bounds_checking_mode_turns_out_of_range_access_into_index_error(tmp_pat
     env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
     run = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.split() == ["load_u64", "checked", "index", "checked"]
+    assert run.stdout.split() == ["load_u64", "checked", "dot_tile", "checked", "dot_tile", "checked",
+                                  "index", "checked"]
 
 
 def test_this_run_checks_bounds_exactly_when_asked():

@@ -16,6 +16,7 @@ from numba import njit
 from quantlib import _reference as R
 from quantlib._kernels import bits as KB
 from quantlib._kernels import dense as KD
+from quantlib._kernels import intdot as KI
 from quantlib._kernels.popcount import half_to_float, load_u64, popcount64
 from quantlib._kernels.topk import merge
 
@@ -165,12 +166,16 @@ def _pad4(x: np.ndarray) -> np.ndarray:
 
 
 def _dense(W, X, A=None, B=None, RS=None, rb=5, parallel=False, acc=np.float32):
+    """The dense kernels' scores; ``acc=np.int16`` takes the exact integer path (int16 code queries)."""
     nq, n = W.shape[0], X.shape[0]
+    wdt = acc
+    if acc is np.int16:
+        acc = np.float64
     A = np.ones(nq, acc) if A is None else A.astype(acc)
     B = np.zeros(nq, acc) if B is None else B.astype(acc)
     RS = np.ones(n, acc) if RS is None else RS.astype(acc)
     out = np.empty((nq, n), np.float64)
-    args = (_pad4(W.astype(acc)), X, _pad4(A), _pad4(B), RS)
+    args = (_pad4(W.astype(wdt)), X, _pad4(A), _pad4(B), RS)
     if parallel:
         KD.scores_parallel(*args, rb, out)
     else:
@@ -203,8 +208,37 @@ def test_dense_integer_codes_are_exact(seed, d, nq, n, precision):
     X[0], Q[0] = lo, lo  # the largest products: (-128)**2 or 0, and 255 * 255 below
     X[-1] = hi
     want = Q.astype(np.int64) @ X.astype(np.int64).T
-    got = _dense(Q, read_only(X), acc=np.float64)
-    assert np.array_equal(got, want)
+    assert np.array_equal(_dense(Q, read_only(X), acc=np.float64), want)
+    # the integer path: 16 items per vector step, the d % 16 rest one by one; odd row counts
+    # pair the last row with itself, and rb splits rows into blocks that are not multiples of two
+    for rb, parallel in ((5, False), (2, True)):
+        assert np.array_equal(_dense(Q, read_only(X), acc=np.int16, rb=rb, parallel=parallel), want)
+
+
+@njit(cache=True)
+def _tile_4x2(W, X, q0, rows, n):
+    return KI.dot_tile_4x2(W, X, q0, rows, n)
+
+
+@njit(cache=True)
+def _tile_1x2(W, X, q0, rows, n):
+    return KI.dot_tile_1x2(W, X, q0, rows, n)
+
+
+@given(SEEDS, st.integers(1, 5), st.integers(1, 9), st.sampled_from(["int8", "uint8"]))
+def test_integer_dot_tiles_equal_twin_at_any_row_numbers(seed, nsteps, nrows, precision):
+    rng = np.random.default_rng(seed)
+    lo, hi = R.CODE_RANGE[precision]
+    d = KI.STEP * nsteps + int(rng.integers(0, KI.STEP))  # the tile reads only the first n items
+    n = KI.STEP * nsteps
+    X = read_only(rng.integers(lo, hi + 1, (nrows, d)).astype(precision))
+    W = rng.integers(lo, hi + 1, (5, d)).astype(np.int16)
+    rows = (int(rng.integers(0, nrows)), int(rng.integers(0, nrows)))
+    exact = W[:, :n].astype(np.int64) @ X[list(rows), :n].astype(np.int64).T  # (5, 2)
+    got = _tile_4x2(W, X, 1, rows, n)
+    assert got == tuple(int(exact[1 + t, r]) for r in range(2) for t in range(4))
+    assert _tile_1x2(W, X, 4, rows, n) == (int(exact[4, 0]), int(exact[4, 1]))
+    assert _tile_4x2(W, X, 0, rows, 0) == (0,) * 8
 
 
 @pytest.mark.parametrize(("precision", "d", "acc"), [
@@ -212,6 +246,9 @@ def test_dense_integer_codes_are_exact(seed, d, nq, n, precision):
     ("int8", 1025, np.float64),
     ("uint8", 258, np.float32),  # 258 * 255**2 < 2**24
     ("uint8", 300, np.float64),
+    ("int8", 1030, np.int16),
+    ("int8", 131071, np.int16),  # the most items whose int32 sums are exact: 131071 * 2**14 < 2**31
+    ("uint8", 33025, np.int16),  # 33025 * 255**2 < 2**31
 ])
 def test_dense_extreme_codes_do_not_overflow_or_round(precision, d, acc):
     lo, hi = R.CODE_RANGE[precision]

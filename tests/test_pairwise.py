@@ -91,6 +91,19 @@ def test_extreme_int8_codes_never_overflow():
     assert got[0].tolist() == [d * 16384, -d * 16256, d * 16384]
 
 
+@pytest.mark.parametrize(("precision", "d"), [("int8", 131071), ("int8", 131072), ("uint8", 33025),
+                                              ("uint8", 33026)])
+def test_code_dots_are_exact_on_both_sides_of_the_int32_limit(precision, d):
+    # up to d items the int32 vector kernel sums them; one more and float64 sums take over
+    big = -128 if precision == "int8" else 255
+    a = np.full((1, d), big, precision)
+    b = np.full((2, d), big, precision)
+    b[1, ::3] = 1
+    want = (a.astype(np.int64) @ b.astype(np.int64).T).tolist()
+    assert ql.pairwise(a, b, "dot", precision=precision).tolist() == want
+    assert ql.search(a, b, 2, metric="dot", precision=precision)[0].tolist() == [sorted(want[0], reverse=True)]
+
+
 @given(SEEDS, DIMS, st.integers(0, 5), st.integers(1, 30), st.sampled_from(["binary", "ubinary"]))
 def test_bits_equal_twin(seed, d, n, m, precision):
     a, b = _data(seed, n, m, d)

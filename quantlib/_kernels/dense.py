@@ -15,8 +15,9 @@ layer (:mod:`quantlib.metrics`) prepares them:
 - a float query against codes of a calibrated codec, whose code ``c`` stands
   for ``start + (c - low) * step``: ``W = q * step`` and
   ``B = q . start - low * sum(W)``, so the codes are read once, unconverted;
-- the dot of integer codes: ``W`` the query codes, accumulated in float32 when
-  every partial sum is an integer below 2**24 (exact) and in float64 otherwise.
+- the dot of integer codes: ``W`` the query codes as int16, summed exactly in
+  int32 by :mod:`~quantlib._kernels.intdot` (``A``, ``B``, ``RS`` float64);
+  rows too long for int32 sums take float ``W`` (float64 accumulation) instead.
 
 Float rows are not checked for NaN or infinity before scoring: a row that
 holds one gives a non-finite score with every finite query, so each driver
@@ -33,7 +34,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from ._config import EXACT, FAST
+from ._config import FAST
+from .intdot import STEP, dot_tile_1x2, dot_tile_4x2
 from .popcount import half_to_float
 from .topk import insert, merge
 
@@ -138,13 +140,97 @@ def _tile1(W, X, r0, r1, A, B, RS, buf):
         buf[0, i - r0] = (s0 * A[0] + B[0]) * RS[i]
 
 
-@njit(**EXACT)
-def fill(W, X, q0, r0, r1, A, B, RS, buf):
-    """Scores of the query tile at ``q0`` (one query if ``W`` has one row, else four)."""
-    if W.shape[0] == 1:
-        _tile1(W, X, r0, r1, A, B, RS, buf)
-    else:
-        _tile(W, X, q0, r0, r1, A, B, RS, buf)
+@njit(**FAST)
+def _codes_tile(W, X, q0, r0, r1, A, B, RS, buf):
+    """:func:`_tile` for code queries (``W`` int16) against int8/uint8 rows: exact int32 sums.
+
+    The first ``d - d % STEP`` items go through :func:`~quantlib._kernels.intdot.dot_tile_4x2`
+    (vector multiply-adds of 16-bit products), the rest here; the affine map is applied in
+    float64, which holds every int32 sum exactly.
+    """
+    d = W.shape[1]
+    n = d - d % STEP
+    a0, a1, a2, a3 = A[q0], A[q0 + 1], A[q0 + 2], A[q0 + 3]
+    b0, b1, b2, b3 = B[q0], B[q0 + 1], B[q0 + 2], B[q0 + 3]
+    i = r0
+    while i < r1:
+        i1 = i + 1 if i + 1 < r1 else i
+        p0, p1, p2, p3, u0, u1, u2, u3 = dot_tile_4x2(W, X, q0, (i, i1), n)
+        s0, s1, s2, s3 = np.int64(p0), np.int64(p1), np.int64(p2), np.int64(p3)
+        t0, t1, t2, t3 = np.int64(u0), np.int64(u1), np.int64(u2), np.int64(u3)
+        for j in range(n, d):
+            v = np.int64(X[i, j])
+            u = np.int64(X[i1, j])
+            c0, c1, c2, c3 = np.int64(W[q0, j]), np.int64(W[q0 + 1, j]), np.int64(W[q0 + 2, j]), np.int64(W[q0 + 3, j])
+            s0 += c0 * v
+            s1 += c1 * v
+            s2 += c2 * v
+            s3 += c3 * v
+            t0 += c0 * u
+            t1 += c1 * u
+            t2 += c2 * u
+            t3 += c3 * u
+        r = RS[i]
+        o = i - r0
+        buf[0, o] = (s0 * a0 + b0) * r
+        buf[1, o] = (s1 * a1 + b1) * r
+        buf[2, o] = (s2 * a2 + b2) * r
+        buf[3, o] = (s3 * a3 + b3) * r
+        if i + 1 < r1:
+            r = RS[i + 1]
+            buf[0, o + 1] = (t0 * a0 + b0) * r
+            buf[1, o + 1] = (t1 * a1 + b1) * r
+            buf[2, o + 1] = (t2 * a2 + b2) * r
+            buf[3, o + 1] = (t3 * a3 + b3) * r
+        i += 2
+
+
+@njit(**FAST)
+def _codes_tile1(W, X, r0, r1, A, B, RS, buf):
+    """:func:`_codes_tile` for a single query (``W`` has one row)."""
+    d = W.shape[1]
+    n = d - d % STEP
+    i = r0
+    while i < r1:
+        i1 = i + 1 if i + 1 < r1 else i
+        p0, u0 = dot_tile_1x2(W, X, 0, (i, i1), n)
+        s0 = np.int64(p0)
+        t0 = np.int64(u0)
+        for j in range(n, d):
+            c = np.int64(W[0, j])
+            s0 += c * np.int64(X[i, j])
+            t0 += c * np.int64(X[i1, j])
+        buf[0, i - r0] = (s0 * A[0] + B[0]) * RS[i]
+        if i + 1 < r1:
+            buf[0, i + 1 - r0] = (t0 * A[0] + B[0]) * RS[i + 1]
+        i += 2
+
+
+def fill(W, X, q0, r0, r1, A, B, RS, buf):  # pragma: no cover - replaced by the overload inside kernels
+    """Scores of the query tile at ``q0`` (one query if ``W`` has one row, else four).
+
+    ``W`` of int16 holds code queries for int8/uint8 rows (exact integer
+    sums); float ``W`` holds float queries (or weights) for any dense rows.
+    """
+    raise NotImplementedError
+
+
+@overload(fill)
+def _fill_impl(W, X, q0, r0, r1, A, B, RS, buf):
+    if W.dtype == types.int16:
+        def codes(W, X, q0, r0, r1, A, B, RS, buf):
+            if W.shape[0] == 1:
+                _codes_tile1(W, X, r0, r1, A, B, RS, buf)
+            else:
+                _codes_tile(W, X, q0, r0, r1, A, B, RS, buf)
+        return codes
+
+    def floats(W, X, q0, r0, r1, A, B, RS, buf):
+        if W.shape[0] == 1:
+            _tile1(W, X, r0, r1, A, B, RS, buf)
+        else:
+            _tile(W, X, q0, r0, r1, A, B, RS, buf)
+    return floats
 
 
 @njit(**FAST)
