@@ -53,6 +53,7 @@ import numpy as np
 from ._kernels import bits as KB
 from ._kernels import dense as KD
 from ._kernels import intdot as KI
+from ._kernels import lut as KL
 from ._validation import as_array, check_dim, check_finite, describe
 from .codecs import BitCodec, Codec, ScalarCodec, codec_from_config
 from .codecs.binary import resolve_bit_dim
@@ -167,8 +168,18 @@ def metric_info(metric: str | MetricInfo) -> MetricInfo:
 PARALLEL_MIN_WORK = 1 << 26
 
 #: Bytes of stored rows per cache block, which stays in L1/L2 while every query
-#: tile passes over it (for "signs", bytes of the unpacked float32 block).
-_BLOCK_BYTES = {"dense": 1 << 17, "hamming": 1 << 14, "signs": 1 << 17}
+#: tile passes over it.
+_BLOCK_BYTES = {"dense": 1 << 17, "hamming": 1 << 14}
+
+#: Rows per block of the table kernels (float queries against bits): every query
+#: group's tables stream past a block once, so blocks are long; the per-row sums
+#: of one group take ``rows * G * 4`` bytes (1 MB at G = 16).
+#: Measured here (100 queries, 200,000 x 1024 bits): 8192 rows 1.2x slower, 32768 the same.
+_SIGNS_BLOCK_ROWS = 16384
+
+#: Most bytes of query tables (``nq * w * 1 KB``) per pass over the corpus; more
+#: queries take several passes, each reading the (small) bit rows again.
+_SIGNS_TABLE_BYTES = 1 << 25
 
 #: Batches of at least this many float queries against float rows are scored by
 #: BLAS (``Q @ X_block.T``) block by block, the top-k still fused per block: BLAS
@@ -391,17 +402,16 @@ class Plan:
     B: np.ndarray | None = None  # dense/signs: per-query offset
     RS: np.ndarray | None = None  # dense: per-row scale
     Q: np.ndarray | None = None  # hamming: (4t, words) uint64 query words
-    T: np.ndarray | None = None  # signs: (256, 8) byte -> +1/-1 table
+    T: np.ndarray | None = None  # signs: (groups, w, 256, G) byte tables of the queries
     dim: int = 0  # hamming/signs: the true dimension (hamming: dot = d - 2h)
 
     def _work(self) -> int:
         return self.nq * self.corpus.n * max(1, self.corpus.width)
 
     def _rb(self) -> int:
-        row_bytes = self.corpus.width * self.corpus.view.dtype.itemsize
         if self.kind == "signs":
-            row_bytes = 4 * self.dim
-        return _rows_per_block(self.kind, row_bytes)
+            return _SIGNS_BLOCK_ROWS
+        return _rows_per_block(self.kind, self.corpus.width * self.corpus.view.dtype.itemsize)
 
     def scores(self, out: np.ndarray) -> np.ndarray:
         """Fill ``out`` (nq, n) with the scores; returns it."""
@@ -417,9 +427,9 @@ class Plan:
                 c.raise_nonfinite()
         elif self.kind == "signs":
             if par:
-                KB.signs_scores_parallel(c.view, self.W, self.A, self.B, self.T, rb, out)
+                KB.signs_scores_parallel(c.view, self.T, self.A, self.B, rb, out)
             else:
-                KB.signs_scores_range(c.view, self.W, self.A, self.B, self.T, 0, c.n, rb, out)
+                KB.signs_scores_range(c.view, self.T, self.A, self.B, 0, c.n, rb, out)
         else:
             counts = out if self.metric.name == "hamming" else np.empty(out.shape, np.int64)
             if par:
@@ -479,9 +489,9 @@ class Plan:
                 c.raise_nonfinite()
         else:
             if par:
-                KB.signs_search_parallel(c.view, self.W, self.A, self.B, self.T, rb, nchunks, keys, ids)
+                KB.signs_search_parallel(c.view, self.T, self.A, self.B, rb, nchunks, keys, ids)
             else:
-                KB.signs_search_range(c.view, self.W, self.A, self.B, self.T, 0, c.n, rb, keys, ids)
+                KB.signs_search_range(c.view, self.T, self.A, self.B, 0, c.n, rb, keys, ids)
         return (-keys).astype(self.score_dtype), ids
 
 
@@ -636,13 +646,24 @@ def _signs_plan(q: np.ndarray, c: Corpus, m: MetricInfo) -> Plan:
     A = np.ones(nq, np.float64)
     if m.name == "cosine":  # every +1/-1 row has norm sqrt(d)
         A = _inverse_norms(q) / math.sqrt(d)
-    signs = KB._SIGNS if c.info.name == "ubinary" else KB._SIGNS[np.arange(256) ^ 0x80]
-    return Plan("signs", m, c, nq, np.dtype(np.float32), W=_pad4(q), A=_pad4(A.astype(np.float32)),
-                B=_pad4(np.zeros(nq, np.float32)), T=np.ascontiguousarray(signs), dim=d)
+    # queries per table group: one alone, up to 8 in one vector of 8 floats, else two vectors
+    group = 1 if nq <= 1 else 8 if nq <= 8 else 16
+    tables = np.empty((-(-nq // group), c.width, 256, group), np.float32)
+    KL.build_tables(q, c.info.name == "binary", tables)
+    return Plan("signs", m, c, nq, np.dtype(np.float32), A=A.astype(np.float32),
+                B=np.zeros(nq, np.float32), T=tables, dim=d)
 
 
 def _query_blocks(nq: int, c: Corpus, float_queries: bool) -> int:
-    """Queries per pass over the corpus (all of them: every kernel's memory is bounded by nq * k)."""
+    """Queries per pass over the corpus: all of them, but for float queries against bits.
+
+    Most kernels' memory is bounded by ``nq * k``; the tables of float queries
+    against bits take ``w`` KB per query, so those passes take at most
+    :data:`_SIGNS_TABLE_BYTES` of tables (a multiple of 16 queries).
+    """
+    if float_queries and c.family == "bits":
+        per_query = c.width * 256 * 4
+        return max(16, _SIGNS_TABLE_BYTES // per_query // 16 * 16)
     return max(4, nq)
 
 

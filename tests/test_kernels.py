@@ -17,6 +17,7 @@ from quantlib import _reference as R
 from quantlib._kernels import bits as KB
 from quantlib._kernels import dense as KD
 from quantlib._kernels import intdot as KI
+from quantlib._kernels import lut as KL
 from quantlib._kernels.popcount import half_to_float, load_u64, popcount64
 from quantlib._kernels.topk import merge
 
@@ -313,24 +314,64 @@ def test_dense_search_equals_stable_argsort_with_ties(seed, nq, n, k, nchunks):
 # ---------------------------------------------------------------------------
 
 
-@given(SEEDS, DIMS, st.integers(1, 6), st.integers(1, 40), st.sampled_from(["ubinary", "binary"]),
-       st.booleans())
-def test_signs_scores_equal_twin(seed, d, nq, n, precision, parallel):
+def _tables(Q: np.ndarray, w: int, group: int, precision: str) -> np.ndarray:
+    tables = np.empty((-(-Q.shape[0] // group), w, 256, group), np.float32)
+    KL.build_tables(Q, precision == "binary", tables)
+    return tables
+
+
+@given(SEEDS, st.integers(1, 20), st.integers(1, 4), st.sampled_from(KL.GROUPS),
+       st.sampled_from(["ubinary", "binary"]))
+def test_byte_tables_hold_the_partial_score_of_every_byte_value(seed, d, nq, group, precision):
+    rng = np.random.default_rng(seed)
+    Q = rng.standard_normal((nq, d)).astype(np.float32)
+    w = (d + 7) // 8
+    T = _tables(Q, w, group, precision)
+    values = np.arange(256, dtype=np.uint8)[:, None]
+    for q in range(nq):
+        for p in range(w):
+            stored = values ^ 0x80 if precision == "binary" else values  # the byte as stored
+            bits = np.unpackbits(stored if precision == "ubinary" else stored ^ 0x80, axis=1)
+            part = np.zeros(8)
+            part[: min(8, d - 8 * p)] = Q[q, 8 * p: 8 * p + 8]
+            want = (np.where(bits == 1, 1.0, -1.0) * part).sum(1)  # indexed by the stored byte
+            got = T[q // group, p, :, q % group][stored[:, 0]]
+            assert np.allclose(got, want, rtol=1e-6, atol=1e-6 * np.abs(part).sum())
+    assert not T.transpose(0, 3, 1, 2).reshape(-1, w, 256)[nq:].any()  # slots past the last query are 0
+
+
+@given(SEEDS, DIMS, st.integers(1, 20), st.integers(1, 40), st.sampled_from(["ubinary", "binary"]),
+       st.sampled_from([3, 8, 13, 8192]))
+def test_signs_scores_equal_twin(seed, d, nq, n, precision, rb):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, d))
     codes = R.pack_ubinary(x) if precision == "ubinary" else R.pack_binary(x)
+    X = read_only(codes.view(np.uint8))
     Q = rng.standard_normal((nq, d)).astype(np.float32)
-    want = Q.astype(np.float64) @ R.unpack_bits(codes, d, precision).astype(np.float64).T
-    signs = KB._SIGNS if precision == "ubinary" else np.ascontiguousarray(KB._SIGNS[np.arange(256) ^ 0x80])
-    out = np.empty((nq, n), np.float32)
-    args = (read_only(codes.view(np.uint8)), _pad4(Q), _pad4(np.ones(nq, np.float32)),
-            _pad4(np.zeros(nq, np.float32)), signs)
-    if parallel:
-        KB.signs_scores_parallel(*args, 4, out)
-    else:
-        KB.signs_scores_range(*args, 0, n, 4, out)
-    assert np.allclose(out, want, rtol=1e-5, atol=1e-5 * np.abs(Q).sum(1).max())
-    keys, ids = _empty_topk(nq, min(3, n), np.float32)
-    KB.signs_search_range(*args, 0, n, 4, keys, ids)
-    full = out.astype(np.float64)
-    assert np.array_equal(ids, R.search_top_k(full, min(3, n))[1])
+    A = rng.random(nq).astype(np.float32)
+    B = rng.standard_normal(nq).astype(np.float32)
+    want = (Q.astype(np.float64) @ R.unpack_bits(codes, d, precision).astype(np.float64).T) * A[:, None] + B[:, None]
+    outs = []
+    for group in KL.GROUPS:  # every table width, serial and parallel: the same float32 scores, bit for bit
+        T = _tables(Q, codes.shape[1], group, precision)
+        for parallel in (False, True):
+            out = np.empty((nq, n), np.float32)
+            if parallel:
+                KB.signs_scores_parallel(X, T, A, B, rb, out)
+            else:
+                KB.signs_scores_range(X, T, A, B, 0, n, rb, out)
+            outs.append(out)
+    for out in outs:
+        assert np.array_equal(out, outs[0])
+    assert np.allclose(outs[0], want, rtol=1e-5, atol=1e-5 * (np.abs(Q).sum(1).max() + np.abs(B).max()))
+    full = outs[0].astype(np.float64)
+    T = _tables(Q, codes.shape[1], 8, precision)
+    for nchunks in (0, 1, 3):
+        keys, ids = _empty_topk(nq, min(3, n), np.float32)
+        if nchunks:
+            KB.signs_search_parallel(X, T, A, B, rb, nchunks, keys, ids)
+        else:
+            KB.signs_search_range(X, T, A, B, 0, n, rb, keys, ids)
+        want_scores, want_ids = R.search_top_k(full, min(3, n))
+        assert np.array_equal(ids, want_ids)
+        assert np.array_equal(-keys, want_scores)
