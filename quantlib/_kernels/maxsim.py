@@ -13,14 +13,17 @@ so that a search ranks exactly the scores :func:`maxsim` returns.
 Three families of ``raw``:
 
 ``dense``
-    ``sum_j W[q, j] * x[t, j]``.  The accumulator type is the type of ``neg``
-    (the "minus infinity" a running maximum starts from): float32 for float
-    queries against float32 rows, float16 rows (read from their bits as
-    ``uint16``) or 8-bit codes (read as numbers; a calibrated codec's affine map
-    is folded into ``W``, ``A`` and ``B`` by the caller), and int32 (int64 when
-    the caller says it could overflow) for code queries against codes: exact.
-    Four query tokens meet four document tokens per pass (a 4 x 4 register
-    tile), so each row of ``W`` and ``X`` loaded from cache serves four dots.
+    ``sum_j W[q, j] * x[t, j]``.  Float queries come as ``W`` of shape
+    ``(groups, d, 16)``: 16 query tokens transposed per group, scored against
+    six document tokens per pass by :func:`~quantlib._kernels.maxtile.max_dots_16`
+    (a GEMM-style register tile with vertical running maxima); float16 rows
+    (read from their bits as ``uint16``) and 8-bit codes (read as numbers; a
+    calibrated codec's affine map is folded into ``W``, ``A`` and ``B`` by the
+    caller) are widened to float32 once per document first.  Code queries
+    against codes come as a 2-D ``W`` and run exactly, four query tokens
+    against four document tokens per pass (a 4 x 4 register tile), in the type
+    of ``neg`` (the "minus infinity" a running maximum starts from): float32
+    while every partial sum is an integer below 2**24, int32, or int64.
 ``hamming``
     The number of differing bits between the query token's words ``QT[:, q]``
     and the token's packed bytes, read eight at a time with
@@ -40,7 +43,7 @@ range of documents, and a parallel one (one top-k list per chunk of documents,
 folded in chunk order by :func:`~quantlib._kernels.topk.merge`, which keeps
 ties in favour of the lower index).  Top-k keys are negated scores (lower is
 better).  Kernels trust their input: the public layer
-(:mod:`quantlib.multivector`) validates and pads ``W`` to a multiple of four rows.
+(:mod:`quantlib.multivector`) validates and pads ``W`` to whole tiles.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ from numba.extending import overload
 
 from ._config import EXACT, FAST
 from .dense import widen
-from .popcount import half_to_float, load_u64, popcount64
+from .maxtile import max_dots_16
+from .popcount import load_u64, popcount64
 from .topk import insert, merge
 
 #: Query tokens per register tile of the dense family (``W`` rows are padded to a multiple).
@@ -146,22 +150,45 @@ def _dense_best(W, X, a, b, neg, best):
 
 
 def dense_doc(W, X, a, b, neg, best, scratch):  # pragma: no cover - replaced by the overload
-    """:func:`_dense_best` of rows a..b; float16 rows are widened once into ``scratch`` first."""
+    """``best`` for rows a..b: the query tiles of ``W`` against the document's tokens.
+
+    A 3-D ``W`` is float query tokens in groups of 16, transposed
+    (:func:`~quantlib._kernels.maxtile.max_dots_16`); float16 and 8-bit rows are
+    widened once per document into the float32 ``scratch`` for it.  A 2-D ``W``
+    (code queries) takes the 4 x 4 tiles of :func:`_dense_best`.
+    """
     raise NotImplementedError
+
+
+@njit(**FAST)
+def _widen_rows(X, a, b, scratch):
+    """``scratch[t - a] = X[t]`` as float32 for rows a..b (uint16 items are float16 bits)."""
+    zero = np.float32(0)
+    for t in range(b - a):
+        x = X[a + t]
+        s = scratch[t]
+        for j in range(x.shape[0]):
+            s[j] = widen(x[j], zero)
+
+
+@njit(**FAST)
+def _grouped_best(QT, X, a, b, best):
+    for g in range(QT.shape[0]):
+        max_dots_16(QT, X, a, b, g, best)
 
 
 @overload(dense_doc)
 def _dense_doc_impl(W, X, a, b, neg, best, scratch):
+    if W.ndim == 3:
+        def widened(W, X, a, b, neg, best, scratch):
+            _widen_rows(X, a, b, scratch)
+            _grouped_best(W, scratch, 0, b - a, best)
+        return widened
     if X.dtype == types.uint16:
         def impl(W, X, a, b, neg, best, scratch):
             # Widening each half once per document, not once per query tile.
-            n = b - a
-            for t in range(n):
-                x = X[a + t]
-                s = scratch[t]
-                for j in range(x.shape[0]):
-                    s[j] = half_to_float(x[j])
-            _dense_best(W, scratch, 0, n, neg, best)
+            _widen_rows(X, a, b, scratch)
+            _dense_best(W, scratch, 0, b - a, neg, best)
         return impl
 
     def impl(W, X, a, b, neg, best, scratch):
@@ -169,16 +196,28 @@ def _dense_doc_impl(W, X, a, b, neg, best, scratch):
     return impl
 
 
-def make_scratch(X, maxlen):  # pragma: no cover - replaced by the overload
-    """A float32 ``(maxlen, d)`` buffer for float16 rows, an empty one otherwise."""
+def make_scratch(W, X, maxlen):  # pragma: no cover - replaced by the overload
+    """A float32 ``(maxlen, d)`` buffer for rows that :func:`dense_doc` widens, an empty one otherwise."""
     raise NotImplementedError
 
 
 @overload(make_scratch)
-def _make_scratch_impl(X, maxlen):
-    if X.dtype == types.uint16:
-        return lambda X, maxlen: np.empty((maxlen, X.shape[1]), np.float32)
-    return lambda X, maxlen: np.empty((0, X.shape[1]), np.float32)
+def _make_scratch_impl(W, X, maxlen):
+    if X.dtype == types.uint16 or W.ndim == 3:
+        return lambda W, X, maxlen: np.empty((maxlen, X.shape[1]), np.float32)
+    return lambda W, X, maxlen: np.empty((0, X.shape[1]), np.float32)
+
+
+def best_slots(W):  # pragma: no cover - replaced by the overload
+    """Length of the per-query-token maxima: the padded query tokens of ``W``."""
+    raise NotImplementedError
+
+
+@overload(best_slots)
+def _best_slots_impl(W):
+    if W.ndim == 3:
+        return lambda W: W.shape[0] * W.shape[2]
+    return lambda W: W.shape[0]
 
 
 @njit(inline="always")
@@ -193,8 +232,8 @@ def _total(best, A, B, norm):
 @njit(**FAST)
 def dense_scores(W, X, offs, A, B, neg, norm, maxlen, ids, lo, hi, out):
     """``out[r]`` = score of document ``ids[r]`` for positions r in lo..hi (``maxlen``: longest document)."""
-    best = np.full(W.shape[0], neg)
-    scratch = make_scratch(X, maxlen)
+    best = np.full(best_slots(W), neg)
+    scratch = make_scratch(W, X, maxlen)
     for r in range(lo, hi):
         i = ids[r]
         dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch)
@@ -212,8 +251,8 @@ def dense_scores_parallel(W, X, offs, A, B, neg, norm, maxlen, ids, bounds, out)
 def dense_search(W, X, offs, A, B, neg, norm, maxlen, d0, d1, keys, ids):
     """Fold documents d0..d1 into the top-k list ``keys[0]``/``ids[0]`` (keys are negated scores)."""
     k = keys.shape[1]
-    best = np.full(W.shape[0], neg)
-    scratch = make_scratch(X, maxlen)
+    best = np.full(best_slots(W), neg)
+    scratch = make_scratch(W, X, maxlen)
     key = np.empty(1, keys.dtype)
     for i in range(d0, d1):
         dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch)
@@ -252,11 +291,34 @@ def _tail(X, t, w, full):
 
 
 @njit(**FAST)
+def _hamming_best_2(QT, X, a, b, best):
+    """:func:`_hamming_best` for rows of exactly two words (128 bits, ColBERT's usual width).
+
+    One pass over the query tokens per document token, the two counts and the
+    minimum in registers: vectorised over query tokens.
+    """
+    nq = QT.shape[1]
+    q0 = QT[0]
+    q1 = QT[1]
+    for q in range(nq):
+        best[q] = 1 << 62
+    for t in range(a, b):
+        x0 = load_u64(X, 16 * t)
+        x1 = load_u64(X, 16 * t + 8)
+        for q in range(nq):
+            h = np.int64(popcount64(x0 ^ q0[q]) + popcount64(x1 ^ q1[q]))
+            best[q] = min(best[q], h)
+
+
+@njit(**FAST)
 def _hamming_best(QT, X, a, b, acc, best):
     """``best[q]`` = min over rows a..b of the Hamming count of query words ``QT[:, q]`` and row ``t``."""
     nw, nq = QT.shape
     w = X.shape[1]
     full = w // 8
+    if w == 16:
+        _hamming_best_2(QT, X, a, b, best)
+        return
     for q in range(nq):
         best[q] = 1 << 62
     for t in range(a, b):
