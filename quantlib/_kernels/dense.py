@@ -66,6 +66,22 @@ def _widen_impl(x, zero):
     return None
 
 
+@njit(inline="always")
+def _store_pair(buf, o, second, RS, i, s, t, a, b):
+    """``buf[:, o]`` (and ``buf[:, o + 1]`` if ``second``) = ``(sum * a + b) * RS`` of rows i, i + 1."""
+    r = RS[i]
+    buf[0, o] = (s[0] * a[0] + b[0]) * r
+    buf[1, o] = (s[1] * a[1] + b[1]) * r
+    buf[2, o] = (s[2] * a[2] + b[2]) * r
+    buf[3, o] = (s[3] * a[3] + b[3]) * r
+    if second:
+        r = RS[i + 1]
+        buf[0, o + 1] = (t[0] * a[0] + b[0]) * r
+        buf[1, o + 1] = (t[1] * a[1] + b[1]) * r
+        buf[2, o + 1] = (t[2] * a[2] + b[2]) * r
+        buf[3, o + 1] = (t[3] * a[3] + b[3]) * r
+
+
 @njit(**FAST)
 def _tile(W, X, q0, r0, r1, A, B, RS, buf):
     """``buf[t, i - r0]`` = score of query ``q0 + t`` (t < 4) and row ``i`` for rows r0..r1.
@@ -111,18 +127,8 @@ def _tile(W, X, q0, r0, r1, A, B, RS, buf):
             t1 += c1 * u
             t2 += c2 * u
             t3 += c3 * u
-        r = RS[i]
-        o = i - r0
-        buf[0, o] = (s0 * a0 + b0) * r
-        buf[1, o] = (s1 * a1 + b1) * r
-        buf[2, o] = (s2 * a2 + b2) * r
-        buf[3, o] = (s3 * a3 + b3) * r
-        if i + 1 < r1:
-            r = RS[i + 1]
-            buf[0, o + 1] = (t0 * a0 + b0) * r
-            buf[1, o + 1] = (t1 * a1 + b1) * r
-            buf[2, o + 1] = (t2 * a2 + b2) * r
-            buf[3, o + 1] = (t3 * a3 + b3) * r
+        _store_pair(buf, i - r0, i + 1 < r1, RS, i, (s0, s1, s2, s3), (t0, t1, t2, t3),
+                    (a0, a1, a2, a3), (b0, b1, b2, b3))
         i += 2
 
 
@@ -170,18 +176,8 @@ def _codes_tile(W, X, q0, r0, r1, A, B, RS, buf):
             t1 += c1 * u
             t2 += c2 * u
             t3 += c3 * u
-        r = RS[i]
-        o = i - r0
-        buf[0, o] = (s0 * a0 + b0) * r
-        buf[1, o] = (s1 * a1 + b1) * r
-        buf[2, o] = (s2 * a2 + b2) * r
-        buf[3, o] = (s3 * a3 + b3) * r
-        if i + 1 < r1:
-            r = RS[i + 1]
-            buf[0, o + 1] = (t0 * a0 + b0) * r
-            buf[1, o + 1] = (t1 * a1 + b1) * r
-            buf[2, o + 1] = (t2 * a2 + b2) * r
-            buf[3, o + 1] = (t3 * a3 + b3) * r
+        _store_pair(buf, i - r0, i + 1 < r1, RS, i, (s0, s1, s2, s3), (t0, t1, t2, t3),
+                    (a0, a1, a2, a3), (b0, b1, b2, b3))
         i += 2
 
 
