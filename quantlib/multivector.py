@@ -1347,6 +1347,8 @@ class MuveraEncoder:
         # per block of documents reads the tokens once for all rounds.
         both = np.concatenate((self.hyperplanes, self.projections), axis=2)
         self._matrix = np.ascontiguousarray(both.transpose(1, 0, 2).reshape(self.dim, -1))
+        # ... and its columns in groups of 16, each transposed, for the projection kernel
+        self._grouped = _group_query(self._matrix.T)
 
     @property
     def buckets(self) -> int:
@@ -1408,8 +1410,8 @@ class MuveraEncoder:
         while d0 < n:
             d1 = int(np.searchsorted(offsets, offsets[d0] + _MUVERA_BLOCK_TOKENS, side="right")) - 1
             d1 = min(n, max(d1, d0 + 1))
-            Y = np.empty((offsets[d1] - offsets[d0], self._matrix.shape[1]), np.float32)
-            K.project_rows(tokens, offsets[d0], offsets[d1], self._matrix, Y)
-            K.muvera_block(Y, offsets, d0, d1, self.k_sim, self.d_proj, document, out)
+            Y = np.empty((offsets[d1] - offsets[d0], self._grouped.shape[0] * KT.GROUP), np.float32)
+            K.project_rows(self._grouped, tokens, offsets[d0], offsets[d1], Y)
+            K.muvera_block(Y, offsets, d0, d1, self.k_sim, self.d_proj, self.repetitions, document, out)
             d0 = d1
         return out

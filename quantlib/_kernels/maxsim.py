@@ -52,9 +52,9 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from ._config import EXACT, FAST
+from ._config import FAST
 from .dense import widen
-from .maxtile import max_dots_16
+from .maxtile import dots_16, max_dots_16
 from .popcount import load_u64, popcount64
 from .topk import insert, merge
 
@@ -462,44 +462,42 @@ def lut_search_parallel(T, X, offs, A, B, norm, bounds, keys, ids):
 # --------------------------------------------------------------------------- MUVERA
 
 
-@njit(**EXACT)
-def project_rows(X, r0, r1, M, Y):
-    """``Y[t - r0] = X[t] @ M`` for rows r0..r1, each sum taken in the order of ``j``.
-
-    The same arithmetic for a token wherever it sits in a block, so a
-    document's encoding never depends on the batch it came in (BLAS gives a
-    row different roundings at different positions of a block, and a rounding
-    can move a token across a hyperplane into another bucket).  The inner loop
-    runs along a row of ``M`` and vectorises without reassociating anything.
-    """
-    ncols = M.shape[1]
-    for t in range(r0, r1):
-        x = X[t]
-        y = Y[t - r0]
-        for c in range(ncols):
-            y[c] = 0.0
-        for j in range(X.shape[1]):
-            xj = x[j]
-            m = M[j]
-            for c in range(ncols):
-                y[c] += xj * m[c]
+#: Rows per block of :func:`project_rows` (a multiple of the six-row tile; 96 KB of 128-d float32).
+_PROJECT_ROWS = 192
 
 
 @njit(**FAST)
-def muvera_block(Y, offs, d0, d1, k_sim, d_proj, document, out):
+def project_rows(MT, X, r0, r1, Y):
+    """``Y[t - r0] = X[t] @ M`` for rows r0..r1, ``M``'s columns grouped by 16 in ``MT`` (zero-padded).
+
+    :func:`~quantlib._kernels.maxtile.dots_16` sums each component in a fixed
+    order, so a token's projection is the same wherever it sits in a block and
+    a document's encoding never depends on the batch it came in (BLAS rounds a
+    row by its place in a block, and a rounding can move a token across a
+    hyperplane into another bucket).
+    """
+    for s in range(r0, r1, _PROJECT_ROWS):
+        e = min(r1, s + _PROJECT_ROWS)
+        part = Y[s - r0:e - r0]
+        for g in range(MT.shape[0]):  # every column group while the rows are in cache
+            dots_16(MT, X, s, e, g, part)
+
+
+@njit(**FAST)
+def muvera_block(Y, offs, d0, d1, k_sim, d_proj, reps, document, out):
     """Fold documents d0..d1 into their MUVERA encodings ``out[i]`` (zeros on entry).
 
     ``Y`` holds the token rows of those documents (row ``t - offs[d0]`` for
     token ``t``) multiplied by the hyperplanes and projections of every round:
-    per round ``k_sim`` hyperplane dots, then ``d_proj`` projected components.
-    Bit ``j`` of a token's bucket is ``Y[t, j] > 0``; a bucket's block is the
-    sum (query) or the mean (document) of its tokens' projections, and an
-    empty document bucket copies the projection of the first token whose
+    per round ``k_sim`` hyperplane dots, then ``d_proj`` projected components,
+    ``reps`` rounds (columns past them are padding).  Bit ``j`` of a token's
+    bucket is ``Y[t, j] > 0``; a bucket's block is the sum (query) or the
+    mean (document) of its tokens' projections, and an empty document bucket
+    copies the projection of the first token whose
     bucket is nearest in Hamming distance.
     """
     nb = 1 << k_sim
     stride = k_sim + d_proj
-    reps = Y.shape[1] // stride
     base = offs[d0]
     counts = np.zeros(nb, np.int64)
     for i in range(d0, d1):
