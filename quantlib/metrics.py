@@ -654,14 +654,15 @@ def _signs_plan(q: np.ndarray, c: Corpus, m: MetricInfo) -> Plan:
                 B=np.zeros(nq, np.float32), T=tables, dim=d)
 
 
-def _query_blocks(nq: int, c: Corpus, float_queries: bool) -> int:
-    """Queries per pass over the corpus: all of them, but for float queries against bits.
+def _query_blocks(nq: int, c: Corpus, float_queries: bool, m: MetricInfo) -> int:
+    """Queries per pass over the corpus: all of them, but for float queries scored against bits.
 
     Most kernels' memory is bounded by ``nq * k``; the tables of float queries
-    against bits take ``w`` KB per query, so those passes take at most
-    :data:`_SIGNS_TABLE_BYTES` of tables (a multiple of 16 queries).
+    against +1/-1 bits take ``w`` KB per query, so those passes take at most
+    :data:`_SIGNS_TABLE_BYTES` of tables (a multiple of 16 queries).  Hamming
+    binarizes float queries and needs no tables.
     """
-    if float_queries and c.family == "bits":
+    if float_queries and c.family == "bits" and m.name != "hamming":
         per_query = c.width * 256 * 4
         return max(16, _SIGNS_TABLE_BYTES // per_query // 16 * 16)
     return max(4, nq)
@@ -734,7 +735,7 @@ def pairwise(
         raise DTypeError(f"XA: expected float embeddings or codes, got dtype {a.dtype}")
     nq = a.shape[0]
     float_q = a.dtype.kind == "f"
-    block = _query_blocks(nq, corpus, float_q)
+    block = _query_blocks(nq, corpus, float_q, m)
     result = None
     for s in range(0, max(nq, 1), block):
         plan = plan_queries(a[s:s + block], corpus, m, dim=dim, name="XA")

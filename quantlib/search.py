@@ -193,7 +193,7 @@ def search_corpus(
     else:
         first = k
     nq = arr.shape[0]
-    block = _query_blocks(nq, c, arr.dtype.kind == "f")
+    block = _query_blocks(nq, c, arr.dtype.kind == "f", m)
     parts = []
     for s in range(0, nq, block):
         plan = plan_queries(arr[s:s + block], c, m, dim=dim)

@@ -46,6 +46,15 @@ for rows, n in (((0, 2), 16), ((0, 1), 32)):          # row 2 of 2; 32 items of 
         print("unchecked dot_tile")
     except IndexError:
         print("dot_tile checked")
+from quantlib._kernels import lut as KL
+rows = numba.njit(lambda T, X, acc: KL.lut_rows_1(T, X, 0, 0, 0, 2, acc))
+X2 = np.zeros((1, 2), np.uint8)
+rows(np.zeros((2, 256, 8), np.float32), X2, np.zeros((1, 8), np.float32))   # a known width: fine
+try:
+    rows(np.zeros((2, 256, 4), np.float32), X2, np.zeros((1, 4), np.float32))  # a width it has no loop for
+    print("unchecked lut_width")
+except IndexError:
+    print("lut_width checked")
 keys, ids = np.full((2, 3), np.inf), np.full((2, 3), -1)
 KT.insert(keys, ids, 1, 0.5, 7)                       # in range: fine
 try:
@@ -61,7 +70,7 @@ def test_bounds_checking_mode_turns_out_of_range_access_into_index_error(tmp_pat
     run = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["load_u64", "checked", "dot_tile", "checked", "dot_tile", "checked",
-                                  "index", "checked"]
+                                  "lut_width", "checked", "index", "checked"]
 
 
 def test_this_run_checks_bounds_exactly_when_asked():

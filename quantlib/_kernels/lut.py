@@ -69,6 +69,11 @@ def _make(nrows: int):
                 cgutils.do_boundscheck(context, builder, p1v, builder.add(t_pos, one))  # p1 <= table bytes
                 cgutils.do_boundscheck(context, builder, builder.sub(t_vals, intp(256)), one)  # 256 values
                 cgutils.do_boundscheck(context, builder, builder.sub(t_g, a_g), one)  # acc as wide as T
+                known = builder.icmp_signed("==", t_g, intp(GROUPS[0]))
+                for g in GROUPS[1:]:
+                    known = builder.or_(known, builder.icmp_signed("==", t_g, intp(g)))
+                # a width outside GROUPS would add nothing at all: refuse it in this mode
+                cgutils.do_boundscheck(context, builder, builder.select(known, intp(0), one), one)
             return _body(context, builder, ta, xa, aa, t_g, i0v, a0v, p0v, p1v, x_width, nrows)
 
         return sig, codegen

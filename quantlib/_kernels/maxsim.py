@@ -493,8 +493,8 @@ def muvera_block(Y, offs, d0, d1, k_sim, d_proj, reps, document, out):
     ``reps`` rounds (columns past them are padding).  Bit ``j`` of a token's
     bucket is ``Y[t, j] > 0``; a bucket's block is the sum (query) or the
     mean (document) of its tokens' projections, and an empty document bucket
-    copies the projection of the first token whose
-    bucket is nearest in Hamming distance.
+    copies the projection of the first token whose bucket is nearest in
+    Hamming distance.
     """
     nb = 1 << k_sim
     stride = k_sim + d_proj
