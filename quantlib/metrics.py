@@ -619,17 +619,36 @@ def _plan_codes(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
         return _hamming_plan(codes.view(np.uint8), c, m, d)
     if isinstance(c.codec, ScalarCodec):  # calibrated: score the dequantized query values
         return _plan_float(c.codec.decode(codes), c, m, None, name)
-    nq, d = codes.shape
-    # int16 queries: exact int32 sums (intdot); longer rows accumulate in float64, also exact
+    nq = codes.shape[0]
     acc = np.float64
-    W = codes.astype(np.int16 if d <= KI.MAX_ITEMS[c.info.name] else np.float64)
     A = np.ones(nq, acc)
     RS = np.ones(c.n, acc)
     if m.name == "cosine":
-        A = _inverse_norms(W).astype(acc)
+        A = _inverse_norms(codes.astype(np.float64))
         RS = c.inverse_norms(False).astype(acc)
+    W, B = _exact_code_queries(codes, c.info.name)
     score_dtype = np.dtype(np.int64) if m.name == "dot" else np.dtype(np.float32)
-    return Plan("dense", m, c, nq, score_dtype, W=_pad4(W), A=_pad4(A), B=_pad4(np.zeros(nq, acc)), RS=RS)
+    return Plan("dense", m, c, nq, score_dtype, W=_pad4(W), A=_pad4(A), B=_pad4(B), RS=RS)
+
+
+def _exact_code_queries(codes: np.ndarray, precision: str, vnni: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Query codes prepared for the dense kernels' exact integer dots: ``(W, B)``.
+
+    Sums are exact int32 in the tiles and float64 after.  With VNNI (``vnni=None``: where the machine has it)
+    ``W`` is int8, the int8 query codes or uint8 ones less 128, and ``B`` undoes the int8 tiles' sign flip
+    (see :mod:`quantlib._kernels.intdot`); otherwise ``W`` is int16 for the ``vpmaddwd`` tiles and ``B`` is 0.
+    Rows too long for int32 sums take float64 queries.
+    """
+    nq, d = codes.shape
+    B = np.zeros(nq, np.float64)
+    if d > KI.MAX_ITEMS[precision]:
+        return codes.astype(np.float64), B
+    if KI.VNNI if vnni is None else vnni:
+        if precision == "int8":
+            W = codes.view(np.int8)
+            return W, -128.0 * W[:, :d - d % KI.STEP_VNNI].sum(axis=1, dtype=np.int64)
+        return (codes.view(np.uint8) ^ np.uint8(0x80)).view(np.int8), B  # q - 128
+    return codes.astype(np.int16), B
 
 
 def _hamming_plan(codes: np.ndarray, c: Corpus, m: MetricInfo, d: int) -> Plan:

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from quantlib._kernels import bits as KB
+from quantlib._kernels import intdot as KI
 from quantlib._kernels import topk as KT
 
 PROBE = """
@@ -46,6 +47,16 @@ for rows, n in (((0, 2), 16), ((0, 1), 32)):          # row 2 of 2; 32 items of 
         print("unchecked dot_tile")
     except IndexError:
         print("dot_tile checked")
+if KI.VNNI:
+    vnni = numba.njit(lambda W, X, rows, n: KI.vnni_tile_4x2(W, X, 0, rows, n, (0, 0, 0, 0)))
+    W8, C8 = np.zeros((4, 64), np.int8), np.zeros((2, 64), np.uint8)
+    vnni(W8, C8, (0, 1), 64)                          # in range: fine
+    for rows, n in (((0, 2), 64), ((0, 1), 128)):     # row 2 of 2; 128 items of 64
+        try:
+            vnni(W8, C8, rows, n)
+            print("unchecked vnni_tile")
+        except IndexError:
+            print("vnni_tile checked")
 from quantlib._kernels import lut as KL
 rows = numba.njit(lambda T, X, acc: KL.lut_rows_1(T, X, 0, 0, 0, 2, acc))
 X2 = np.zeros((1, 2), np.uint8)
@@ -69,7 +80,8 @@ def test_bounds_checking_mode_turns_out_of_range_access_into_index_error(tmp_pat
     env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
     run = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.split() == ["load_u64", "checked", "dot_tile", "checked", "dot_tile", "checked",
+    vnni = ["vnni_tile", "checked"] * 2 if KI.VNNI else []  # where the machine has VNNI
+    assert run.stdout.split() == ["load_u64", "checked", "dot_tile", "checked", "dot_tile", "checked", *vnni,
                                   "lut_width", "checked", "index", "checked"]
 
 

@@ -20,6 +20,7 @@ from quantlib._kernels import intdot as KI
 from quantlib._kernels import lut as KL
 from quantlib._kernels.popcount import half_to_float, load_u64, popcount64
 from quantlib._kernels.topk import merge
+from quantlib.metrics import _exact_code_queries
 
 WIDTHS = st.one_of(st.sampled_from([1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 128]), st.integers(1, 40))
 DIMS = st.one_of(st.sampled_from([1, 7, 8, 9, 63, 64, 65, 130]), st.integers(1, 40))
@@ -166,17 +167,23 @@ def _pad4(x: np.ndarray) -> np.ndarray:
     return out
 
 
+#: The exact integer paths for code queries: the vpmaddwd tiles, and the VNNI tiles where this machine has them.
+EXACT = ["int16"] + (["vnni"] if KI.VNNI else [])
+
+
 def _dense(W, X, A=None, B=None, RS=None, rb=5, parallel=False, acc=np.float32):
-    """The dense kernels' scores; ``acc=np.int16`` takes the exact integer path (int16 code queries)."""
+    """The dense kernels' scores; ``acc="int16"`` or ``"vnni"`` takes that exact integer path for code queries."""
     nq, n = W.shape[0], X.shape[0]
-    wdt = acc
-    if acc is np.int16:
+    if isinstance(acc, str):
+        W, B = _exact_code_queries(W, X.dtype.name, vnni=acc == "vnni")
         acc = np.float64
+    else:
+        W = W.astype(acc)
     A = np.ones(nq, acc) if A is None else A.astype(acc)
     B = np.zeros(nq, acc) if B is None else B.astype(acc)
     RS = np.ones(n, acc) if RS is None else RS.astype(acc)
     out = np.empty((nq, n), np.float64)
-    args = (_pad4(W.astype(wdt)), X, _pad4(A), _pad4(B), RS)
+    args = (_pad4(W), X, _pad4(A), _pad4(B), RS)
     if parallel:
         KD.scores_parallel(*args, rb, out)
     else:
@@ -210,10 +217,11 @@ def test_dense_integer_codes_are_exact(seed, d, nq, n, precision):
     X[-1] = hi
     want = Q.astype(np.int64) @ X.astype(np.int64).T
     assert np.array_equal(_dense(Q, read_only(X), acc=np.float64), want)
-    # the integer path: 16 items per vector step, the d % 16 rest one by one; odd row counts
+    # the integer paths: 16 (int16) or 64 (VNNI) items per vector step, the rest one by one; odd row counts
     # pair the last row with itself, and rb splits rows into blocks that are not multiples of two
-    for rb, parallel in ((5, False), (2, True)):
-        assert np.array_equal(_dense(Q, read_only(X), acc=np.int16, rb=rb, parallel=parallel), want)
+    for path in EXACT:
+        for rb, parallel in ((5, False), (2, True)):
+            assert np.array_equal(_dense(Q, read_only(X), acc=path, rb=rb, parallel=parallel), want)
 
 
 @njit(cache=True)
@@ -242,14 +250,50 @@ def test_integer_dot_tiles_equal_twin_at_any_row_numbers(seed, nsteps, nrows, pr
     assert _tile_4x2(W, X, 0, rows, 0) == (0,) * 8
 
 
+@njit(cache=True)
+def _vnni_4x2(W, X, q0, rows, n, corr):
+    return KI.vnni_tile_4x2(W, X, q0, rows, n, corr)
+
+
+@njit(cache=True)
+def _vnni_1x2(W, X, q0, rows, n, corr):
+    return KI.vnni_tile_1x2(W, X, q0, rows, n, corr)
+
+
+@pytest.mark.skipif(not KI.VNNI, reason="numba does not compile for AVX-512 VNNI here; the int16 tiles serve")
+@given(SEEDS, st.integers(1, 4), st.integers(1, 9), st.sampled_from(["int8", "uint8"]))
+def test_vnni_tiles_equal_twin_with_their_correction(seed, nsteps, nrows, precision):
+    rng = np.random.default_rng(seed)
+    lo, hi = R.CODE_RANGE[precision]
+    d = KI.STEP_VNNI * nsteps + int(rng.integers(0, KI.STEP_VNNI))  # the tile reads only the first n items
+    n = KI.STEP_VNNI * nsteps
+    X = rng.integers(lo, hi + 1, (nrows, d)).astype(precision)
+    X[0, : n // 2] = lo  # the extremes: -128 * -128, and uint8 items whose query is 0 (W = -128)
+    X[-1, n // 2:n] = hi
+    X = read_only(X)
+    Q = rng.integers(lo, hi + 1, (5, d)).astype(precision)
+    Q[0] = lo
+    W, B = _exact_code_queries(Q, precision, vnni=True)
+    B = tuple(int(b) for b in B)
+    rows = (int(rng.integers(0, nrows)), 0)
+    exact = Q[:, :n].astype(np.int64) @ X[list(rows), :n].astype(np.int64).T  # (5, 2)
+    assert _vnni_4x2(W, X, 1, rows, n, B[1:]) == tuple(int(exact[1 + t, r]) for r in range(2) for t in range(4))
+    assert _vnni_1x2(W, X, 4, rows, n, B[4:]) == (int(exact[4, 0]), int(exact[4, 1]))
+    assert _vnni_4x2(W, X, 0, rows, 0, (0,) * 4) == (0,) * 8
+
+
 @pytest.mark.parametrize(("precision", "d", "acc"), [
     ("int8", 1024, np.float32),  # 1024 * 128**2 = 2**24: still exact in float32
     ("int8", 1025, np.float64),
     ("uint8", 258, np.float32),  # 258 * 255**2 < 2**24
     ("uint8", 300, np.float64),
-    ("int8", 1030, np.int16),
-    ("int8", 131071, np.int16),  # the most items whose int32 sums are exact: 131071 * 2**14 < 2**31
-    ("uint8", 33025, np.int16),  # 33025 * 255**2 < 2**31
+    *[(p, d, path) for path in EXACT for p, d in [
+        ("int8", 1030),
+        ("int8", 131071),  # the most items whose int32 sums are exact: 131071 * 2**14 < 2**31
+        ("uint8", 1030),
+        ("uint8", 33025),  # 33025 * 255**2 < 2**31
+    ]],
+    ("int8", 131072, "vnni"),  # one item too many for int32: float64 queries, whatever the machine
 ])
 def test_dense_extreme_codes_do_not_overflow_or_round(precision, d, acc):
     lo, hi = R.CODE_RANGE[precision]

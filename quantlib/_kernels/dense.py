@@ -17,7 +17,11 @@ layer (:mod:`quantlib.metrics`) prepares them:
   ``B = q . start - low * sum(W)``, so the codes are read once, unconverted;
 - the dot of integer codes: ``W`` the query codes as int16, summed exactly in
   int32 by :mod:`~quantlib._kernels.intdot` (``A``, ``B``, ``RS`` float64);
-  rows too long for int32 sums take float ``W`` (float64 accumulation) instead.
+  where AVX-512 VNNI is there, ``W`` is int8 instead (the int8 query codes,
+  or uint8 ones less 128) for the ``vpdpbusd`` tiles, and for int8 rows ``B``
+  holds the exact integer that undoes their sign flip, ``-128 * sum(W[q, :n])``
+  over the items the tiles cover, added inside the int32 sum rather than after
+  ``A``; rows too long for int32 sums take float ``W`` (float64 accumulation).
 
 Float rows are not checked for NaN or infinity before scoring: a row that
 holds one gives a non-finite score with every finite query, so each driver
@@ -35,7 +39,7 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 from ._config import FAST
-from .intdot import STEP, dot_tile_1x2, dot_tile_4x2
+from .intdot import STEP, STEP_VNNI, dot_tile_1x2, dot_tile_4x2, vnni_tile_1x2, vnni_tile_4x2
 from .popcount import half_to_float
 from .topk import insert, merge
 
@@ -202,6 +206,89 @@ def _codes_tile1(W, X, r0, r1, A, B, RS, buf):
         i += 2
 
 
+def _query_offset(X):  # pragma: no cover - replaced by the overload inside kernels
+    """What a VNNI query code adds to its stored ``int8`` item (``W = q - 128`` for uint8 rows)."""
+    raise NotImplementedError
+
+
+@overload(_query_offset)
+def _query_offset_impl(X):
+    if X.dtype == types.uint8:
+        return lambda X: np.int64(128)
+    return lambda X: np.int64(0)
+
+
+@njit(**FAST)
+def _vnni_tile(W, X, q0, r0, r1, A, B, RS, buf):
+    """:func:`_codes_tile` by :func:`~quantlib._kernels.intdot.vnni_tile_4x2` (``W`` int8; see there).
+
+    ``B[q]`` carries the exact integer the int8 sign flip adds to a sum
+    (``-128 * sum(W[q, :n])``, 0 for uint8 rows) and is added before ``A``.
+    """
+    d = W.shape[1]
+    n = d - d % STEP_VNNI
+    off = _query_offset(X)
+    a0, a1, a2, a3 = A[q0], A[q0 + 1], A[q0 + 2], A[q0 + 3]
+    corr = (np.int32(B[q0]), np.int32(B[q0 + 1]), np.int32(B[q0 + 2]), np.int32(B[q0 + 3]))
+    i = r0
+    while i < r1:
+        i1 = i + 1 if i + 1 < r1 else i
+        p0, p1, p2, p3, u0, u1, u2, u3 = vnni_tile_4x2(W, X, q0, (i, i1), n, corr)
+        s0, s1, s2, s3 = np.int64(p0), np.int64(p1), np.int64(p2), np.int64(p3)
+        t0, t1, t2, t3 = np.int64(u0), np.int64(u1), np.int64(u2), np.int64(u3)
+        for j in range(n, d):
+            v = np.int64(X[i, j])
+            u = np.int64(X[i1, j])
+            c0 = np.int64(W[q0, j]) + off
+            c1 = np.int64(W[q0 + 1, j]) + off
+            c2 = np.int64(W[q0 + 2, j]) + off
+            c3 = np.int64(W[q0 + 3, j]) + off
+            s0 += c0 * v
+            s1 += c1 * v
+            s2 += c2 * v
+            s3 += c3 * v
+            t0 += c0 * u
+            t1 += c1 * u
+            t2 += c2 * u
+            t3 += c3 * u
+        o = i - r0
+        r = RS[i]
+        buf[0, o] = s0 * a0 * r
+        buf[1, o] = s1 * a1 * r
+        buf[2, o] = s2 * a2 * r
+        buf[3, o] = s3 * a3 * r
+        if i + 1 < r1:
+            r = RS[i + 1]
+            buf[0, o + 1] = t0 * a0 * r
+            buf[1, o + 1] = t1 * a1 * r
+            buf[2, o + 1] = t2 * a2 * r
+            buf[3, o + 1] = t3 * a3 * r
+        i += 2
+
+
+@njit(**FAST)
+def _vnni_tile1(W, X, r0, r1, A, B, RS, buf):
+    """:func:`_vnni_tile` for a single query (``W`` has one row)."""
+    d = W.shape[1]
+    n = d - d % STEP_VNNI
+    off = _query_offset(X)
+    corr = (np.int32(B[0]),)
+    i = r0
+    while i < r1:
+        i1 = i + 1 if i + 1 < r1 else i
+        p0, u0 = vnni_tile_1x2(W, X, 0, (i, i1), n, corr)
+        s0 = np.int64(p0)
+        t0 = np.int64(u0)
+        for j in range(n, d):
+            c = np.int64(W[0, j]) + off
+            s0 += c * np.int64(X[i, j])
+            t0 += c * np.int64(X[i1, j])
+        buf[0, i - r0] = s0 * A[0] * RS[i]
+        if i + 1 < r1:
+            buf[0, i + 1 - r0] = t0 * A[0] * RS[i + 1]
+        i += 2
+
+
 def fill(W, X, q0, r0, r1, A, B, RS, buf):  # pragma: no cover - replaced by the overload inside kernels
     """Scores of the query tile at ``q0`` (one query if ``W`` has one row, else four).
 
@@ -213,6 +300,14 @@ def fill(W, X, q0, r0, r1, A, B, RS, buf):  # pragma: no cover - replaced by the
 
 @overload(fill)
 def _fill_impl(W, X, q0, r0, r1, A, B, RS, buf):
+    if W.dtype == types.int8:
+        def vnni(W, X, q0, r0, r1, A, B, RS, buf):
+            if W.shape[0] == 1:
+                _vnni_tile1(W, X, r0, r1, A, B, RS, buf)
+            else:
+                _vnni_tile(W, X, q0, r0, r1, A, B, RS, buf)
+        return vnni
+
     if W.dtype == types.int16:
         def codes(W, X, q0, r0, r1, A, B, RS, buf):
             if W.shape[0] == 1:
