@@ -384,6 +384,30 @@ def test_byte_tables_hold_the_partial_score_of_every_byte_value(seed, d, nq, gro
     assert not T.transpose(0, 3, 1, 2).reshape(-1, w, 256)[nq:].any()  # slots past the last query are 0
 
 
+_lut8 = njit(lambda T, X, i0, a0, p0, p1, acc: KL.lut_rows_8(T, X, i0, a0, p0, p1, acc))
+_lut1 = njit(lambda T, X, i0, a0, p0, p1, acc: KL.lut_rows_1(T, X, i0, a0, p0, p1, acc))
+
+
+@given(SEEDS, st.integers(1, 40), st.data(), st.sampled_from(KL.GROUPS))
+def test_lut_rows_add_table_entries_in_byte_order(seed, w, data, group):
+    # any byte range p0..p1 (the kernels read eight bytes at a time, then one): each lane adds
+    # T[p, x_p] for p = p0, p0 + 1, ... onto what acc held, as a float32 loop does, bit for bit
+    rng = np.random.default_rng(seed)
+    p0 = data.draw(st.integers(0, w))
+    p1 = data.draw(st.integers(p0, w))
+    T = rng.standard_normal((w, 256, group)).astype(np.float32)
+    X = read_only(rng.integers(0, 256, (11, w)).astype(np.uint8))
+    start = rng.standard_normal((12, group)).astype(np.float32)
+    want = start.copy()
+    for r in range(9):
+        for p in range(p0, p1):
+            want[1 + r] = want[1 + r] + T[p, X[2 + r, p]]
+    acc = start.copy()
+    _lut8(T, X, 2, 1, p0, p1, acc)  # rows 2..9 into acc rows 1..8
+    _lut1(T, X, 10, 9, p0, p1, acc)
+    assert np.array_equal(acc, want)
+
+
 @given(SEEDS, DIMS, st.integers(1, 20), st.integers(1, 40), st.sampled_from(["ubinary", "binary"]),
        st.sampled_from([3, 8, 13, 8192]))
 def test_signs_scores_equal_twin(seed, d, nq, n, precision, rb):
