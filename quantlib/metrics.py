@@ -559,8 +559,25 @@ def _float_queries(arr: np.ndarray, name: str) -> np.ndarray:
     return _to_float32(arr, name)
 
 
+def _scaled_for_cosine(q: np.ndarray) -> np.ndarray:
+    """Each row times the power of two that brings its norm into [0.5, 1).
+
+    Cosine does not change, and neither does any score of a query of ordinary size
+    (a power of two scales every product and sum exactly, and its inverse norm
+    exactly back); but a query of subnormal size no longer has an inverse norm
+    beyond float32 (inf scores), nor a huge one sums beyond it.
+    """
+    norms = np.sqrt(np.einsum("ij,ij->i", q, q, dtype=np.float64))
+    exponent = np.where(norms > 0, np.frexp(norms)[1], 0)
+    if not exponent.any():
+        return q
+    return np.ldexp(q, -exponent[:, None]).astype(np.float32)
+
+
 def _plan_float(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name: str) -> Plan:
     q = _float_queries(arr, name)
+    if m.name == "cosine":
+        q = _scaled_for_cosine(q)
     nq, d = q.shape
     if c.family == "bits":
         w = c.width

@@ -131,6 +131,24 @@ def test_padding_bits_are_ignored_and_the_true_dimension_counts():
     assert ql.pairwise(a, bits, "dot", precision="ubinary").tolist() == [[3.0]]
 
 
+@pytest.mark.parametrize("precision", ["float32", "int8", "ubinary"])
+def test_cosine_does_not_depend_on_the_size_of_the_query(precision):
+    # cosine is scale-invariant: a query times any power of two scores the same, bit for bit, and
+    # a query of subnormal size (whose 1/norm is beyond float32) still gets finite, right cosines
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((200, 21)).astype(np.float32)
+    q = rng.standard_normal((3, 21)).astype(np.float32)
+    kwargs = {"codec": ql.ScalarCodec.fit(x, "int8")} if precision == "int8" else {"precision": precision}
+    corpus = ql.quantize(x, kwargs.get("codec") or precision)
+    want = ql.pairwise(q, corpus, "cosine", **kwargs)
+    for power in (-100, -20, 3, 60, 100):
+        scaled = q * np.float32(2.0 ** power)
+        assert np.array_equal(ql.pairwise(scaled, corpus, "cosine", **kwargs), want), power
+        assert np.array_equal(ql.search(scaled, corpus, 5, **kwargs)[1], ql.search(q, corpus, 5, **kwargs)[1])
+    tiny = ql.pairwise(q * np.float32(2.0 ** -140), corpus, "cosine", **kwargs)  # subnormal: fewer bits
+    assert np.isfinite(tiny).all() and np.allclose(tiny, want, atol=1e-2)
+
+
 def test_scipy_relation():
     rng = np.random.default_rng(1)
     a = rng.standard_normal((4, 20)).astype(np.float32)
