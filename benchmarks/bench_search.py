@@ -160,7 +160,7 @@ class SignsSearch:
         self.X = bit_codes(200_000, 128)
         self.Qf = float_rows(100, 1024, seed=1)
         self.Qb = quantlib.quantize(self.Qf, "ubinary")
-        quantlib.search(self.Qf[:8], self.X[:20_000], 10, metric="dot", precision="ubinary")
+        quantlib.search(self.Qf[:32], self.X[:20_000], 10, metric="dot", precision="ubinary")  # the int16 stage too
         quantlib.search(self.Qb[:8], self.X[:20_000], 10, metric="hamming")
 
     def time_quantlib_float_vs_bits(self):

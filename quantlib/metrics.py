@@ -177,6 +177,25 @@ _BLOCK_BYTES = {"dense": 1 << 17, "hamming": 1 << 14}
 #: Measured here (100 queries, 200,000 x 1024 bits): 8192 rows 1.2x slower, 32768 the same.
 _SIGNS_BLOCK_ROWS = 16384
 
+#: Rows per block of the int16 table kernels: their int32 sums take ``rows * 128`` bytes, and
+#: 4096 rows (512 KB) beside a pass's 512 KB of tables fill L2; measured here (100 queries,
+#: 200,000 x 1024 bits): 2048 rows 1.15x slower, 16384 1.2x slower.
+_SIGNS16_BLOCK_ROWS = 4096
+
+#: Batches of at least this many float queries searched over bits take the int16 first stage
+#: (:meth:`Plan._topk_signs_wide`): one group of 32 int16 lanes beats two groups of 16 floats.
+WIDE_MIN_QUERIES = 17
+
+#: The int16 stage runs when the corpus has at least this many rows per candidate it keeps:
+#: the exact finish recomputes each candidate's table entries (about 12 operations a byte
+#: instead of one lookup), so it must stay a small fraction of the scan.
+WIDE_MIN_ROWS_PER_CANDIDATE = 32
+
+#: ... and for k up to this: its lists of 2k + 16 candidates cost more to keep sorted than
+#: the stage saves beyond k of about 200 (100 queries, 200,000 x 1024 bits: 1.4x faster at
+#: k = 100, 0.9-1.2x at 200-300, 2.8x slower at 1000).
+WIDE_MAX_K = 128
+
 #: Most bytes of query tables (``nq * w * 1 KB``) per pass over the corpus; more
 #: queries take several passes, each reading the (small) bit rows again.
 _SIGNS_TABLE_BYTES = 1 << 25
@@ -402,8 +421,20 @@ class Plan:
     B: np.ndarray | None = None  # dense/signs: per-query offset
     RS: np.ndarray | None = None  # dense: per-row scale
     Q: np.ndarray | None = None  # hamming: (4t, words) uint64 query words
-    T: np.ndarray | None = None  # signs: (groups, w, 256, G) byte tables of the queries
+    T: np.ndarray | None = None  # signs: (groups, w, 256, G) byte tables of the queries, built on first use
+    Qf: np.ndarray | None = None  # signs: the float32 queries
+    flip: bool = False  # signs: the rows are offset binary (``binary``)
     dim: int = 0  # hamming/signs: the true dimension (hamming: dot = d - 2h)
+
+    def tables(self) -> np.ndarray:
+        """The float32 byte tables of a ``signs`` plan (search may not need them: built on first use)."""
+        if self.T is None:
+            nq = self.Qf.shape[0]
+            # queries per table group: one alone, up to 8 in one vector of 8 floats, else two vectors
+            group = 1 if nq <= 1 else 8 if nq <= 8 else 16
+            self.T = _empty_aligned((-(-nq // group), self.corpus.width, 256, group), np.float32)
+            KL.build_tables(self.Qf, self.flip, self.T)
+        return self.T
 
     def _work(self) -> int:
         return self.nq * self.corpus.n * max(1, self.corpus.width)
@@ -427,9 +458,9 @@ class Plan:
                 c.raise_nonfinite()
         elif self.kind == "signs":
             if par:
-                KB.signs_scores_parallel(c.view, self.T, self.A, self.B, rb, out)
+                KB.signs_scores_parallel(c.view, self.tables(), self.A, self.B, rb, out)
             else:
-                KB.signs_scores_range(c.view, self.T, self.A, self.B, 0, c.n, rb, out)
+                KB.signs_scores_range(c.view, self.tables(), self.A, self.B, 0, c.n, rb, out)
         else:
             counts = out if self.metric.name == "hamming" else np.empty(out.shape, np.int64)
             if par:
@@ -487,12 +518,78 @@ class Plan:
                 bad = KD.search_range(self.W, c.view, self.A, self.B, self.RS, 0, c.n, rb, keys, ids)
             if bad:
                 c.raise_nonfinite()
+        elif (self.nq >= WIDE_MIN_QUERIES and k <= WIDE_MAX_K
+              and _wide_candidates(k) * WIDE_MIN_ROWS_PER_CANDIDATE <= c.n):
+            self._topk_signs_wide(keys, ids, par, nchunks)
         else:
-            if par:
-                KB.signs_search_parallel(c.view, self.T, self.A, self.B, rb, nchunks, keys, ids)
-            else:
-                KB.signs_search_range(c.view, self.T, self.A, self.B, 0, c.n, rb, keys, ids)
+            self._topk_signs(keys, ids, par, nchunks)
         return (-keys).astype(self.score_dtype), ids
+
+    def _topk_signs(self, keys: np.ndarray, ids: np.ndarray, par: bool, nchunks: int) -> None:
+        c = self.corpus
+        if par:
+            KB.signs_search_parallel(c.view, self.tables(), self.A, self.B, _SIGNS_BLOCK_ROWS, nchunks, keys, ids)
+        else:
+            KB.signs_search_range(c.view, self.tables(), self.A, self.B, 0, c.n, _SIGNS_BLOCK_ROWS, keys, ids)
+
+    def _topk_signs_wide(self, keys: np.ndarray, ids: np.ndarray, par: bool, nchunks: int) -> int:
+        """Float queries against bits in two stages, with the exact result of :meth:`_topk_signs`.
+
+        1. Each query becomes int16 weights (:func:`~quantlib._kernels.lut.int16_weights`)
+           whose integer score, times the query's scale, is within ``err`` of its
+           float score for every row; int16 tables of 32 queries per 64-byte vector
+           halve the table bytes per query and double the lanes per add, and the scan
+           keeps the ``2k + 16`` best rows by integer score.
+        2. Those candidates are scored exactly as the float tables score them, and the
+           best ``k`` kept.  Every other row's float sum is at most the last
+           candidate's integer score times the scale, plus ``err``, plus the float32
+           rounding of a table sum; when a row at that bound would still rank strictly
+           after the k-th key, the answer is the exact one (certified).  Queries not
+           certified (ties at the boundary, identical rows, overflow) are searched
+           again by the float tables alone, so the result never depends on the stage.
+
+        Returns the number of queries the first stage certified.
+        """
+        c = self.corpus
+        q = self.Qf
+        nq, d = q.shape
+        kk = _wide_candidates(keys.shape[1])
+        Qi = np.empty((nq, d), np.int16)
+        scale = np.empty(nq, np.float64)
+        err = np.empty(nq, np.float64)
+        KL.int16_weights(q, Qi, scale, err)
+        T16 = _empty_aligned((-(-nq // KL.WIDE_GROUP), c.width, 256, KL.WIDE_GROUP), np.int16)
+        KL.build_tables16(Qi, self.flip, T16)
+        ikeys = np.full((nq, kk), np.iinfo(np.int64).max, np.int64)
+        cand = np.full((nq, kk), -1, np.int64)
+        if par:
+            KB.signs16_search_parallel(c.view, T16, _SIGNS16_BLOCK_ROWS, nchunks, ikeys, cand)
+        else:
+            KB.signs16_search_range(c.view, T16, 0, c.n, _SIGNS16_BLOCK_ROWS, ikeys, cand)
+        # the float sum of any row left out: its real sum is within err of scale * (an integer
+        # score no higher than the last candidate's); summing w float32 entries adds at most
+        # w units of rounding (2^-24) of sum |q| (and w subnormal steps): twice that is allowed.
+        # That holds while no partial sum can overflow: a query whose sum |q| nears float32's
+        # largest value is not certified (a partial sum at inf makes a row's score inf).
+        abs1 = np.abs(q).sum(axis=1, dtype=np.float64)
+        w = c.width
+        bound = scale * (-ikeys[:, -1]).astype(np.float64) + err
+        bound += (w + 4) * 2.0 ** -23 * abs1 + 1e-12 * (abs1 + np.abs(bound)) + w * 2.0 ** -149
+        bound[abs1 * (1 + 2.0 ** -16) >= float(np.finfo(np.float32).max)] = np.inf
+        with np.errstate(over="ignore"):
+            b32 = bound.astype(np.float32)
+        b32 = np.where(b32 < bound, np.nextafter(b32, np.float32(np.inf)), b32)  # round up, never down
+        ok = KB.signs_finish(q, c.view, self.flip, cand, self.A, self.B, b32, keys, ids)
+        if not ok.all():
+            bad = np.flatnonzero(~ok)
+            again = Plan("signs", self.metric, c, len(bad), self.score_dtype, A=self.A[bad], B=self.B[bad],
+                         Qf=q[bad], flip=self.flip, dim=self.dim)
+            sub_keys = np.full((len(bad), keys.shape[1]), np.inf, keys.dtype)
+            sub_ids = np.full((len(bad), keys.shape[1]), -1, np.int64)
+            again._topk_signs(sub_keys, sub_ids, par, nchunks)
+            keys[bad] = sub_keys
+            ids[bad] = sub_ids
+        return int(ok.sum())
 
 
 def _num_threads() -> int:
@@ -697,12 +794,13 @@ def _signs_plan(q: np.ndarray, c: Corpus, m: MetricInfo) -> Plan:
     A = np.ones(nq, np.float64)
     if m.name == "cosine":  # every +1/-1 row has norm sqrt(d)
         A = _inverse_norms(q) / math.sqrt(d)
-    # queries per table group: one alone, up to 8 in one vector of 8 floats, else two vectors
-    group = 1 if nq <= 1 else 8 if nq <= 8 else 16
-    tables = _empty_aligned((-(-nq // group), c.width, 256, group), np.float32)
-    KL.build_tables(q, c.info.name == "binary", tables)
     return Plan("signs", m, c, nq, np.dtype(np.float32), A=A.astype(np.float32),
-                B=np.zeros(nq, np.float32), T=tables, dim=d)
+                B=np.zeros(nq, np.float32), Qf=q, flip=c.info.name == "binary", dim=d)
+
+
+def _wide_candidates(k: int) -> int:
+    """Rows the int16 stage of a float-query search over bits keeps for ``k`` results."""
+    return 2 * k + 16
 
 
 def _query_blocks(nq: int, c: Corpus, float_queries: bool, m: MetricInfo) -> int:

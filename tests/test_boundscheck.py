@@ -66,6 +66,14 @@ try:
     print("unchecked lut_width")
 except IndexError:
     print("lut_width checked")
+rows16 = numba.njit(lambda T, X, acc, p1: KL.lut16_rows_1(T, X, 0, 0, 0, p1, acc))
+T16, X40, acc16 = np.zeros((40, 256, 32), np.int16), np.zeros((1, 40), np.uint8), np.zeros((1, 32), np.int32)
+rows16(T16, X40, acc16, KL.WIDE_SPAN)                 # one window of int16 sums: fine
+try:
+    rows16(T16, X40, acc16, KL.WIDE_SPAN + 1)         # a byte more could overflow an int16 lane
+    print("unchecked lut16_span")
+except IndexError:
+    print("lut16_span checked")
 keys, ids = np.full((2, 3), np.inf), np.full((2, 3), -1)
 KT.insert(keys, ids, 1, 0.5, 7)                       # in range: fine
 try:
@@ -82,7 +90,7 @@ def test_bounds_checking_mode_turns_out_of_range_access_into_index_error(tmp_pat
     assert run.returncode == 0, run.stderr[-2000:]
     vnni = ["vnni_tile", "checked"] * 2 if KI.VNNI else []  # where the machine has VNNI
     assert run.stdout.split() == ["load_u64", "checked", "dot_tile", "checked", "dot_tile", "checked", *vnni,
-                                  "lut_width", "checked", "index", "checked"]
+                                  "lut_width", "checked", "lut16_span", "checked", "index", "checked"]
 
 
 def test_this_run_checks_bounds_exactly_when_asked():

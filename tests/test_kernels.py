@@ -443,3 +443,140 @@ def test_signs_scores_equal_twin(seed, d, nq, n, precision, rb):
         want_scores, want_ids = R.search_top_k(full, min(3, n))
         assert np.array_equal(ids, want_ids)
         assert np.array_equal(-keys, want_scores)
+
+
+# ---------------------------------------------------------------------------
+# The int16 first stage of float queries against bits, and its exact finish
+# ---------------------------------------------------------------------------
+
+WIDE_DIMS = st.one_of(st.sampled_from([1, 7, 8, 9, 255, 256, 257, 300, 513]), st.integers(1, 40))
+
+
+def _signs(codes: np.ndarray, d: int, precision: str) -> np.ndarray:
+    return R.unpack_bits(codes, d, precision).astype(np.int64)
+
+
+def _weights(Q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    Qi = np.empty(Q.shape, np.int16)
+    scale = np.empty(Q.shape[0], np.float64)
+    err = np.empty(Q.shape[0], np.float64)
+    KL.int16_weights(Q, Qi, scale, err)
+    return Qi, scale, err
+
+
+@given(SEEDS, WIDE_DIMS, st.integers(1, 6), st.sampled_from([1.0, 1e-30, 1e30]))
+def test_int16_weights_fit_every_window_and_bound_their_error(seed, d, nq, size):
+    rng = np.random.default_rng(seed)
+    Q = (rng.standard_normal((nq, d)) * size).astype(np.float32)
+    Q[0, rng.integers(0, d)] = 40 * size  # an outlier component, as some models have
+    if nq > 1:
+        Q[1] = 0.0  # a zero query: scale 1, no weights
+    Qi, scale, err = _weights(Q)
+    span = 8 * KL.WIDE_SPAN
+    padded = np.zeros((nq, -(-d // span) * span), np.int64)
+    padded[:, :d] = np.abs(Qi.astype(np.int64))
+    assert padded.reshape(nq, -1, span).sum(axis=2).max() <= 32767  # no int16 sum can overflow
+    assert padded.reshape(nq, -1, span).sum(axis=2).max() >= 32767 - 8 * KL.WIDE_SPAN  # and little is wasted
+    if nq > 1:
+        assert scale[1] == 1.0 and not Qi[1].any() and err[1] == 0.0
+    signs = np.where(rng.random((50, d)) < 0.5, 1.0, -1.0)
+    exact = Q.astype(np.float64) @ signs.T
+    approx = scale[:, None] * (Qi.astype(np.float64) @ signs.T)
+    assert np.all(np.abs(exact - approx) <= err[:, None] * (1 + 1e-9) + 1e-300)
+
+
+@given(SEEDS, WIDE_DIMS, st.integers(1, 40), st.sampled_from(["ubinary", "binary"]))
+def test_int16_tables_hold_exact_integer_scores(seed, d, nq, precision):
+    rng = np.random.default_rng(seed)
+    Qi, _, _ = _weights(rng.standard_normal((nq, d)).astype(np.float32))
+    w = (d + 7) // 8
+    T = np.empty((-(-nq // KL.WIDE_GROUP), w, 256, KL.WIDE_GROUP), np.int16)
+    KL.build_tables16(Qi, precision == "binary", T)
+    codes = rng.integers(0, 256, (30, w)).astype(np.uint8)
+    if d % 8:
+        codes[:, -1] &= np.uint8((0xFF << (8 - d % 8)) & 0xFF)  # padding bits clear, as encoders leave them
+    if precision == "binary":
+        codes ^= 0x80
+    lanes = T.transpose(0, 3, 1, 2).reshape(-1, w, 256)  # (query slot, p, v)
+    got = lanes[:, np.arange(w), codes].astype(np.int64).sum(axis=2)  # (slot, row)
+    assert np.array_equal(got[:nq], Qi.astype(np.int64) @ _signs(codes, d, precision).T)
+    assert not lanes[nq:].any()  # slots past the last query are 0
+
+
+_lut16_8 = njit(lambda T, X, i0, a0, p0, p1, acc: KL.lut16_rows_8(T, X, i0, a0, p0, p1, acc))
+_lut16_1 = njit(lambda T, X, i0, a0, p0, p1, acc: KL.lut16_rows_1(T, X, i0, a0, p0, p1, acc))
+
+
+@given(SEEDS, st.integers(1, 80), st.data())
+def test_lut16_rows_add_a_window_of_entries_without_overflow(seed, w, data):
+    # entries near the int16 limit whose window sums reach +-32767: the int16 lanes must not wrap
+    rng = np.random.default_rng(seed)
+    p0 = data.draw(st.integers(0, w))
+    p1 = data.draw(st.integers(p0, min(w, p0 + KL.WIDE_SPAN)))
+    n = max(1, p1 - p0)
+    T = rng.integers(-(32767 // n), 32767 // n + 1, (w, 256, KL.WIDE_GROUP)).astype(np.int16)
+    T[:, 7] = 32767 // n  # byte value 7: the largest sum a window may hold
+    T[:, 9] = -(32767 // n)
+    X = rng.integers(0, 256, (11, w)).astype(np.uint8)
+    X[3] = 7
+    X[4] = 9
+    X = read_only(X)
+    start = rng.integers(-2**30, 2**30, (12, KL.WIDE_GROUP)).astype(np.int32)
+    want = start.astype(np.int64)
+    for r in range(9):
+        want[1 + r] += T[np.arange(p0, p1), X[2 + r, p0:p1]].astype(np.int64).sum(axis=0)
+    acc = start.copy()
+    _lut16_8(T, X, 2, 1, p0, p1, acc)  # rows 2..9 into acc rows 1..8
+    _lut16_1(T, X, 10, 9, p0, p1, acc)
+    assert np.array_equal(acc.astype(np.int64), want)
+
+
+@given(SEEDS, WIDE_DIMS, st.sampled_from(["ubinary", "binary"]), st.booleans())
+def test_signs_row_equals_the_table_sum_bit_for_bit(seed, d, precision, signed_zeros):
+    rng = np.random.default_rng(seed)
+    Q = rng.standard_normal((3, d)).astype(np.float32) * np.float32(rng.choice([1e-3, 1.0, 1e6]))
+    if signed_zeros:  # zeros of both signs, which a careless sum could turn into -0.0
+        Q[:, ::3] = np.float32(-0.0)
+        Q[:, 1::3] = np.float32(0.0)
+    w = (d + 7) // 8
+    flip = precision == "binary"
+    T = np.empty((1, w, 256, 8), np.float32)
+    KL.build_tables(Q, flip, T)
+    X = rng.integers(0, 256, (20, w)).astype(np.uint8)
+    X[0] = 0
+    X[1] = 255
+    base = np.empty(w, np.float64)
+    two = np.empty(8 * w, np.float64)
+    for q in range(3):
+        KL.signs_terms(Q, q, base, two)
+        for row in X:
+            want = np.float32(0.0)
+            for p in range(w):
+                want = np.float32(want + T[0, p, row[p], q])
+            got = np.float32(KL.signs_row(row, flip, base, two))  # a float32, boxed as a Python float (exact)
+            assert got.tobytes() == want.tobytes()
+
+
+@given(SEEDS, WIDE_DIMS, st.integers(17, 70), st.integers(1, 600), st.integers(1, 4),
+       st.sampled_from(["ubinary", "binary"]), st.sampled_from([5, 64, 4096]))
+def test_int16_stage_keeps_the_best_integer_scores(seed, d, nq, n, k, precision, rb):
+    rng = np.random.default_rng(seed)
+    Q = rng.standard_normal((nq, d)).astype(np.float32)
+    x = rng.standard_normal((n, d))
+    codes = R.pack_ubinary(x) if precision == "ubinary" else R.pack_binary(x)
+    codes[: n // 3] = codes[n // 3: 2 * (n // 3)]  # duplicate rows: ties in the integer scores
+    X = read_only(codes.view(np.uint8))
+    Qi, _, _ = _weights(Q)
+    T = np.empty((-(-nq // KL.WIDE_GROUP), codes.shape[1], 256, KL.WIDE_GROUP), np.int16)
+    KL.build_tables16(Qi, precision == "binary", T)
+    full = (Qi.astype(np.int64) @ _signs(codes, d, precision).T).astype(np.float64)
+    want_scores, want_ids = R.search_top_k(full, min(k, n))
+    for nchunks in (0, 1, 3):
+        keys = np.full((nq, min(k, n)), np.iinfo(np.int64).max, np.int64)
+        ids = np.full((nq, min(k, n)), -1, np.int64)
+        if nchunks:
+            KB.signs16_search_parallel(X, T, rb, nchunks, keys, ids)
+        else:
+            KB.signs16_search_range(X, T, 0, n, rb, keys, ids)
+        assert np.array_equal(ids, want_ids)
+        assert np.array_equal(-keys, want_scores)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 import quantlib as ql
 import quantlib.metrics as M
 from quantlib import _reference as R
+from quantlib.sample import load_sample
 
 SEEDS = st.integers(0, 2**32 - 1)
 DIMS = st.one_of(st.sampled_from([1, 7, 8, 9, 64, 65]), st.integers(1, 24))
@@ -106,6 +107,90 @@ def test_scores_do_not_depend_on_blocks_or_threads(precision, monkeypatch):
     assert np.array_equal(ql.pairwise(q, corpus, "cosine", **kwargs), full)
     assert np.array_equal(serial[0], par[0]) and np.array_equal(serial[1], par[1])
     assert np.array_equal(np.take_along_axis(full, serial[1], axis=1), serial[0])
+
+
+def _wide_plan(q, corpus, metric, precision):
+    plan = M.plan_queries(q, M.prepare_corpus(corpus, metric, precision=precision), metric)
+    assert plan.kind == "signs"
+    return plan
+
+
+def _both_stages(plan, k):
+    """(certified, wide result, float-table result) of one plan, serial."""
+    shape = (plan.nq, k)
+    wide = np.full(shape, np.inf, np.float32), np.full(shape, -1, np.int64)
+    certified = plan._topk_signs_wide(*wide, False, 1)
+    exact = np.full(shape, np.inf, np.float32), np.full(shape, -1, np.int64)
+    plan._topk_signs(*exact, False, 1)
+    return certified, wide, exact
+
+
+@given(seed=SEEDS, d=st.one_of(st.sampled_from([7, 64, 255, 257, 300]), st.integers(1, 40)),
+       nq=st.integers(M.WIDE_MIN_QUERIES, 40), k=st.integers(1, 4), extra=st.integers(0, 300),
+       metric=st.sampled_from(["dot", "cosine"]), precision=st.sampled_from(["ubinary", "binary"]),
+       distinct=st.sampled_from([3, 50, 10_000]), size=st.sampled_from([1.0, 1e-30, 1e-41, 1e37]))
+def test_int16_first_stage_gives_the_float_table_result(seed, d, nq, k, extra, metric, precision,
+                                                        distinct, size):
+    # batches of float queries over bits take the int16 stage; with few distinct rows (ties at the
+    # k-th place) or float32 overflow (size 1e37) some queries are not certified and are searched
+    # again: either way the result is the float tables' result, bit for bit, ties by lower index
+    rng = np.random.default_rng(seed)
+    n = M._wide_candidates(k) * M.WIDE_MIN_ROWS_PER_CANDIDATE + extra
+    pool = rng.standard_normal((min(distinct, n), d))
+    corpus = ql.quantize(pool[rng.integers(0, len(pool), n)], precision)
+    q = (rng.standard_normal((nq, d)) * size).astype(np.float32)
+    q[0] = 0.0
+    scores, ids = ql.search(q, corpus, k, metric=metric, precision=precision)
+    want = R.search_top_k(ql.pairwise(q, corpus, metric, precision=precision).astype(np.float64), k)
+    assert np.array_equal(ids, want[1])
+    assert np.array_equal(scores, want[0].astype(np.float32))
+    certified, wide, exact = _both_stages(_wide_plan(q, corpus, metric, precision), k)
+    assert np.array_equal(wide[0], exact[0]) and np.array_equal(wide[1], exact[1])
+    if distinct == 3:
+        assert certified == 0  # hundreds of copies of each row: the k-th place is always a tie
+    elif distinct > 1000 and size == 1.0 and d >= 16:
+        assert certified >= nq - 1  # distinct rows: (nearly) every query is settled by the first stage
+
+
+def test_int16_first_stage_settles_real_queries_and_defers_ties():
+    sample = load_sample()
+    for precision in ("ubinary", "binary"):
+        corpus = ql.quantize(sample.documents, precision)
+        plan = _wide_plan(sample.queries, corpus, "cosine", precision)
+        certified, wide, exact = _both_stages(plan, 10)
+        assert certified == len(sample.queries)  # every real query: one scan of int16 tables
+        assert np.array_equal(wide[0], exact[0]) and np.array_equal(wide[1], exact[1])
+    same = np.zeros((M._wide_candidates(10) * M.WIDE_MIN_ROWS_PER_CANDIDATE, 48), np.uint8)
+    certified, wide, exact = _both_stages(_wide_plan(sample.queries[:20], same, "dot", "ubinary"), 10)
+    assert certified == 0  # identical rows tie everywhere: the float tables decide (rows 0..9)
+    assert np.array_equal(wide[1], exact[1]) and np.array_equal(wide[1][0], np.arange(10))
+    assert np.array_equal(wide[0], exact[0])
+
+
+def test_batches_take_the_int16_stage_where_it_pays(monkeypatch):
+    calls = []
+    wide = M.Plan._topk_signs_wide
+    monkeypatch.setattr(M.Plan, "_topk_signs_wide", lambda self, *a: calls.append(self.nq) or wide(self, *a))
+    rng = np.random.default_rng(2)
+    bits = ql.quantize(rng.standard_normal((9000, 64)), "ubinary")
+    q = rng.standard_normal((40, 64)).astype(np.float32)
+    ql.search(q, bits, 10, metric="dot", precision="ubinary")
+    assert calls == [40]
+    ql.search(q[:M.WIDE_MIN_QUERIES - 1], bits, 10, metric="dot", precision="ubinary")  # one table group of floats
+    ql.search(q, bits, M.WIDE_MAX_K + 1, metric="dot", precision="ubinary")  # long candidate lists
+    ql.search(q, bits[:M._wide_candidates(10) * M.WIDE_MIN_ROWS_PER_CANDIDATE - 1], 10, metric="dot",
+              precision="ubinary")  # too few rows for the candidates
+    assert calls == [40]
+
+
+def test_int16_first_stage_in_parallel_equals_serial(monkeypatch):
+    rng = np.random.default_rng(4)
+    corpus = ql.quantize(rng.standard_normal((5000, 100)), "ubinary")
+    q = rng.standard_normal((33, 100)).astype(np.float32)
+    serial = ql.search(q, corpus, 5, metric="dot", precision="ubinary")
+    _force_parallel(monkeypatch)
+    par = ql.search(q, corpus, 5, metric="dot", precision="ubinary")
+    assert np.array_equal(serial[0], par[0]) and np.array_equal(serial[1], par[1])
 
 
 def test_one_query_vector_gives_one_row():
@@ -305,8 +390,8 @@ def test_sign_tables_start_on_a_cache_line(nq):
     for _ in range(8):  # numpy's own alignment varies from one allocation to the next
         plan = M.plan_queries(rng.standard_normal((nq, 70)).astype(np.float32), corpus, "dot", dim=70)
         assert plan.kind == "signs"
-        assert plan.T.ctypes.data % 64 == 0
-        assert plan.T.flags.c_contiguous
+        assert plan.tables().ctypes.data % 64 == 0
+        assert plan.tables().flags.c_contiguous
 
 
 def test_empty_aligned_is_a_plain_contiguous_array():

@@ -115,6 +115,7 @@ def _workloads():
     sparse_queries = ql.SparseBatch.from_dicts(sparse_rows[:7], vocab_size=vocab)
     text = ql.b64encode(x[:300])  # long enough for the base64 kernel (>= 16384 characters)
     half = x[:2000]
+    batch = np.random.default_rng(12).standard_normal((20, 96)).astype(np.float32)  # >= WIDE_MIN_QUERIES
     return {
         "flat index, bits + float16 rescoring": lambda: flat.search(q, 10),
         "flat index, calibrated int8": lambda: calibrated.search(q, 10),
@@ -123,6 +124,7 @@ def _workloads():
         "search int8 codes with codec": lambda: ql.search(q, codes, 5, codec=codec),
         "search hamming": lambda: ql.search(bits[:5], bits, 8, metric="hamming"),
         "search float vs bits": lambda: ql.search(q, bits, 8, metric="cosine", precision="ubinary"),
+        "search float vs bits, int16 stage": lambda: ql.search(batch, bits, 8, metric="cosine", precision="ubinary"),
         "pairwise int8 codes": lambda: ql.pairwise(codes[:4], codes, "dot", precision="int8"),
         "maxsim": lambda: ql.maxsim(query_tokens, docs),
         "maxsim_search bits + rescore": lambda: ql.maxsim_search(query_tokens, doc_bits, 5, rescore=docs),

@@ -19,6 +19,13 @@ for ``G`` queries instead of eight multiply-adds per query.  Measured here
 (AVX2, 100 queries, 200,000 x 1024 bits) 2.2-2.9x faster than unpacking a block
 of rows to float32 signs and multiplying (the previous kernel).
 
+A batch of float queries searched over bits first scans int16 tables of
+integer query weights (:func:`signs16_search_range`, 32 queries per table
+vector: half the table bytes and adds per query), keeping ``2k + 16`` rows by
+integer score; :func:`signs_finish` scores those exactly as the float tables
+would and certifies, from the weights' error bound, that no other row can reach
+the top k (``quantlib.metrics.Plan._topk_signs_wide``).
+
 The Hamming kernels score four queries per pass over a row, the table kernels
 ``G``; both take rows ``rb`` at a time so a block stays in cache while every
 query tile passes over it.  Each has a serial
@@ -33,7 +40,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import EXACT, FAST
-from .lut import lut_rows_1, lut_rows_8
+from .lut import WIDE_SPAN, lut16_rows_1, lut16_rows_8, lut_rows_1, lut_rows_8, signs_row, signs_terms
 from .popcount import load_u64, popcount64
 from .topk import insert, merge
 
@@ -257,3 +264,102 @@ def signs_search_parallel(X, T, A, B, rb, nchunks, keys, ids):
         part_ids[c] = -1
         signs_search_range(X, T, A, B, min(n, c * size), min(n, (c + 1) * size), rb, part_keys[c], part_ids[c])
     merge(part_keys, part_ids, keys, ids)
+
+
+# ---------------------------------------------------------------------------
+# The int16 first stage of a float-query search over bits, and its exact finish
+# ---------------------------------------------------------------------------
+
+
+@njit(**EXACT)
+def _signs16_block(T, X, s, e, acc):
+    """``acc[i - s, g]`` = ``sum_p T[p, X[i, p], g]`` in int32 for rows s..e (one int16 table group)."""
+    w = X.shape[1]
+    for i in range(e - s):
+        for g in range(acc.shape[1]):
+            acc[i, g] = 0
+    for p0 in range(0, w, WIDE_SPAN):  # the windows int16_weights bounded: no int16 lane overflows
+        p1 = min(w, p0 + WIDE_SPAN)
+        i = s
+        while i + 8 <= e:
+            lut16_rows_8(T, X, i, i - s, p0, p1, acc)
+            i += 8
+        while i < e:
+            lut16_rows_1(T, X, i, i - s, p0, p1, acc)
+            i += 1
+
+
+@njit(**EXACT)
+def signs16_search_range(X, T, r0, r1, rb, keys, ids):
+    """Fold rows r0..r1 into int64 top-k lists of the integer scores (key = -score), ``T`` int16 groups."""
+    nq, k = keys.shape
+    G = T.shape[3]
+    acc = np.empty((max(1, min(rb, r1 - r0)), G), np.int32)
+    for s in range(r0, r1, rb):
+        e = min(r1, s + rb)
+        for c in range(T.shape[0]):
+            _signs16_block(T[c], X, s, e, acc)
+            for g in range(min(G, nq - c * G)):
+                q = c * G + g
+                thr = keys[q, k - 1]
+                for i in range(s, e):
+                    key = -np.int64(acc[i - s, g])
+                    if key < thr:
+                        insert(keys, ids, q, key, i)
+                        thr = keys[q, k - 1]
+
+
+@njit(parallel=True, **EXACT)
+def signs16_search_parallel(X, T, rb, nchunks, keys, ids):
+    """:func:`signs16_search_range` over ``nchunks`` row ranges in parallel, merged in row order."""
+    n = X.shape[0]
+    nq, k = keys.shape
+    size = (n + nchunks - 1) // nchunks
+    part_keys = np.empty((nchunks, nq, k), keys.dtype)
+    part_ids = np.empty((nchunks, nq, k), np.int64)
+    for c in prange(nchunks):
+        part_keys[c] = np.iinfo(np.int64).max
+        part_ids[c] = -1
+        signs16_search_range(X, T, min(n, c * size), min(n, (c + 1) * size), rb, part_keys[c], part_ids[c])
+    merge(part_keys, part_ids, keys, ids)
+
+
+@njit(**EXACT)
+def signs_finish(Q, X, flip, cand, A, B, bound, keys, ids):
+    """Exact float keys of the candidates, the best ``k`` of them, and whether that is the true top-k.
+
+    ``cand[q]`` are the rows the int16 stage kept (sorted by integer score);
+    each is scored as the table kernels score it
+    (:func:`~quantlib._kernels.lut.signs_row`: the same float32 entries added in
+    byte order from 0, then ``-(acc * A + B)``), and the best
+    ``k = keys.shape[1]`` by (key, row) go to ``keys[q]``/``ids[q]``.  ``bound[q]`` is a float32 upper bound of the
+    float sum of every row *not* kept; row ``q`` is certified (``ok[q]``) when a
+    row at that bound would still rank strictly after the k-th key, so no row
+    outside the candidates can enter the top-k, not even on a tie.
+    """
+    nq, kk = cand.shape
+    k = keys.shape[1]
+    w = X.shape[1]
+    ok = np.zeros(nq, np.bool_)
+    cand_keys = np.empty(kk, np.float32)
+    base = np.empty(w, np.float64)
+    two = np.empty(8 * w, np.float64)
+    for q in range(nq):
+        a = A[q]
+        b = B[q]
+        signs_terms(Q, q, base, two)
+        for t in range(kk):
+            acc = signs_row(X[cand[q, t]], flip, base, two)
+            cand_keys[t] = -(acc * a + b)
+        keys[q, :] = np.inf
+        ids[q, :] = -1
+        order = np.argsort(cand[q])  # candidates in row order: insert keeps ties by the lower row
+        for t in range(kk):
+            j = order[t]
+            if cand_keys[j] < keys[q, k - 1]:
+                insert(keys, ids, q, cand_keys[j], cand[q, j])
+        last = keys[q, k - 1]
+        u = bound[q]
+        # a non-finite k-th key or bound (float32 overflow) is never certified: the exact scan decides
+        ok[q] = np.isfinite(last) and np.isfinite(u) and -(u * a + b) > last
+    return ok
