@@ -19,7 +19,7 @@ from quantlib._kernels import dense as KD
 from quantlib._kernels import intdot as KI
 from quantlib._kernels import lut as KL
 from quantlib._kernels.popcount import half_to_float, load_u64, popcount64
-from quantlib._kernels.topk import merge
+from quantlib._kernels.topk import insert_any_order, merge
 from quantlib.metrics import _exact_code_queries
 
 WIDTHS = st.one_of(st.sampled_from([1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 128]), st.integers(1, 40))
@@ -580,3 +580,19 @@ def test_int16_stage_keeps_the_best_integer_scores(seed, d, nq, n, k, precision,
             KB.signs16_search_range(X, T, 0, n, rb, keys, ids)
         assert np.array_equal(ids, want_ids)
         assert np.array_equal(-keys, want_scores)
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 30)), min_size=1, max_size=40, unique_by=lambda t: t[1]),
+       st.integers(1, 6))
+def test_insert_any_order_ranks_equal_keys_by_row(pairs, k):
+    # candidates arriving in any row order (the exact finish takes them by integer score)
+    keys = np.full((2, k), np.inf, np.float32)
+    ids = np.full((2, k), -1, np.int64)
+    for key, row in pairs:
+        key = np.float32(key)
+        if key < keys[1, -1] or (key == keys[1, -1] and row < ids[1, -1]):
+            insert_any_order(keys, ids, 1, key, row)
+    want = sorted(pairs)[:k]
+    assert ids[1, : len(want)].tolist() == [row for _, row in want]
+    assert keys[1, : len(want)].tolist() == [key for key, _ in want]
+    assert not np.isfinite(keys[0]).any() and (ids[0] == -1).all()  # other lists untouched

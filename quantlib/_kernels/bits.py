@@ -42,7 +42,7 @@ from numba import njit, prange
 from ._config import EXACT, FAST
 from .lut import WIDE_SPAN, lut16_rows_1, lut16_rows_8, lut_rows_1, lut_rows_8, signs_row, signs_terms
 from .popcount import load_u64, popcount64
-from .topk import insert, merge
+from .topk import insert, insert_any_order, merge
 
 
 @njit(**EXACT)
@@ -353,11 +353,11 @@ def signs_finish(Q, X, flip, cand, A, B, bound, keys, ids):
             cand_keys[t] = -(acc * a + b)
         keys[q, :] = np.inf
         ids[q, :] = -1
-        order = np.argsort(cand[q])  # candidates in row order: insert keeps ties by the lower row
-        for t in range(kk):
-            j = order[t]
-            if cand_keys[j] < keys[q, k - 1]:
-                insert(keys, ids, q, cand_keys[j], cand[q, j])
+        for t in range(kk):  # candidates come by integer score: ties go by the lower row
+            key = cand_keys[t]
+            last = keys[q, k - 1]
+            if key < last or (key == last and cand[q, t] < ids[q, k - 1]):
+                insert_any_order(keys, ids, q, key, cand[q, t])
         last = keys[q, k - 1]
         u = bound[q]
         # a non-finite k-th key or bound (float32 overflow) is never certified: the exact scan decides

@@ -31,6 +31,21 @@ def insert(keys, ids, q, key, idx):
     ids[q, p] = idx
 
 
+@njit(**EXACT)
+def insert_any_order(keys, ids, q, key, idx):
+    """:func:`insert` for candidates that arrive in any row order: equal keys are ordered by row.
+
+    The caller checked ``(key, idx)`` ranks before the last entry (or that slot is empty).
+    """
+    p = keys.shape[1] - 1
+    while p > 0 and (keys[q, p - 1] > key or (keys[q, p - 1] == key and ids[q, p - 1] > idx)):
+        keys[q, p] = keys[q, p - 1]
+        ids[q, p] = ids[q, p - 1]
+        p -= 1
+    keys[q, p] = key
+    ids[q, p] = idx
+
+
 @njit(**FAST)
 def merge(part_keys, part_ids, keys, ids):
     """Fold per-chunk lists ``part_*[c]`` (chunks in row order) into ``keys``/``ids``."""
