@@ -1000,9 +1000,13 @@ def _pad_rows(x: np.ndarray, multiple: int) -> np.ndarray:
     return out
 
 
-def _group_query(W: np.ndarray) -> np.ndarray:
-    """Float query tokens as ``(groups, d, 16)`` float32: each group of 16 transposed (zero tokens pad it)."""
-    g = KT.GROUP
+def _maxsim_group(nq: int) -> int:
+    """Query tokens per MaxSim tile group: 32 where the AVX-512 tile runs and the query has more than 16."""
+    return KT.WIDE_GROUP if KT.WIDE and nq > KT.GROUP else KT.GROUP
+
+
+def _group_query(W: np.ndarray, g: int = KT.GROUP) -> np.ndarray:
+    """Float query tokens as ``(groups, d, g)`` float32: each group of ``g`` transposed (zero tokens pad it)."""
     padded = _pad_rows(np.asarray(W, np.float32), g)
     return np.ascontiguousarray(padded.reshape(-1, g, padded.shape[1]).transpose(0, 2, 1))
 
@@ -1055,7 +1059,7 @@ def _plan(q: np.ndarray, is_float: bool, docs: MultiVectorBatch, normalize: bool
             W = (q * codec._step).astype(np.float32)
             start = codec._start.astype(np.float64)
             B = q.astype(np.float64) @ start - float(codec._low) * W.astype(np.float64).sum(axis=1)
-        args = (_group_query(W), X, offs, A, B, neg, norm, maxlen)
+        args = (_group_query(W, _maxsim_group(nq)), X, offs, A, B, neg, norm, maxlen)
         return _Plan("dense", args, np.float32, cost, len(docs))
     # Codes against codes: exact integer dot products.  float32 holds every partial sum exactly
     # while sum |w| |x| < 2**24, so those run in the float kernel of float queries (1.9x faster
@@ -1063,8 +1067,8 @@ def _plan(q: np.ndarray, is_float: bool, docs: MultiVectorBatch, normalize: bool
     lo, hi = np.iinfo(info.dtype).min, np.iinfo(info.dtype).max
     bound = max(abs(lo), hi) ** 2 * docs.dim
     if bound < _FLOAT32_EXACT:
-        return _Plan("dense", (_group_query(q), X, offs, ones, zeros, neg, norm, maxlen), np.float64,
-                     cost, len(docs))
+        return _Plan("dense", (_group_query(q, _maxsim_group(nq)), X, offs, ones, zeros, neg, norm, maxlen),
+                     np.float64, cost, len(docs))
     if bound < 2**31:
         W, neg = q, np.int32(np.iinfo(np.int32).min)
     else:

@@ -31,6 +31,7 @@ from quantlib import (
     quantize,
 )
 from quantlib import _reference as R
+from quantlib._kernels import maxtile as KT
 
 GOLDEN = Path(__file__).parent / "golden" / "providers"
 BITS = ("binary", "ubinary")
@@ -110,6 +111,23 @@ def test_float32_maxsim_equals_reference(data):
     assert_close(got, R.maxsim(q, docs), bound(q, docs), q.shape[1])
     assert_close(maxsim(q, batch, normalize=True), R.maxsim(q, docs, normalize=True),
                  bound(q, docs) / q.shape[0], q.shape[1])
+
+
+@given(data=ragged(kinds=("normal",)), normalize=st.booleans())
+def test_both_float_tiles_give_the_same_scores_bit_for_bit(data, normalize):
+    # the AVX-512 tile (32 query tokens, 12 document tokens a pass) and the 8-float one (16 and 6)
+    # sum every similarity in the same order, one fused multiply-add per component: equal floats
+    q, docs = data
+    batch = MultiVectorBatch.from_arrays(docs)
+    results = []
+    for wide in (True, False):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(KT, "WIDE", wide)
+            assert (M._maxsim_group(max(17, q.shape[0])) == KT.WIDE_GROUP) == wide
+            results.append((maxsim(q, batch, normalize=normalize), maxsim_search(q, batch, min(3, len(docs)))))
+    (s1, (k1, i1)), (s2, (k2, i2)) = results
+    assert s1.tobytes() == s2.tobytes()
+    assert np.array_equal(k1, k2) and np.array_equal(i1, i2)
 
 
 @given(data=ragged())

@@ -16,7 +16,9 @@ Three families of ``raw``:
     ``sum_j W[q, j] * x[t, j]``.  Float queries come as ``W`` of shape
     ``(groups, d, 16)``: 16 query tokens transposed per group, scored against
     six document tokens per pass by :func:`~quantlib._kernels.maxtile.max_dots_16`
-    (a GEMM-style register tile with vertical running maxima); float16 rows
+    (a GEMM-style register tile with vertical running maxima), or, where numba
+    compiles for AVX-512, ``(groups, d, 32)`` for
+    :func:`~quantlib._kernels.maxtile.max_dots_32` (12 document tokens a pass); float16 rows
     (read from their bits as ``uint16``) and 8-bit codes (read as numbers; a
     calibrated codec's affine map is folded into ``W``, ``A`` and ``B`` by the
     caller) are widened to float32 once per document first.  Code queries
@@ -54,7 +56,7 @@ from numba.extending import overload
 
 from ._config import FAST
 from .dense import widen
-from .maxtile import dots_16, max_dots_16
+from .maxtile import WIDE_GROUP, dots_16, max_dots_16, max_dots_32
 from .popcount import load_u64, popcount64
 from .topk import insert, merge
 
@@ -173,8 +175,12 @@ def _widen_rows(X, a, b, scratch):
 
 @njit(**FAST)
 def _grouped_best(QT, X, a, b, best):
-    for g in range(QT.shape[0]):
-        max_dots_16(QT, X, a, b, g, best)
+    if QT.shape[2] == WIDE_GROUP:  # the AVX-512 layout (maxtile.MAXSIM_GROUP)
+        for g in range(QT.shape[0]):
+            max_dots_32(QT, X, a, b, g, best)
+    else:
+        for g in range(QT.shape[0]):
+            max_dots_16(QT, X, a, b, g, best)
 
 
 @overload(dense_doc)
