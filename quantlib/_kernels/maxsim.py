@@ -21,7 +21,8 @@ Three families of ``raw``:
     :func:`~quantlib._kernels.maxtile.max_dots_32` (12 document tokens a pass); float16 rows
     (read from their bits as ``uint16``) and 8-bit codes (read as numbers; a
     calibrated codec's affine map is folded into ``W``, ``A`` and ``B`` by the
-    caller) are widened to float32 once per document first.  Code queries
+    caller) are widened to float32 once per document first; float32 rows are
+    read in place, the next document prefetched while one is scored.  Code queries
     against codes come as a 2-D ``W`` and run exactly, four query tokens
     against four document tokens per pass (a 4 x 4 register tile), in the type
     of ``neg`` (the "minus infinity" a running maximum starts from): float32
@@ -151,12 +152,18 @@ def _dense_best(W, X, a, b, neg, best):
         best[q0 + 3] = m3
 
 
-def dense_doc(W, X, a, b, neg, best, scratch):  # pragma: no cover - replaced by the overload
+def dense_doc(W, X, a, b, neg, best, scratch, na, nb):  # pragma: no cover - replaced by the overload
     """``best`` for rows a..b: the query tiles of ``W`` against the document's tokens.
 
-    A 3-D ``W`` is float query tokens in groups of 16, transposed
-    (:func:`~quantlib._kernels.maxtile.max_dots_16`); float16 and 8-bit rows are
-    widened once per document into the float32 ``scratch`` for it.  A 2-D ``W``
+    Rows na..nb (the next document) are prefetched into L2 meanwhile by the float tiles, so
+    they come from memory during the arithmetic instead of after it, and float32 rows are then
+    read in place rather than copied (Intel Xeon, 1.6 million 128-d tokens, one thread: 146-163
+    ms copied without prefetch, 133 ms copied with it, 110-118 ms in place with it, the time
+    numpy takes to sum the same tokens).
+
+    A 3-D ``W`` is float query tokens in groups of 16 or 32, transposed
+    (:func:`~quantlib._kernels.maxtile.max_dots_16`, ``max_dots_32``); float16 and
+    8-bit rows are widened once per document into the float32 ``scratch`` for it.  A 2-D ``W``
     (code queries) takes the 4 x 4 tiles of :func:`_dense_best`.
     """
     raise NotImplementedError
@@ -174,30 +181,35 @@ def _widen_rows(X, a, b, scratch):
 
 
 @njit(**FAST)
-def _grouped_best(QT, X, a, b, best):
+def _grouped_best(QT, X, a, b, best, P, p0, p1):
+    """Every group of ``QT`` against rows a..b of ``X``; the first also prefetches rows p0..p1 of ``P``."""
     if QT.shape[2] == WIDE_GROUP:  # the AVX-512 layout (maxtile.MAXSIM_GROUP)
         for g in range(QT.shape[0]):
-            max_dots_32(QT, X, a, b, g, best)
+            max_dots_32(QT, X, a, b, g, best, P, p0, p1 if g == 0 else p0)
     else:
         for g in range(QT.shape[0]):
-            max_dots_16(QT, X, a, b, g, best)
+            max_dots_16(QT, X, a, b, g, best, P, p0, p1 if g == 0 else p0)
 
 
 @overload(dense_doc)
-def _dense_doc_impl(W, X, a, b, neg, best, scratch):
+def _dense_doc_impl(W, X, a, b, neg, best, scratch, na, nb):
+    if W.ndim == 3 and X.dtype == types.float32:
+        def direct(W, X, a, b, neg, best, scratch, na, nb):
+            _grouped_best(W, X, a, b, best, X, na, nb)
+        return direct
     if W.ndim == 3:
-        def widened(W, X, a, b, neg, best, scratch):
+        def widened(W, X, a, b, neg, best, scratch, na, nb):
             _widen_rows(X, a, b, scratch)
-            _grouped_best(W, scratch, 0, b - a, best)
+            _grouped_best(W, scratch, 0, b - a, best, X, na, nb)
         return widened
     if X.dtype == types.uint16:
-        def impl(W, X, a, b, neg, best, scratch):
+        def impl(W, X, a, b, neg, best, scratch, na, nb):
             # Widening each half once per document, not once per query tile.
             _widen_rows(X, a, b, scratch)
             _dense_best(W, scratch, 0, b - a, neg, best)
         return impl
 
-    def impl(W, X, a, b, neg, best, scratch):
+    def impl(W, X, a, b, neg, best, scratch, na, nb):
         _dense_best(W, X, a, b, neg, best)
     return impl
 
@@ -242,7 +254,8 @@ def dense_scores(W, X, offs, A, B, neg, norm, maxlen, ids, lo, hi, out):
     scratch = make_scratch(W, X, maxlen)
     for r in range(lo, hi):
         i = ids[r]
-        dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch)
+        n = ids[r + 1] if r + 1 < hi else i  # the next document, prefetched meanwhile (none after the last)
+        dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch, offs[n], offs[n + 1] if n != i else offs[n])
         out[r] = _total(best, A, B, norm)
 
 
@@ -261,7 +274,8 @@ def dense_search(W, X, offs, A, B, neg, norm, maxlen, d0, d1, keys, ids):
     scratch = make_scratch(W, X, maxlen)
     key = np.empty(1, keys.dtype)
     for i in range(d0, d1):
-        dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch)
+        n = min(i + 1, d1 - 1)  # the next document, prefetched meanwhile (none after the last)
+        dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch, offs[n], offs[n + 1] if n != i else offs[n])
         key[0] = -_total(best, A, B, norm)  # rounded to the key dtype, as maxsim rounds its scores
         if key[0] < keys[0, k - 1]:
             insert(keys, ids, 0, key[0], i)
