@@ -34,3 +34,17 @@ ROW_BLOCK = 256
 def use_parallel(n_elements: int) -> bool:
     """Whether a batch is large enough for thread start-up to pay off."""
     return n_elements >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1
+
+
+def target_features() -> frozenset[str]:
+    """The CPU features numba compiles for (``"+avx512f"``, ...): the host's, or ``NUMBA_CPU_FEATURES``.
+
+    The machine code numba caches is keyed by them, so a choice made from them at
+    import is never loaded where they differ.  Empty if this numba hides them.
+    """
+    try:
+        from numba.core.registry import cpu_target
+
+        return frozenset(cpu_target.target_context.codegen()._tm_features.split(","))
+    except Exception:  # pragma: no cover - a numba without this private attribute: play safe
+        return frozenset()

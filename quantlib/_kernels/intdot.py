@@ -44,6 +44,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._config import target_features
+
 __all__ = ["MAX_ITEMS", "STEP", "STEP_VNNI", "VNNI", "dot_tile_1x2", "dot_tile_4x2",
            "vnni_tile_1x2", "vnni_tile_4x2"]
 
@@ -67,13 +69,7 @@ def _target_has_vnni() -> bool:
     """
     if os.environ.get("QUANTLIB_DISABLE_VNNI", "") not in ("", "0"):
         return False
-    try:
-        from numba.core.registry import cpu_target
-
-        features = set(cpu_target.target_context.codegen()._tm_features.split(","))
-    except Exception:  # pragma: no cover - a numba without this private attribute: play safe
-        return False
-    return {"+avx512f", "+avx512bw", "+avx512vnni"} <= features
+    return {"+avx512f", "+avx512bw", "+avx512vnni"} <= target_features()
 
 
 #: True where the VNNI tiles are used for exact dots of 8-bit codes.

@@ -48,6 +48,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ._config import target_features
+
 __all__ = ["GROUP", "MAXSIM_GROUP", "ROWS", "WIDE", "WIDE_GROUP", "WIDE_ROWS", "dots_16", "max_dots_16",
            "max_dots_32"]
 
@@ -73,13 +75,7 @@ def _target_has_avx512() -> bool:
     """
     if os.environ.get("QUANTLIB_DISABLE_AVX512_MAXSIM", "") not in ("", "0"):
         return False
-    try:
-        from numba.core.registry import cpu_target
-
-        features = set(cpu_target.target_context.codegen()._tm_features.split(","))
-    except Exception:  # pragma: no cover - a numba without this private attribute: play safe
-        return False
-    return "+avx512f" in features
+    return "+avx512f" in target_features()
 
 
 #: True where MaxSim of float tokens takes the AVX-512 tile (:func:`max_dots_32`).
