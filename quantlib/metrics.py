@@ -576,6 +576,7 @@ class Plan:
         bound = scale * (-ikeys[:, -1]).astype(np.float64) + err
         bound += (w + 4) * 2.0 ** -23 * abs1 + 1e-12 * (abs1 + np.abs(bound)) + w * 2.0 ** -149
         bound[abs1 * (1 + 2.0 ** -16) >= float(np.finfo(np.float32).max)] = np.inf
+        bound[ikeys[:, -1] == np.iinfo(np.int64).max] = np.inf  # a list not filled bounds nothing
         with np.errstate(over="ignore"):
             b32 = bound.astype(np.float32)
         b32 = np.where(b32 < bound, np.nextafter(b32, np.float32(np.inf)), b32)  # round up, never down

@@ -165,6 +165,10 @@ def test_int16_first_stage_settles_real_queries_and_defers_ties():
     assert certified == 0  # identical rows tie everywhere: the float tables decide (rows 0..9)
     assert np.array_equal(wide[1], exact[1]) and np.array_equal(wide[1][0], np.arange(10))
     assert np.array_equal(wide[0], exact[0])
+    few = ql.quantize(sample.documents[:20], "ubinary")  # fewer rows than candidates: nothing to bound
+    certified, wide, exact = _both_stages(_wide_plan(sample.queries[:20], few, "dot", "ubinary"), 10)
+    assert certified == 0
+    assert np.array_equal(wide[0], exact[0]) and np.array_equal(wide[1], exact[1])
 
 
 def test_batches_take_the_int16_stage_where_it_pays(monkeypatch):

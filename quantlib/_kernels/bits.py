@@ -349,6 +349,9 @@ def signs_finish(Q, X, flip, cand, A, B, bound, keys, ids):
         b = B[q]
         signs_terms(Q, q, base, two)
         for t in range(kk):
+            if cand[q, t] < 0:  # an empty slot (fewer rows than candidates): never a result
+                cand_keys[t] = np.inf
+                continue
             acc = signs_row(X[cand[q, t]], flip, base, two)
             cand_keys[t] = -(acc * a + b)
         keys[q, :] = np.inf
