@@ -328,14 +328,14 @@ def signs16_search_parallel(X, T, rb, nchunks, keys, ids):
 def signs_finish(Q, X, flip, cand, A, B, bound, keys, ids):
     """Exact float keys of the candidates, the best ``k`` of them, and whether that is the true top-k.
 
-    ``cand[q]`` are the rows the int16 stage kept (sorted by integer score);
-    each is scored as the table kernels score it
+    ``cand[q]`` are the rows the int16 stage kept (sorted by integer score, -1
+    for an empty slot); each is scored as the table kernels score it
     (:func:`~quantlib._kernels.lut.signs_row`: the same float32 entries added in
-    byte order from 0, then ``-(acc * A + B)``), and the best
-    ``k = keys.shape[1]`` by (key, row) go to ``keys[q]``/``ids[q]``.  ``bound[q]`` is a float32 upper bound of the
-    float sum of every row *not* kept; row ``q`` is certified (``ok[q]``) when a
-    row at that bound would still rank strictly after the k-th key, so no row
-    outside the candidates can enter the top-k, not even on a tie.
+    byte order from 0, then ``-(acc * A + B)``), and the best ``k = keys.shape[1]``
+    by (key, row) go to ``keys[q]``/``ids[q]``.  ``bound[q]`` is a float32 upper
+    bound of the float sum of every row *not* kept; row ``q`` is certified
+    (``ok[q]``) when a row at that bound would still rank strictly after the k-th
+    key, so no row outside the candidates can enter the top-k, not even on a tie.
     """
     nq, kk = cand.shape
     k = keys.shape[1]

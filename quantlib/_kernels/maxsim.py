@@ -183,7 +183,7 @@ def _widen_rows(X, a, b, scratch):
 @njit(**FAST)
 def _grouped_best(QT, X, a, b, best, P, p0, p1):
     """Every group of ``QT`` against rows a..b of ``X``; the first also prefetches rows p0..p1 of ``P``."""
-    if QT.shape[2] == WIDE_GROUP:  # the AVX-512 layout (maxtile.MAXSIM_GROUP)
+    if QT.shape[2] == WIDE_GROUP:  # the AVX-512 layout (multivector._maxsim_group)
         for g in range(QT.shape[0]):
             max_dots_32(QT, X, a, b, g, best, P, p0, p1 if g == 0 else p0)
     else:
@@ -254,8 +254,8 @@ def dense_scores(W, X, offs, A, B, neg, norm, maxlen, ids, lo, hi, out):
     scratch = make_scratch(W, X, maxlen)
     for r in range(lo, hi):
         i = ids[r]
-        n = ids[r + 1] if r + 1 < hi else i  # the next document, prefetched meanwhile (none after the last)
-        dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch, offs[n], offs[n + 1] if n != i else offs[n])
+        na, nb = (offs[ids[r + 1]], offs[ids[r + 1] + 1]) if r + 1 < hi else (0, 0)  # prefetched meanwhile
+        dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch, na, nb)
         out[r] = _total(best, A, B, norm)
 
 
@@ -274,8 +274,8 @@ def dense_search(W, X, offs, A, B, neg, norm, maxlen, d0, d1, keys, ids):
     scratch = make_scratch(W, X, maxlen)
     key = np.empty(1, keys.dtype)
     for i in range(d0, d1):
-        n = min(i + 1, d1 - 1)  # the next document, prefetched meanwhile (none after the last)
-        dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch, offs[n], offs[n + 1] if n != i else offs[n])
+        na, nb = (offs[i + 1], offs[i + 2]) if i + 1 < d1 else (0, 0)  # the next document, prefetched meanwhile
+        dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch, na, nb)
         key[0] = -_total(best, A, B, norm)  # rounded to the key dtype, as maxsim rounds its scores
         if key[0] < keys[0, k - 1]:
             insert(keys, ids, 0, key[0], i)

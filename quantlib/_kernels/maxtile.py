@@ -50,8 +50,7 @@ from numba.extending import intrinsic
 
 from ._config import target_features
 
-__all__ = ["GROUP", "MAXSIM_GROUP", "ROWS", "WIDE", "WIDE_GROUP", "WIDE_ROWS", "dots_16", "max_dots_16",
-           "max_dots_32"]
+__all__ = ["GROUP", "ROWS", "WIDE", "WIDE_GROUP", "WIDE_ROWS", "dots_16", "max_dots_16", "max_dots_32"]
 
 #: Query tokens per group (two vectors of eight float32).
 GROUP = 16
@@ -80,9 +79,6 @@ def _target_has_avx512() -> bool:
 
 #: True where MaxSim of float tokens takes the AVX-512 tile (:func:`max_dots_32`).
 WIDE = _target_has_avx512()
-
-#: Query tokens per group that MaxSim's float queries are laid out in.
-MAXSIM_GROUP = WIDE_GROUP if WIDE else GROUP
 
 
 def _c_array(arr, ndim: int) -> bool:
