@@ -10,7 +10,8 @@
   Baseline: numpy BLAS ``Q @ X.T`` then ``argpartition`` and a sort of the 10
   (memory ``100 x 200,000`` scores; quantlib's is bounded).  Goal: within 1.2x.
 - ``Int8Search``: 100 queries over 200,000 x 1024 int8 codes: the exact integer
-  dot of codes, and float32 queries against calibrated (dequantized) codes.
+  dot of codes, and float32 queries against calibrated (dequantized) codes, with
+  and without the int16 first stage (same results).
   Baseline: int8 -> float32 conversion + BLAS + argpartition, block by block.
   ``--peers`` adds faiss ``IndexScalarQuantizer`` (QT_8bit_direct_signed),
   NumKong ``dots_packed`` (i8, then the same argpartition) and usearch's exact
@@ -136,6 +137,10 @@ class Int8Search:
     def time_quantlib_dequantized(self):
         quantlib.search(self.Qf, self.C, 10, metric="dot", codec=self.codec)
 
+    def time_quantlib_dequantized_float_kernels_alone(self):
+        with _float_kernels_alone():
+            quantlib.search(self.Qf, self.C, 10, metric="dot", codec=self.codec)
+
     def time_numpy_convert_blas_argpartition(self):
         self._numpy()
 
@@ -196,6 +201,17 @@ def _float_tables_alone():
         yield
     finally:
         quantlib.metrics.WIDE_MIN_QUERIES = before
+
+
+@contextlib.contextmanager
+def _float_kernels_alone():
+    """Search float queries against int8 codes without the int16 first stage (the same results, bit for bit)."""
+    before = quantlib.metrics.DENSE_WIDE_MIN_QUERIES
+    quantlib.metrics.DENSE_WIDE_MIN_QUERIES = 1 << 62
+    try:
+        yield
+    finally:
+        quantlib.metrics.DENSE_WIDE_MIN_QUERIES = before
 
 
 def _median(fn, repeat: int) -> float:

@@ -196,6 +196,11 @@ WIDE_MIN_ROWS_PER_CANDIDATE = 32
 #: k = 100, 0.9-1.2x at 200-300, 2.8x slower at 1000).
 WIDE_MAX_K = 128
 
+#: Batches of at least this many float queries against int8/uint8 codes take the int16 first
+#: stage (:meth:`Plan._topk_dense_wide`): exact int32 multiply-adds of int16 weights instead of
+#: float32 ones, then an exact float finish of ``2k + 16`` candidates per query.
+DENSE_WIDE_MIN_QUERIES = 8
+
 #: Most bytes of query tables (``nq * w * 1 KB``) per pass over the corpus; more
 #: queries take several passes, each reading the (small) bit rows again.
 _SIGNS_TABLE_BYTES = 1 << 25
@@ -301,6 +306,17 @@ class Corpus:
                 inv = np.where(norms > 0, 1.0 / norms, 0.0)
             cache[key] = inv.astype(np.float32)
         return cache[key]
+
+    def code_l1(self) -> np.ndarray:
+        """``sum_j |x_ij|`` of each row of integer codes (int64, exact), computed once."""
+        cache = self._norms
+        if cache is None:
+            cache = self._norms = {}
+        if "l1" not in cache:
+            l1 = np.empty(self.n, np.int64)
+            KD.row_l1(self.view, l1)
+            cache["l1"] = l1
+        return cache["l1"]
 
 
 def _resolve_codec(codec: Any) -> Codec | None:
@@ -512,6 +528,9 @@ class Plan:
         if self.kind == "dense":
             if c.family == "float" and self.nq >= BLAS_MIN_QUERIES:
                 bad = self._topk_blas(keys, ids)
+            elif self._dense_wide_applies(k):
+                self._topk_dense_wide(keys, ids, par, nchunks)
+                bad = False
             elif par:
                 bad = KD.search_parallel(self.W, c.view, self.A, self.B, self.RS, rb, nchunks, keys, ids)
             else:
@@ -524,6 +543,99 @@ class Plan:
         else:
             self._topk_signs(keys, ids, par, nchunks)
         return (-keys).astype(self.score_dtype), ids
+
+    def _dense_wide_applies(self, k: int) -> bool:
+        c = self.corpus
+        return (c.family == "scalar" and self.W.dtype == np.float32 and self.nq >= DENSE_WIDE_MIN_QUERIES
+                and k <= WIDE_MAX_K and _wide_candidates(k) * WIDE_MIN_ROWS_PER_CANDIDATE <= c.n
+                and c.width <= KI.MAX_ITEMS[c.info.name] and c.width > 0)
+
+    def _topk_dense(self, keys: np.ndarray, ids: np.ndarray, par: bool, nchunks: int) -> None:
+        """The float kernels' search (:func:`~quantlib._kernels.dense.search_range`) into ``keys``/``ids``."""
+        c = self.corpus
+        rb = self._rb()
+        if par:
+            bad = KD.search_parallel(self.W, c.view, self.A, self.B, self.RS, rb, nchunks, keys, ids)
+        else:
+            bad = KD.search_range(self.W, c.view, self.A, self.B, self.RS, 0, c.n, rb, keys, ids)
+        if bad:
+            c.raise_nonfinite()
+
+    def _topk_dense_wide(self, keys: np.ndarray, ids: np.ndarray, par: bool, nchunks: int) -> int:
+        """Float queries against int8/uint8 codes in two stages, with the exact result of the float kernels.
+
+        1. Each query's float32 weights ``W`` become int16 ``V`` and a power-of-two scale ``s``
+           with ``|W_j - s * V_j| <= s / 2`` and every int32 sum of ``V`` times codes exact; the
+           integer tiles (:func:`~quantlib._kernels.intdot.dot_tile_4x2`, ``vpmaddwd``) keep the
+           ``2k + 16`` best rows by ``(s * V.x * A + B) * RS``.
+        2. The union of a query tile's candidates is searched by the float kernels themselves,
+           so every score is the float path's own.  A row left out has a float sum at most
+           ``s * V.x`` plus ``L1(x) * (s / 2 + float32 rounding)``, so its score is at most the
+           last candidate's plus ``A * max_i(RS_i * L1_i) * that`` plus the rounding of the
+           affine map; when a row at that bound would rank strictly after the k-th key, the
+           answer is exact (certified).  The tiles of queries not certified (ties at the
+           boundary, duplicate rows) are searched again by the float kernels alone.
+
+        Batches whose scores could come near float32's range skip the stage, so the float
+        kernels raise as they do without it.  Returns the number of queries the first stage
+        certified.
+        """
+        c = self.corpus
+        nq, k = keys.shape
+        kk = _wide_candidates(k)
+        W = self.W.astype(np.float64)  # (4t, d), padded with zero rows
+        d = W.shape[1]
+        xmax = 128.0 if c.info.name == "int8" else 255.0
+        absw = np.abs(W)
+        wmax = absw.max(axis=1)
+        reach = float(np.max(self.RS.astype(np.float64) * c.code_l1()))
+        big = absw.sum(axis=1) * xmax * max(1.0, float(self.RS.max(initial=0.0))) * np.abs(self.A)
+        if (big + np.abs(self.B) >= 2.0**100).any():  # float32 could overflow: the float kernels raise
+            self._topk_dense(keys, ids, par, nchunks)
+            return 0
+        need = np.maximum(wmax / 32767.0, xmax * absw.sum(axis=1) / (2.0**31 - 1 - xmax * d))
+        scale = np.exp2(np.ceil(np.log2(np.where(need > 0, need, 1.0))))
+        V = np.rint(W / scale[:, None]).astype(np.int16)
+        A = self.A.astype(np.float64)
+        B = self.B.astype(np.float64)
+        RS = self.RS.astype(np.float64)
+        ikeys = np.full((nq, kk), np.inf, np.float64)
+        cand = np.full((nq, kk), -1, np.int64)
+        rb = self._rb()
+        if par:
+            KD.search_parallel(V, c.view, A * scale, B, RS, rb, nchunks, ikeys, cand)
+        else:
+            KD.search_range(V, c.view, A * scale, B, RS, 0, c.n, rb, ikeys, cand)
+        for q0 in range(0, nq, 4):
+            q1 = min(nq, q0 + 4)
+            rows = np.unique(cand[q0:q1])
+            rows = rows[rows >= 0]
+            sub_ids = ids[q0:q1]
+            KD.search_range(self.W[q0:q0 + 4], np.ascontiguousarray(c.view[rows]), self.A[q0:q0 + 4],
+                            self.B[q0:q0 + 4], np.ascontiguousarray(self.RS[rows]), 0, len(rows), rb,
+                            keys[q0:q1], sub_ids)
+            sub_ids[...] = np.where(sub_ids >= 0, rows[np.maximum(sub_ids, 0)], -1)
+        # the bound of every row left out (see above), rounded generously: float32 sums of d
+        # products err by at most d units of 2^-24 of sum |W_j x_j| <= max|W| L1; the affine map
+        # and the float64 first stage add a few units of the values involved.
+        a, b = A[:nq], B[:nq]
+        per_l1 = scale[:nq] / 2 + (d + 4) * 2.0**-23 * wmax[:nq]
+        upper = -ikeys[:, -1] + a * reach * per_l1
+        bound = upper + 2.0**-20 * (np.abs(upper) + np.abs(b) * float(RS.max(initial=0.0))) + 2.0**-120
+        last = -keys[:, -1].astype(np.float64)
+        ok = np.isfinite(bound) & (cand[:, -1] >= 0) & (last > bound)
+        if not ok.all():
+            tiles = np.unique(np.flatnonzero(~ok) // 4)
+            pick = (4 * tiles[:, None] + np.arange(4)).ravel()
+            again = Plan("dense", self.metric, c, len(pick), self.score_dtype, W=self.W[pick],
+                         A=self.A[pick], B=self.B[pick], RS=self.RS)
+            sub_keys = np.full((len(pick), k), np.inf, keys.dtype)
+            sub_ids = np.full((len(pick), k), -1, np.int64)
+            again._topk_dense(sub_keys, sub_ids, par, nchunks)
+            take = pick < nq
+            keys[pick[take]] = sub_keys[take]
+            ids[pick[take]] = sub_ids[take]
+        return int(ok.sum())
 
     def _topk_signs(self, keys: np.ndarray, ids: np.ndarray, par: bool, nchunks: int) -> None:
         c = self.corpus

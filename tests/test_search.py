@@ -197,6 +197,105 @@ def test_int16_first_stage_in_parallel_equals_serial(monkeypatch):
     assert np.array_equal(serial[0], par[0]) and np.array_equal(serial[1], par[1])
 
 
+def _dense_plan(q, corpus, metric, precision, codec):
+    prepared = M.prepare_corpus(corpus, metric, precision=None if codec else precision, codec=codec)
+    plan = M.plan_queries(q, prepared, metric)
+    assert plan.kind == "dense" and plan.W.dtype == np.float32
+    return plan
+
+
+def _both_dense_stages(plan, k):
+    """(certified, two-stage result, float-kernel result) of one float-query plan over codes, serial."""
+    shape = (plan.nq, k)
+    wide = np.full(shape, np.inf, np.float32), np.full(shape, -1, np.int64)
+    certified = plan._topk_dense_wide(*wide, False, 1)
+    exact = np.full(shape, np.inf, np.float32), np.full(shape, -1, np.int64)
+    plan._topk_dense(*exact, False, 1)
+    return certified, wide, exact
+
+
+@given(seed=SEEDS, d=st.one_of(st.sampled_from([7, 16, 100, 257]), st.integers(1, 40)),
+       nq=st.integers(M.DENSE_WIDE_MIN_QUERIES, 30), k=st.integers(1, 4), extra=st.integers(0, 300),
+       metric=st.sampled_from(["dot", "cosine"]), precision=st.sampled_from(["int8", "uint8"]),
+       calibrated=st.booleans(), distinct=st.sampled_from([3, 50, 10_000]),
+       size=st.sampled_from([1.0, 1e-30, 1e-41, 1e30]))
+def test_dense_int16_first_stage_gives_the_float_kernel_result(seed, d, nq, k, extra, metric, precision,
+                                                               calibrated, distinct, size):
+    # float queries over int8/uint8 codes (dequantized by a codec, or the raw codes) take the int16
+    # stage; ties at the k-th place (few distinct rows) are searched again, and huge queries skip the
+    # stage: either way the result is the float kernels' own, bit for bit, ties by lower index
+    rng = np.random.default_rng(seed)
+    n = M._wide_candidates(k) * M.WIDE_MIN_ROWS_PER_CANDIDATE + extra
+    pool = rng.standard_normal((min(distinct, n), d))
+    x = pool[rng.integers(0, len(pool), n)].astype(np.float32)
+    codec = ql.ScalarCodec.fit(x, precision) if calibrated else None
+    codes = codec.encode(x) if calibrated else rng.integers(-128 if precision == "int8" else 0, 128 if
+                                                             precision == "int8" else 256, (n, d)).astype(precision)
+    if not calibrated and distinct < 1000:
+        codes = codes[rng.integers(0, distinct, n)]
+    q = (rng.standard_normal((nq, d)) * size).astype(np.float32)
+    q[0] = 0.0
+    plan = _dense_plan(q, codes, metric, precision, codec)
+    certified, wide, exact = _both_dense_stages(plan, k)
+    assert np.array_equal(wide[0], exact[0]) and np.array_equal(wide[1], exact[1])
+    kwargs = {"codec": codec} if calibrated else {"precision": precision}
+    scores, ids = ql.search(q, codes, k, metric=metric, **kwargs)
+    assert np.array_equal(scores, -exact[0]) and np.array_equal(ids, exact[1])
+    if size == 1e30 and metric == "dot":
+        assert certified == 0  # scores near float32's range: the float kernels alone
+    elif distinct > 1000 and size == 1.0 and d >= 16:
+        assert certified >= nq - 1  # distinct rows: (nearly) every query is settled by the first stage
+
+
+def test_dense_int16_first_stage_settles_real_queries_and_defers_ties():
+    sample = load_sample()
+    for precision in ("int8", "uint8"):
+        codec = ql.ScalarCodec.fit(sample.documents, precision)
+        codes = codec.encode(sample.documents)
+        plan = _dense_plan(sample.queries, codes, "cosine", precision, codec)
+        certified, wide, exact = _both_dense_stages(plan, 10)
+        assert certified == len(sample.queries)
+        assert np.array_equal(wide[0], exact[0]) and np.array_equal(wide[1], exact[1])
+        same = np.repeat(codes[:1], M._wide_candidates(10) * M.WIDE_MIN_ROWS_PER_CANDIDATE, axis=0)
+        certified, wide, exact = _both_dense_stages(_dense_plan(sample.queries[:9], same, "dot", precision,
+                                                                codec), 10)
+        assert certified == 0  # identical rows tie everywhere: the float kernels decide (rows 0..9)
+        assert np.array_equal(wide[1], exact[1]) and np.array_equal(wide[1][0], np.arange(10))
+        assert np.array_equal(wide[0], exact[0])
+
+
+def test_dense_batches_take_the_int16_stage_where_it_pays(monkeypatch):
+    calls = []
+    wide = M.Plan._topk_dense_wide
+    monkeypatch.setattr(M.Plan, "_topk_dense_wide", lambda self, *a: calls.append(self.nq) or wide(self, *a))
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((9000, 64)).astype(np.float32)
+    codec = ql.ScalarCodec.fit(x, "int8")
+    codes = codec.encode(x)
+    q = rng.standard_normal((20, 64)).astype(np.float32)
+    ql.search(q, codes, 10, metric="dot", codec=codec)
+    ql.search(q, codes, 10, metric="cosine", precision="int8")  # raw codes: float queries too
+    assert calls == [20, 20]
+    ql.search(q[:M.DENSE_WIDE_MIN_QUERIES - 1], codes, 10, codec=codec)  # small batch
+    ql.search(q, codes, M.WIDE_MAX_K + 1, codec=codec)  # long candidate lists
+    ql.search(q, codes[:M._wide_candidates(10) * M.WIDE_MIN_ROWS_PER_CANDIDATE - 1], 10, codec=codec)
+    ql.search(codes[:20], codes, 10, metric="dot", precision="int8")  # code queries: exact integer dots
+    ql.search(q, x, 10)  # float rows: BLAS
+    assert calls == [20, 20]
+
+
+def test_dense_int16_first_stage_in_parallel_equals_serial(monkeypatch):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((5000, 100)).astype(np.float32)
+    codec = ql.ScalarCodec.fit(x, "uint8")
+    codes = codec.encode(x)
+    q = rng.standard_normal((13, 100)).astype(np.float32)
+    serial = ql.search(q, codes, 5, metric="cosine", codec=codec)
+    _force_parallel(monkeypatch)
+    par = ql.search(q, codes, 5, metric="cosine", codec=codec)
+    assert np.array_equal(serial[0], par[0]) and np.array_equal(serial[1], par[1])
+
+
 def test_one_query_vector_gives_one_row():
     x = _corpus(0, 30, 8, 30)
     scores, ids = ql.search(x[3], x, 2, metric="dot")

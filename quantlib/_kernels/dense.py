@@ -454,3 +454,19 @@ def row_norms(X, start, step, low, out):
             v = np.float64(start[j]) + (widen(x[j], zero) - low) * np.float64(step[j])
             s += v * v
         out[i] = np.sqrt(s)
+
+
+@njit(**FAST)
+def row_l1(X, out):
+    """``out[i]`` = the sum of ``|x[i, j]|`` of integer codes (int64: exact).
+
+    Bounds how far an int16 approximation of a float query can move the score
+    of row ``i`` (see :meth:`quantlib.metrics.Plan._topk_dense_wide`).
+    """
+    d = X.shape[1]
+    for i in range(X.shape[0]):
+        x = X[i]
+        s = np.int64(0)
+        for j in range(d):
+            s += abs(np.int64(x[j]))
+        out[i] = s
