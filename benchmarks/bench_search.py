@@ -193,25 +193,24 @@ class SignsSearch:
 
 
 @contextlib.contextmanager
+def _without_first_stage(threshold: str):
+    """Search with the int16 first stage named by its batch threshold switched off (the same results)."""
+    before = getattr(quantlib.metrics, threshold)
+    setattr(quantlib.metrics, threshold, 1 << 62)
+    try:
+        yield
+    finally:
+        setattr(quantlib.metrics, threshold, before)
+
+
 def _float_tables_alone():
-    """Search float queries against bits without the int16 first stage (the same results, bit for bit)."""
-    before = quantlib.metrics.WIDE_MIN_QUERIES
-    quantlib.metrics.WIDE_MIN_QUERIES = 1 << 62
-    try:
-        yield
-    finally:
-        quantlib.metrics.WIDE_MIN_QUERIES = before
+    """Float queries against bits by the float tables alone."""
+    return _without_first_stage("WIDE_MIN_QUERIES")
 
 
-@contextlib.contextmanager
 def _float_kernels_alone():
-    """Search float queries against int8 codes without the int16 first stage (the same results, bit for bit)."""
-    before = quantlib.metrics.DENSE_WIDE_MIN_QUERIES
-    quantlib.metrics.DENSE_WIDE_MIN_QUERIES = 1 << 62
-    try:
-        yield
-    finally:
-        quantlib.metrics.DENSE_WIDE_MIN_QUERIES = before
+    """Float queries against int8 codes by the float kernels alone."""
+    return _without_first_stage("DENSE_WIDE_MIN_QUERIES")
 
 
 def _median(fn, repeat: int) -> float:
