@@ -45,6 +45,7 @@ A zero vector has cosine 0 with everything (scipy returns NaN).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -283,16 +284,22 @@ class Corpus:
             f"{self.name}: a score overflows float32 (beyond 3.4e+38); scale the vectors down"
         )
 
-    def inverse_norms(self, dequantized: bool) -> np.ndarray:
-        """``1 / |x_i|`` (0 for zero rows) of the raw or dequantized rows, computed once."""
-        key = "dequantized" if dequantized else "raw"
+    def _cached(self, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """``compute()`` once per corpus, kept under ``key`` (norms, L1 sums)."""
         # Threads may share this corpus (one FlatIndex searched from many): work on one
         # dict object throughout, so a racing first call can never read a dict that
-        # lacks the key it just stored; at worst two threads compute the same norms.
+        # lacks the key it just stored; at worst two threads compute the same array.
         cache = self._norms
         if cache is None:
             cache = self._norms = {}
         if key not in cache:
+            cache[key] = compute()
+        return cache[key]
+
+    def inverse_norms(self, dequantized: bool) -> np.ndarray:
+        """``1 / |x_i|`` (0 for zero rows) of the raw or dequantized rows, computed once."""
+
+        def compute() -> np.ndarray:
             d = self.width
             if dequantized:
                 assert isinstance(self.codec, ScalarCodec)
@@ -304,19 +311,19 @@ class Corpus:
             KD.row_norms(self.view, start, step, low, norms)
             with np.errstate(divide="ignore"):
                 inv = np.where(norms > 0, 1.0 / norms, 0.0)
-            cache[key] = inv.astype(np.float32)
-        return cache[key]
+            return inv.astype(np.float32)
+
+        return self._cached("dequantized" if dequantized else "raw", compute)
 
     def code_l1(self) -> np.ndarray:
         """``sum_j |x_ij|`` of each row of integer codes (int64, exact), computed once."""
-        cache = self._norms
-        if cache is None:
-            cache = self._norms = {}
-        if "l1" not in cache:
+
+        def compute() -> np.ndarray:
             l1 = np.empty(self.n, np.int64)
             KD.row_l1(self.view, l1)
-            cache["l1"] = l1
-        return cache["l1"]
+            return l1
+
+        return self._cached("l1", compute)
 
 
 def _resolve_codec(codec: Any) -> Codec | None:
@@ -527,16 +534,12 @@ class Plan:
         keys = np.full((self.nq, k), np.inf, acc)
         if self.kind == "dense":
             if c.family == "float" and self.nq >= BLAS_MIN_QUERIES:
-                bad = self._topk_blas(keys, ids)
+                if self._topk_blas(keys, ids):
+                    c.raise_nonfinite()
             elif self._dense_wide_applies(k):
                 self._topk_dense_wide(keys, ids, par, nchunks)
-                bad = False
-            elif par:
-                bad = KD.search_parallel(self.W, c.view, self.A, self.B, self.RS, rb, nchunks, keys, ids)
             else:
-                bad = KD.search_range(self.W, c.view, self.A, self.B, self.RS, 0, c.n, rb, keys, ids)
-            if bad:
-                c.raise_nonfinite()
+                self._topk_dense(keys, ids, par, nchunks)
         elif (self.nq >= WIDE_MIN_QUERIES and k <= WIDE_MAX_K
               and _wide_candidates(k) * WIDE_MIN_ROWS_PER_CANDIDATE <= c.n):
             self._topk_signs_wide(keys, ids, par, nchunks)
