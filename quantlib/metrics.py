@@ -309,6 +309,15 @@ class Corpus:
                 start, step, low = np.zeros(d, np.float32), np.ones(d, np.float32), 0.0
             norms = np.empty(self.n, np.float64)
             KD.row_norms(self.view, start, step, low, norms)
+            small = np.flatnonzero((norms > 0) & (norms < _FLOAT32_TINY))
+            if small.size:  # queries are rescaled instead; corpus rows are read where they lie
+                i = int(small[0])
+                raise OutOfRangeError(
+                    f"{self.name}: row {i}{' (dequantized)' if dequantized else ''} has norm "
+                    f"{norms[i]:.3g}, below float32's smallest normal number ({_FLOAT32_TINY:.3g}), "
+                    "so its cosine cannot be computed in float32; scale such rows up (cosine "
+                    "does not change) or drop them"
+                )
             with np.errstate(divide="ignore"):
                 inv = np.where(norms > 0, 1.0 / norms, 0.0)
             return inv.astype(np.float32)
@@ -324,6 +333,11 @@ class Corpus:
             return l1
 
         return self._cached("l1", compute)
+
+
+#: The smallest normal float32, 2**-126: a corpus row of smaller norm has products that
+#: underflow and an inverse norm that may not fit float32, so cosine refuses it.
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 
 def _resolve_codec(codec: Any) -> Codec | None:

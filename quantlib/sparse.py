@@ -1027,11 +1027,22 @@ def _common_cols(a: SparseBatch, b: SparseBatch, na: str, nb: str) -> int:
 
 
 def _inverse_norms(batch: SparseBatch) -> np.ndarray:
-    norms = np.empty(len(batch), np.float32)
+    """``1 / |row|`` in float64 (0 for rows of norm 0), norms summed in float64."""
+    norms = np.empty(len(batch), np.float64)
     K.row_norms(batch.indptr, batch.values, norms)
     with np.errstate(divide="ignore"):
-        inv = np.where(norms > 0, np.float32(1) / norms, np.float32(0))
-    return inv.astype(np.float32)
+        return np.where(norms > 0, 1.0 / norms, 0.0)
+
+
+def _unit_rows(batch: SparseBatch) -> SparseBatch:
+    """``batch`` with each row divided by its norm (rows of norm 0 stay zero).
+
+    Cosine divides before the products, in float64, rather than scaling the dot
+    products after: a row of tiny values has an inverse norm beyond float32
+    (1e-41 gives 1e41) and products that underflow, yet its unit row is ordinary.
+    """
+    scale = np.repeat(_inverse_norms(batch), np.diff(batch.indptr))
+    return batch._with(batch.indptr, batch.indices, batch.values * scale, batch.tokens)
 
 
 def _transposed(indptr: np.ndarray, ids: np.ndarray, values: np.ndarray,
@@ -1109,8 +1120,11 @@ def sparse_dot(a: SparseBatch, b: SparseBatch) -> np.ndarray:
 def sparse_cosine(a: SparseBatch, b: SparseBatch) -> np.ndarray:
     """Cosine similarities ``dot / (|a_i| |b_j|)``, dense ``(len(a), len(b))`` float32.
 
-    Norms are summed in float64.  A row of norm 0 (empty, or only explicit
-    zeros) has cosine 0 with every row, where scipy's distance would give NaN.
+    Each row is divided by its norm first (both in float64, then rounded to
+    float32), and the unit rows' dot products are summed as :func:`sparse_dot`
+    sums them; so rows of any size, even of subnormal values, score right.
+    A row of norm 0 (empty, or only explicit zeros) has cosine 0 with every
+    row, where scipy's distance would give NaN.
 
     Examples
     --------
@@ -1120,9 +1134,9 @@ def sparse_cosine(a: SparseBatch, b: SparseBatch) -> np.ndarray:
     array([[0.6, 0.8],
            [0. , 0. ]], dtype=float32)
     """
-    out = sparse_dot(a, b)
-    K.scale_matrix(out, _inverse_norms(a), _inverse_norms(b))
-    return out
+    a = _as_batch(a, "a")
+    b = _as_batch(b, "b")
+    return sparse_dot(_unit_rows(a), _unit_rows(b))
 
 
 class SparseIndex:
@@ -1139,7 +1153,8 @@ class SparseIndex:
         The documents.
     metric : {"dot", "cosine"}
         ``"cosine"`` stores each document divided by its norm (documents of
-        norm 0 score 0) and divides the scores by the query norm.
+        norm 0 score 0) and divides each query by its norm before scoring (in
+        float64, so vectors of any size, even of subnormal values, score right).
 
     Examples
     --------
@@ -1164,8 +1179,7 @@ class SparseIndex:
             ids, width = np.searchsorted(self._cols, ids), self._cols.size
         t_ptr, t_idx, t_val = _transposed(corpus.indptr, ids, corpus.values, width)
         if metric == "cosine":
-            inv = _inverse_norms(corpus)
-            t_val = t_val * inv[t_idx]
+            t_val = (t_val * _inverse_norms(corpus)[t_idx]).astype(np.float32)
         self._t = (_readonly(t_ptr), _readonly(t_idx), _readonly(t_val))
 
     def __len__(self) -> int:
@@ -1192,6 +1206,8 @@ class SparseIndex:
         if None not in (self.vocab_size, queries.vocab_size) and queries.vocab_size != self.vocab_size:
             raise ShapeError(
                 f"queries: vocabularies differ (index {self.vocab_size}, queries {queries.vocab_size})")
+        if self.metric == "cosine":
+            queries = _unit_rows(queries)
         kk = min(int(k), self.n_docs)
         nq = len(queries)
         scores = np.empty((nq, kk), np.float32)
@@ -1210,8 +1226,6 @@ class SparseIndex:
                 K.accumulate(q_ids[a:b], queries.values[a:b], t_ptr, t_idx, t_val, acc)
                 ids[i] = _select(acc, kk)
                 scores[i] = acc[ids[i]]
-        if self.metric == "cosine":
-            K.scale_rows(scores, _inverse_norms(queries))
         return scores, ids
 
 

@@ -149,6 +149,28 @@ def test_cosine_does_not_depend_on_the_size_of_the_query(precision):
     assert np.isfinite(tiny).all() and np.allclose(tiny, want, atol=1e-2)
 
 
+def test_cosine_refuses_corpus_rows_of_subnormal_norm():
+    # A corpus row is read where it lies (perhaps memory-mapped), not rescaled like a query: below
+    # float32's smallest normal norm its products underflow and 1/norm may not fit float32, so
+    # cosine raises, naming the row, instead of returning inf or a score of a few bits.
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((6, 16)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    q = rng.standard_normal((2, 16)).astype(np.float32)
+    x[4] *= np.float32(2.0 ** -125)  # norm 2**-125: still normal, still scores right
+    q64, x64 = q.astype(np.float64), x.astype(np.float64)
+    want = (q64 / np.linalg.norm(q64, axis=1, keepdims=True)) @ (x64 / np.linalg.norm(x64, axis=1, keepdims=True)).T
+    np.testing.assert_allclose(ql.pairwise(q, x, "cosine"), want, atol=1e-6)
+    x[4] *= np.float32(0.25)  # 2**-127: subnormal
+    for call in (lambda: ql.pairwise(q, x, "cosine"), lambda: ql.search(q, x, 3, metric="cosine"),
+                 lambda: ql.cosine(q[0], x)):
+        with pytest.raises(ql.OutOfRangeError, match=r"row 4 has norm 5\.88e-39, below float32's smallest"):
+            call()
+    np.testing.assert_allclose(ql.pairwise(q, x, "dot"), q @ x.T, atol=1e-6)  # dot needs no norm
+    x[4] = 0  # a zero row is not small: it has cosine 0 with everything
+    assert np.all(ql.pairwise(q, x, "cosine")[:, 4] == 0)
+
+
 def test_scipy_relation():
     rng = np.random.default_rng(1)
     a = rng.standard_normal((4, 20)).astype(np.float32)

@@ -596,6 +596,24 @@ def test_cosine_search_matches_cosine_scores(ab):
     np.testing.assert_allclose(scores, want_s, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.take_along_axis(cos, ids, axis=1), scores, rtol=1e-5, atol=1e-6)
 
+@pytest.mark.parametrize("tiny", [1e-20, 1e-39, 1e-41, 1e-45])
+def test_cosine_of_rows_of_tiny_values_is_their_direction(tiny):
+    # 1e-41 has an inverse norm beyond float32 and its products underflow; the row
+    # is divided by its norm before the products, so its cosine is the usual one.
+    t = np.float32(tiny)
+    docs = SparseBatch.from_dicts([{1: 3 * t, 2: 4 * t}, {1: 1.0}, {2: 1.0}])
+    query = SparseBatch.from_dicts([{1: 3 * t, 2: 4 * t}])
+    rows = np.array([[3, 4], [1, 0], [0, 1]], np.float64) * np.float64(t)
+    want = (rows / np.linalg.norm(rows, axis=1, keepdims=True)) @ (rows[0] / np.linalg.norm(rows[0]))
+    got = sparse_cosine(query, docs)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got[0], want, rtol=0, atol=1e-6)
+    for scores, ids in (sparse_search(query, docs, 3, metric="cosine"),
+                        SparseIndex(docs, metric="cosine").search(query, k=3)):
+        assert ids[0].tolist() == np.argsort(-want, kind="stable").tolist()
+        np.testing.assert_allclose(scores[0], want[ids[0]], rtol=0, atol=1e-6)
+
+
 
 def test_dot_plans_agree_bit_for_bit():
     rng = np.random.default_rng(5)

@@ -127,14 +127,14 @@ def transpose(indptr, indices, values, n_cols, t_indptr, t_indices, t_values):
 
 @njit(**EXACT)
 def row_norms(indptr, values, out):
-    """Euclidean norm of each row, summed in float64, stored as float32."""
+    """Euclidean norm of each row, summed in float64 (stored in ``out``'s dtype)."""
     n = indptr.shape[0] - 1
     for i in range(n):
         s = 0.0
         for p in range(indptr[i], indptr[i + 1]):
             v = np.float64(values[p])
             s += v * v
-        out[i] = np.float32(np.sqrt(s))
+        out[i] = np.sqrt(s)
 
 
 @njit(**EXACT)
@@ -194,17 +194,6 @@ def dot_gather(a_indptr, a_indices, a_values, b_indptr, b_indices, b_values, n_c
             out[i, j] = s
         for p in range(a_indptr[i], a_indptr[i + 1]):
             dense[a_indices[p]] = 0
-
-
-@njit(**EXACT)
-def scale_matrix(out, row_scale, col_scale):
-    """``out[i, j] *= row_scale[i] * col_scale[j]`` (cosine from dot and inverse norms)."""
-    n, m = out.shape
-    for i in range(n):
-        r = row_scale[i]
-        row = out[i]
-        for j in range(m):
-            row[j] = row[j] * (r * col_scale[j])
 
 
 # --------------------------------------------------------------------------- top-k
@@ -331,15 +320,6 @@ def accumulate(q_indices, q_values, t_indptr, t_indices, t_values, acc):
         w = q_values[p]
         for q in range(t_indptr[c], t_indptr[c + 1]):
             acc[t_indices[q]] += w * t_values[q]
-
-
-@njit(**EXACT)
-def scale_rows(scores, scale):
-    """``scores[i, :] *= scale[i]``."""
-    for i in range(scores.shape[0]):
-        f = scale[i]
-        for j in range(scores.shape[1]):
-            scores[i, j] = scores[i, j] * f
 
 
 # --------------------------------------------------------------------------- hybrid
