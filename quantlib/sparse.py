@@ -1041,8 +1041,9 @@ def _unit_rows(batch: SparseBatch) -> SparseBatch:
     products after: a row of tiny values has an inverse norm beyond float32
     (1e-41 gives 1e41) and products that underflow, yet its unit row is ordinary.
     """
-    scale = np.repeat(_inverse_norms(batch), np.diff(batch.indptr))
-    return batch._with(batch.indptr, batch.indices, batch.values * scale, batch.tokens)
+    values = np.empty(batch.nnz, np.float32)
+    K.scale_values(batch.indptr, batch.values, _inverse_norms(batch), values)
+    return batch._with(batch.indptr, batch.indices, values, batch.tokens)
 
 
 def _transposed(indptr: np.ndarray, ids: np.ndarray, values: np.ndarray,

@@ -139,7 +139,7 @@ def row_norms(indptr, values, out):
 
 @njit(**EXACT)
 def scale_values(indptr, values, scale, out):
-    """``out[p] = values[p] * scale[row of p]`` (float32)."""
+    """``out[p] = values[p] * scale[row of p]``, multiplied in ``scale``'s dtype, stored in ``out``'s."""
     n = indptr.shape[0] - 1
     for i in range(n):
         f = scale[i]
