@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._kernels import sparse as K
+from ._kernels.codecs import all_finite
 from ._validation import as_array, describe, first_nonfinite
 from .errors import (
     Base64DecodeError,
@@ -1087,6 +1088,7 @@ def sparse_dot(a: SparseBatch, b: SparseBatch) -> np.ndarray:
     One query against a batch is ``sparse_dot(query, batch)`` with a batch of one.
     The smaller side is turned into an inverted index, so the work is the number
     of products plus one pass over the other side.
+    A sum beyond float32's range raises :class:`OutOfRangeError`.
 
     Examples
     --------
@@ -1108,14 +1110,30 @@ def sparse_dot(a: SparseBatch, b: SparseBatch) -> np.ndarray:
     if na <= _GATHER_MAX_ROWS and a.nnz * nb > b.nnz:
         out = np.empty((na, nb), np.float32)
         K.dot_gather(a.indptr, a_ids, a.values, b.indptr, b_ids, b.values, n_cols, out)
-        return out
-    if b.nnz <= a.nnz:
+    elif b.nnz <= a.nnz:
         out = np.empty((na, nb), np.float32)
         K.dot_inverted(a.indptr, a_ids, a.values, *_transposed(b.indptr, b_ids, b.values, n_cols), out)
-        return out
-    out_t = np.empty((nb, na), np.float32)
-    K.dot_inverted(b.indptr, b_ids, b.values, *_transposed(a.indptr, a_ids, a.values, n_cols), out_t)
-    return np.ascontiguousarray(out_t.T)
+    else:
+        out_t = np.empty((nb, na), np.float32)
+        K.dot_inverted(b.indptr, b_ids, b.values, *_transposed(a.indptr, a_ids, a.values, n_cols), out_t)
+        out = np.ascontiguousarray(out_t.T)
+    return _no_overflow(out)
+
+
+def _no_overflow(scores: np.ndarray) -> np.ndarray:
+    """``scores``, or :class:`OutOfRangeError` if a sum overflowed float32.
+
+    The values are finite (checked when the batch was built), so a non-finite
+    score can only be a sum beyond float32's range (or inf - inf), which would
+    otherwise rank first, last or nowhere; dense scores raise the same way.
+    """
+    if scores.size and not all_finite(scores.reshape(-1)):
+        raise _overflow()
+    return scores
+
+
+def _overflow() -> OutOfRangeError:
+    return OutOfRangeError("scores: a score overflows float32 (beyond 3.4e+38); scale the vectors down")
 
 
 def sparse_cosine(a: SparseBatch, b: SparseBatch) -> np.ndarray:
@@ -1218,13 +1236,15 @@ class SparseIndex:
         t_ptr, t_idx, t_val = self._t
         q_ids = queries.indices if self._cols is None else _renumber(queries.indices, self._cols)
         if kk <= _STREAM_K_MAX:
-            K.search_inverted(queries.indptr, q_ids, queries.values, t_ptr, t_idx, t_val,
-                              self.n_docs, kk, scores, ids)
+            if K.search_inverted(queries.indptr, q_ids, queries.values, t_ptr, t_idx, t_val,
+                                 self.n_docs, kk, scores, ids):
+                raise _overflow()
         else:  # a long result list: score every document, then select with numpy
             acc = np.empty(self.n_docs, np.float32)
             for i in range(nq):
                 a, b = int(queries.indptr[i]), int(queries.indptr[i + 1])
                 K.accumulate(q_ids[a:b], queries.values[a:b], t_ptr, t_idx, t_val, acc)
+                _no_overflow(acc)
                 ids[i] = _select(acc, kk)
                 scores[i] = acc[ids[i]]
         return scores, ids

@@ -596,6 +596,25 @@ def test_cosine_search_matches_cosine_scores(ab):
     np.testing.assert_allclose(scores, want_s, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.take_along_axis(cos, ids, axis=1), scores, rtol=1e-5, atol=1e-6)
 
+@pytest.mark.parametrize("docs", [
+    [{1: 1e30}, {1: 1.0}],  # +inf would rank first
+    [{1: 1.0}, {1: -1e30}],  # -inf would rank last, unseen with k=1
+    [{1: 1.0}, {1: 1e30, 2: -1e30}],  # inf - inf is NaN, which no list would take
+])
+def test_sums_beyond_float32_raise_instead_of_ranking_as_inf(docs):
+    query = SparseBatch.from_dicts([{1: 1e30, 2: 1e30}])
+    docs = SparseBatch.from_dicts(docs)
+    overflow = pytest.raises(OutOfRangeError, match="overflows float32")
+    for k in (1, 300):  # the streaming list and the score-all path
+        with overflow:
+            sparse_search(query, docs, k)
+    with overflow:
+        sparse_dot(query, docs)
+    with overflow:
+        sparse_dot(docs, query)
+    assert np.all(np.isfinite(sparse_cosine(query, docs)))  # unit rows never overflow
+
+
 @pytest.mark.parametrize("tiny", [1e-20, 1e-39, 1e-41, 1e-45])
 def test_cosine_of_rows_of_tiny_values_is_their_direction(tiny):
     # 1e-41 has an inverse norm beyond float32 and its products underflow; the row

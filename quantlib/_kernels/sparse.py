@@ -266,7 +266,11 @@ def search_inverted(q_indptr, q_indices, q_values, t_indptr, t_indices, t_values
     cleared.  Per document the products are added in the query's id order,
     as :func:`dot_inverted` adds them, so the scores are the same bits.
     Query ids beyond the index's columns have no postings and are skipped.
+
+    Returns True if a score was not finite (a sum beyond float32's range, or
+    inf - inf): such a document might have missed the list, so the caller raises.
     """
+    bad = False
     nq = q_indptr.shape[0] - 1
     n_cols = t_indptr.shape[0] - 1
     width = min(DOC_BLOCK, n_docs)
@@ -303,7 +307,10 @@ def search_inverted(q_indptr, q_indices, q_values, t_indptr, t_indices, t_values
             n = stop - base
             filled = offer(acc, n, base, k, top_s, top_i, filled)
             for j in range(n):
+                v = acc[j]
+                bad |= v - v != zero  # NaN for inf and NaN, 0 for every finite score
                 acc[j] = zero
+    return bad
 
 
 @njit(**EXACT)
