@@ -600,6 +600,30 @@ def test_non_finite_tokens():
         maxsim(np.array([[1.0, 1e300]]), good)
 
 
+@pytest.mark.parametrize("precision", ["float32", "ubinary"])
+@pytest.mark.parametrize("signs", ["same", "mixed"])  # mixed: inf - inf inside a dot, NaN
+def test_scores_beyond_float32_raise_instead_of_ranking_as_inf(precision, signs):
+    d = 64
+    big = np.full((2, d), 1e37, np.float32)
+    if signs == "mixed":
+        big[:, ::2] *= -1
+    docs = [np.ones((2, d), np.float32), np.ones((3, d), np.float32), np.ones((2, d), np.float32)]
+    docs[1][:] = 1e37 if precision == "float32" else np.sign(big[0])  # mixed float32: +inf + -inf
+    batch = MultiVectorBatch.from_arrays(docs)
+    if precision != "float32":
+        batch = batch.quantize(precision)
+    query = big if precision == "float32" else np.full((2, d), 1e37, np.float32)
+    if precision != "float32" and signs == "mixed":  # +1e37 against the -1 bits: a sum of -inf
+        query = -query
+    overflow = pytest.raises(OutOfRangeError, match="a MaxSim score overflows float32")
+    with overflow:
+        maxsim(query, batch)
+    for k in (1, 3):  # the overflowing document is the middle one: it must not pass unseen
+        with overflow:
+            maxsim_search(query, batch, k=k)
+    assert np.all(np.isfinite(maxsim(query * np.float32(1e-38), batch)))  # the same within range
+
+
 def test_bad_search_arguments():
     floats = MultiVectorBatch.from_lists([[[1.0, 0.0]], [[0.0, 1.0]]])
     q = np.ones((1, 2), np.float32)
