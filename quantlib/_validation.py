@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DTypeError, NonFiniteError, ShapeError, short_repr
+from .errors import DTypeError, NonFiniteError, OutOfRangeError, ShapeError, short_repr
 from .precision import PrecisionInfo, code_width
 
 _FLOAT_KINDS = "f"
@@ -139,3 +139,23 @@ def check_finite(arr: np.ndarray, name: str, single: bool = False) -> None:
 
     if arr.size and not all_finite(arr.reshape(-1)):
         raise_nonfinite(arr, name, single)
+
+
+def overflow_error(dtype: np.dtype, what: str = "a score") -> OutOfRangeError:
+    """The error for a score that overflowed ``dtype`` (its inputs being finite)."""
+    top = np.finfo(dtype).max
+    return OutOfRangeError(f"scores: {what} overflows {np.dtype(dtype)} (beyond {top:.2g}); scale the vectors down")
+
+
+def refuse_overflow(scores: np.ndarray, what: str = "a score") -> np.ndarray:
+    """``scores``, or :func:`overflow_error` if one is not finite.
+
+    For scores of inputs already checked finite: a non-finite score can only be
+    a sum that overflowed (or inf - inf), which would otherwise rank first, last
+    or (as NaN) nowhere; dense scores raise the same way.
+    """
+    from ._kernels.codecs import all_finite
+
+    if scores.size and not all_finite(scores.reshape(-1)):
+        raise overflow_error(scores.dtype, what)
+    return scores

@@ -42,8 +42,7 @@ import numpy as np
 from ._checksum import record_checksum, record_mismatch
 from ._kernels import maxsim as K
 from ._kernels import maxtile as KT
-from ._kernels.codecs import all_finite
-from ._validation import as_array, as_code_matrix, check_dim, describe, first_nonfinite
+from ._validation import as_array, as_code_matrix, check_dim, describe, first_nonfinite, refuse_overflow
 from .codecs import BitCodec, Codec, FloatCodec, ScalarCodec, codec_from_config
 from .codecs.binary import resolve_bit_dim
 from .codecs.scalar import Rounding, ranges_from
@@ -903,7 +902,7 @@ class _Plan:
             serial(*self.args, ids, 0, ids.shape[0], out)
         else:
             parallel(*self.args, ids, bounds, out)
-        return _no_overflow(out)
+        return refuse_overflow(out, "a MaxSim score")
 
     def search(self, offsets: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         _, _, serial, parallel = self._kernels()
@@ -914,22 +913,7 @@ class _Plan:
             serial(*self.args, 0, self.n, keys, ids)
         else:
             parallel(*self.args, bounds, keys, ids)
-        return _no_overflow(-keys[0]), ids[0]  # the kernels put a non-finite score first
-
-
-def _no_overflow(scores: np.ndarray) -> np.ndarray:
-    """``scores``, or :class:`OutOfRangeError` if one is beyond the score dtype's range.
-
-    Token values are finite (checked when the batch was built), so a non-finite
-    score is a sum that overflowed (or inf - inf); it is refused, as dense
-    scores are, rather than ranked as infinity.
-    """
-    if scores.size and not all_finite(scores):
-        raise OutOfRangeError(
-            f"scores: a MaxSim score overflows {scores.dtype} (beyond {np.finfo(scores.dtype).max:.2g}); "
-            "scale the vectors down"
-        )
-    return scores
+        return refuse_overflow(-keys[0], "a MaxSim score"), ids[0]  # a non-finite one is listed first
 
 
 def _as_batch(documents: Any, precision: Any) -> MultiVectorBatch:

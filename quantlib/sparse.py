@@ -37,8 +37,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._kernels import sparse as K
-from ._kernels.codecs import all_finite
-from ._validation import as_array, describe, first_nonfinite
+from ._validation import as_array, describe, first_nonfinite, overflow_error, refuse_overflow
 from .errors import (
     Base64DecodeError,
     ConfigError,
@@ -1117,23 +1116,7 @@ def sparse_dot(a: SparseBatch, b: SparseBatch) -> np.ndarray:
         out_t = np.empty((nb, na), np.float32)
         K.dot_inverted(b.indptr, b_ids, b.values, *_transposed(a.indptr, a_ids, a.values, n_cols), out_t)
         out = np.ascontiguousarray(out_t.T)
-    return _no_overflow(out)
-
-
-def _no_overflow(scores: np.ndarray) -> np.ndarray:
-    """``scores``, or :class:`OutOfRangeError` if a sum overflowed float32.
-
-    The values are finite (checked when the batch was built), so a non-finite
-    score can only be a sum beyond float32's range (or inf - inf), which would
-    otherwise rank first, last or nowhere; dense scores raise the same way.
-    """
-    if scores.size and not all_finite(scores.reshape(-1)):
-        raise _overflow()
-    return scores
-
-
-def _overflow() -> OutOfRangeError:
-    return OutOfRangeError("scores: a score overflows float32 (beyond 3.4e+38); scale the vectors down")
+    return refuse_overflow(out)
 
 
 def sparse_cosine(a: SparseBatch, b: SparseBatch) -> np.ndarray:
@@ -1191,14 +1174,14 @@ class SparseIndex:
         self.n_docs = len(corpus)
         self.vocab_size = corpus.vocab_size
         self.n_cols = corpus.n_cols
+        if metric == "cosine":
+            corpus = _unit_rows(corpus)
         ids, width = corpus.indices, self.n_cols
         self._cols: np.ndarray | None = None
         if width > _DENSE_COLS_MAX:
             self._cols = _readonly(np.unique(ids))
             ids, width = np.searchsorted(self._cols, ids), self._cols.size
         t_ptr, t_idx, t_val = _transposed(corpus.indptr, ids, corpus.values, width)
-        if metric == "cosine":
-            t_val = (t_val * _inverse_norms(corpus)[t_idx]).astype(np.float32)
         self._t = (_readonly(t_ptr), _readonly(t_idx), _readonly(t_val))
 
     def __len__(self) -> int:
@@ -1238,13 +1221,13 @@ class SparseIndex:
         if kk <= _STREAM_K_MAX:
             if K.search_inverted(queries.indptr, q_ids, queries.values, t_ptr, t_idx, t_val,
                                  self.n_docs, kk, scores, ids):
-                raise _overflow()
+                raise overflow_error(scores.dtype)
         else:  # a long result list: score every document, then select with numpy
             acc = np.empty(self.n_docs, np.float32)
             for i in range(nq):
                 a, b = int(queries.indptr[i]), int(queries.indptr[i + 1])
                 K.accumulate(q_ids[a:b], queries.values[a:b], t_ptr, t_idx, t_val, acc)
-                _no_overflow(acc)
+                refuse_overflow(acc)
                 ids[i] = _select(acc, kk)
                 scores[i] = acc[ids[i]]
         return scores, ids

@@ -247,6 +247,14 @@ def _total(best, A, B, norm):
     return tot / norm
 
 
+@njit(inline="always")
+def _overflow_first(key):
+    """A non-finite ``key[0]`` (an overflow, or inf - inf) becomes the best key, so it is
+    listed whatever its place would have been, and the caller raises."""
+    if not np.isfinite(key[0]):
+        key[0] = -np.inf
+
+
 @njit(**FAST)
 def dense_scores(W, X, offs, A, B, neg, norm, maxlen, ids, lo, hi, out):
     """``out[r]`` = score of document ``ids[r]`` for positions r in lo..hi (``maxlen``: longest document)."""
@@ -277,8 +285,7 @@ def dense_search(W, X, offs, A, B, neg, norm, maxlen, d0, d1, keys, ids):
         na, nb = (offs[i + 1], offs[i + 2]) if i + 1 < d1 else (0, 0)  # the next document, prefetched meanwhile
         dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch, na, nb)
         key[0] = -_total(best, A, B, norm)  # rounded to the key dtype, as maxsim rounds its scores
-        if not np.isfinite(key[0]):
-            key[0] = -np.inf  # an overflow (or inf - inf) enters the list first; the caller raises
+        _overflow_first(key)
         if key[0] < keys[0, k - 1]:
             insert(keys, ids, 0, key[0], i)
 
@@ -393,8 +400,7 @@ def hamming_search(QT, X, offs, A, B, norm, d0, d1, keys, ids):
     for i in range(d0, d1):
         _hamming_best(QT, X, offs[i], offs[i + 1], acc, best)
         key[0] = -_total(best, A, B, norm)
-        if not np.isfinite(key[0]):
-            key[0] = -np.inf  # an overflow (or inf - inf) enters the list first; the caller raises
+        _overflow_first(key)
         if key[0] < keys[0, k - 1]:
             insert(keys, ids, 0, key[0], i)
 
@@ -465,8 +471,7 @@ def lut_search(T, X, offs, A, B, norm, d0, d1, keys, ids):
     for i in range(d0, d1):
         _lut_best(T, X, offs[i], offs[i + 1], acc, best)
         key[0] = -_total(best, A, B, norm)
-        if not np.isfinite(key[0]):
-            key[0] = -np.inf  # an overflow (or inf - inf) enters the list first; the caller raises
+        _overflow_first(key)
         if key[0] < keys[0, k - 1]:
             insert(keys, ids, 0, key[0], i)
 

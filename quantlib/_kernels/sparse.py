@@ -307,8 +307,7 @@ def search_inverted(q_indptr, q_indices, q_values, t_indptr, t_indices, t_values
             n = stop - base
             filled = offer(acc, n, base, k, top_s, top_i, filled)
             for j in range(n):
-                v = acc[j]
-                bad |= v - v != zero  # NaN for inf and NaN, 0 for every finite score
+                bad |= not np.isfinite(acc[j])
                 acc[j] = zero
     return bad
 
