@@ -236,8 +236,11 @@ class FlatIndex:
                 resolve_bit_dim(codes, self._dim, "vectors")
         n = codes.shape[0]
         # validate the rows as a search corpus now, so searches never meet NaN or bad codes
-        prepare_corpus(codes, self._metric, codec=self._search_codec(), precision=self._info.name,
-                       name="vectors")
+        # (and, for cosine, refuse a row of subnormal norm here rather than at every search)
+        corpus = prepare_corpus(codes, self._metric, codec=self._search_codec(), precision=self._info.name,
+                                name="vectors")
+        if self._metric.name == "cosine":
+            corpus.check_cosine_norms()
         extra = None
         if self._rescore_codec is not None:
             if rescore is None:
@@ -253,7 +256,9 @@ class FlatIndex:
                         f"rescore: expected ({n}, {self._dim}) {self._rescore_dtype} rows, "
                         f"got {describe(extra)}"
                     )
-            prepare_corpus(extra, "cosine", codec=self._rescore_search_codec(), name="rescore")
+            extra_corpus = prepare_corpus(extra, "cosine", codec=self._rescore_search_codec(), name="rescore")
+            if self._metric.name != "dot":  # rescored by cosine (after hamming too), see search()
+                extra_corpus.check_cosine_norms()
         elif rescore is not None:
             raise ConfigError("rescore: this index keeps no rescoring rows; create it with rescore=")
         new_ids = self._new_ids(ids, n)

@@ -324,6 +324,11 @@ class Corpus:
 
         return self._cached("dequantized" if dequantized else "raw", compute)
 
+    def check_cosine_norms(self) -> None:
+        """Raise now what a cosine search of these rows would raise for a row of subnormal norm."""
+        if self.family != "bits":
+            self.inverse_norms(self.family == "scalar" and isinstance(self.codec, ScalarCodec))
+
     def code_l1(self) -> np.ndarray:
         """``sum_j |x_ij|`` of each row of integer codes (int64, exact), computed once."""
 

@@ -216,3 +216,22 @@ def test_add_errors():
         raw.add(np.ones((1, 4), np.float32))
     with pytest.raises(ql.ConfigError, match="this index keeps no rescoring rows"):
         raw.add(np.ones((1, 4), np.int8), rescore=np.ones((1, 4), np.float32))
+
+
+def test_cosine_index_refuses_a_row_of_subnormal_norm_at_add(data):
+    # search would refuse the row (its cosine cannot be computed in float32); add says so first,
+    # naming the row, and leaves the index as it was
+    x, q = data
+    tiny = x[:3].copy()
+    tiny[1] *= np.float32(2.0 ** -140)
+    index = ql.FlatIndex("float32", D, metric="cosine")
+    index.add(x[:10])
+    with pytest.raises(ql.OutOfRangeError, match=r"vectors: row 1 has norm .* below float32's smallest"):
+        index.add(tiny)
+    assert len(index) == 10
+    ranked = ql.FlatIndex("ubinary", D, metric="hamming", rescore="float32")  # rescored by cosine
+    with pytest.raises(ql.OutOfRangeError, match=r"rescore: row 1 has norm"):
+        ranked.add(tiny)
+    plain = ql.FlatIndex("float32", D, metric="dot", rescore="float32")  # dot needs no norm
+    plain.add(tiny)
+    assert len(plain) == 3
