@@ -349,21 +349,31 @@ class FlatIndex:
     # -- saving and loading ------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the index to the directory ``path`` (created; existing index files are replaced)."""
+        """Write the index to the directory ``path`` (created; existing index files are replaced).
+
+        Saving to the directory the index was loaded from is safe: the arrays are
+        written to new files first, which then take the old names, so an index
+        memory-mapped from those files never reads its own truncated files.
+        """
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)
         header_path = root / HEADER
-        if header_path.exists():
-            header_path.unlink()  # an interrupted save then leaves no header: never half an index
         arrays = {"codes": self.codes, "ids": self.ids}
         if self._rescore_codec is not None:
             arrays["rescore"] = self._array("rescore")
         entries = {}
+        written = {}
         for key, arr in arrays.items():
-            file = root / _FILES[key]
-            np.save(file, np.ascontiguousarray(arr), allow_pickle=False)
+            tmp = root / (_FILES[key] + ".tmp")
+            with open(tmp, "wb") as f:
+                np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
+            written[key] = tmp
             entries[key] = {"file": _FILES[key], "dtype": arr.dtype.str, "shape": list(arr.shape),
-                            "sha256": _sha256(file)}
+                            "sha256": _sha256(tmp)}
+        if header_path.exists():
+            header_path.unlink()  # an interrupted save then leaves no header: never half an index
+        for key, tmp in written.items():
+            tmp.replace(root / _FILES[key])  # a memory map of the old file keeps the old data
         header = {
             "format": FORMAT,
             "version": VERSION,

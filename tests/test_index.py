@@ -117,6 +117,25 @@ def test_add_after_load_and_resave(data, tmp_path):
     assert np.array_equal(again.search(q, 3)[1], ql.search(q, x, 3, metric="dot")[1])
 
 
+@pytest.mark.parametrize("fmt,rescore", [("ubinary", None), ("ubinary", "float32"), ("float32", None)])
+def test_resave_unchanged_loaded_index_to_its_own_directory(fmt, rescore, data, tmp_path):
+    # the loaded arrays are memory maps of the very files save() replaces: writing over them in
+    # place once zeroed the codes (with matching checksums) or failed half way with no header
+    x, q = data
+    index = ql.FlatIndex(fmt, D, metric="cosine", rescore=rescore)
+    index.add(x)
+    index.save(tmp_path / "a")
+    want = index.search(q, 4)
+    loaded = ql.FlatIndex.load(tmp_path / "a")
+    loaded.save(tmp_path / "a")
+    assert np.array_equal(loaded.search(q, 4)[1], want[1])  # the open maps still read the old data
+    again = ql.FlatIndex.load(tmp_path / "a")
+    assert np.array_equal(again.codes, index.codes) and np.array_equal(again.ids, index.ids)
+    assert np.array_equal(again.search(q, 4)[1], want[1])
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(
+        ["quantlib-index.json", "codes.npy", "ids.npy"] + (["rescore.npy"] if rescore else []))
+
+
 def test_header_is_json_with_version_and_checksums(data, tmp_path):
     x, _ = data
     index, _ = _index("int8-codec", x)
