@@ -1012,17 +1012,23 @@ def pairwise(
     array([[4, 0],
            [0, 4]])
     """
+    return _pairwise(XA, XB, metric, precision, codec, dim, out, ("XA", "XB"))
+
+
+def _pairwise(XA: Any, XB: Any, metric: Metric | str, precision: Any, codec: Any, dim: Any, out: Any,
+              names: tuple[str, str]) -> np.ndarray:
+    """:func:`pairwise`, its errors naming the arguments ``names`` (``q``/``X`` for the one-to-many forms)."""
     m = metric_info(metric)
-    corpus = prepare_corpus(XB, m, precision=precision, codec=codec, name="XB")
-    a = _as_rows(XA, "XA")
+    corpus = prepare_corpus(XB, m, precision=precision, codec=codec, name=names[1])
+    a = _as_rows(XA, names[0])
     if a.dtype.kind not in "fiu":
-        raise DTypeError(f"XA: expected float embeddings or codes, got dtype {a.dtype}")
+        raise DTypeError(f"{names[0]}: expected float embeddings or codes, got dtype {a.dtype}")
     nq = a.shape[0]
     float_q = a.dtype.kind == "f"
     block = _query_blocks(nq, corpus, float_q, m)
     result = None
     for s in range(0, max(nq, 1), block):
-        plan = plan_queries(a[s:s + block], corpus, m, dim=dim, name="XA")
+        plan = plan_queries(a[s:s + block], corpus, m, dim=dim, name=names[0])
         if result is None:
             result = _check_out(out, (nq, corpus.n), plan.score_dtype)
         if plan.nq:
@@ -1058,7 +1064,7 @@ def _one_to_many(metric: str, q: Any, X: Any, precision: Any, codec: Any, dim: A
         if not isinstance(out, np.ndarray) or out.ndim != 1:
             raise ShapeError(f"out: expected a 1-D array of shape (n,), got {describe(out)}")
         out = out.reshape(1, -1)
-    return pairwise(arr[None, :], X, metric, precision=precision, codec=codec, dim=dim, out=out)[0]
+    return _pairwise(arr[None, :], X, metric, precision, codec, dim, out, ("q", "X"))[0]
 
 
 def dot(q: Any, X: Any, *, precision: str | None = None, codec: Any = None,

@@ -300,3 +300,36 @@ U8 = np.ones((2, 1), np.uint8)
 def test_bad_input_raises_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_float16_queries_are_read_as_float_vectors():
+    # float16 queries once raised a bare KeyError in the NaN check
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((40, 24)).astype(np.float32)
+    q16 = x[:3].astype(np.float16)
+    q32 = q16.astype(np.float32)  # exact
+    bits = ql.quantize(x, "ubinary")
+    for corpus, kw in ((x, {}), (x.astype(np.float16), {}), (bits, {"precision": "ubinary"})):
+        for metric in ("dot", "cosine"):
+            assert np.array_equal(ql.pairwise(q16, corpus, metric, **kw), ql.pairwise(q32, corpus, metric, **kw))
+            got = ql.search(q16, corpus, 3, metric=metric, **kw)
+            want = ql.search(q32, corpus, 3, metric=metric, **kw)
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert np.array_equal(ql.dot(q16[0], x), ql.dot(q32[0], x))
+    bad = q16.copy()
+    bad[1, 5] = np.inf
+    with pytest.raises(ql.NonFiniteError, match=r"queries: expected finite values, got inf at index \(1, 5\)"):
+        ql.search(bad, x, 2)
+    bad[1, 5] = np.nan
+    with pytest.raises(ql.NonFiniteError, match=r"XA: expected finite values, got nan"):
+        ql.pairwise(bad, x)
+
+
+def test_one_to_many_errors_name_q_and_X():
+    x = np.ones((5, 4), np.float32)
+    with pytest.raises(ql.NonFiniteError, match=r"^q: expected finite values"):
+        ql.dot(np.array([1, np.nan, 0, 0], np.float32), x)
+    with pytest.raises(ql.ShapeError, match=r"^q: dimension 3 does not match the corpus dimension 4"):
+        ql.cosine(np.ones(3, np.float32), x)
+    with pytest.raises(ql.DTypeError, match=r"^X: "):
+        ql.dot(np.ones(4, np.float32), x.astype(np.complex64))

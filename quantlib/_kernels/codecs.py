@@ -285,6 +285,7 @@ def float32_to_float16(x, xi, out):
 #: For each float dtype: the integer view, the sign-clearing mask, and the
 #: smallest masked value that is not finite (exponent bits all ones).
 FLOAT_BITS = {
+    np.dtype(np.float16): (np.int16, np.int16(0x7FFF), 0x7C00),
     np.dtype(np.float32): (np.int32, np.int32(0x7FFFFFFF), 0x7F800000),
     np.dtype(np.float64): (np.int64, np.int64(0x7FFFFFFFFFFFFFFF), 0x7FF0000000000000),
 }
