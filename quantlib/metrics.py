@@ -324,6 +324,16 @@ class Corpus:
 
         return self._cached("dequantized" if dequantized else "raw", compute)
 
+    def check_bit_dim(self, d: int) -> None:
+        """Refuse set padding bits past dimension ``d`` in packed rows (checked once per ``d``)."""
+
+        def compute() -> np.ndarray:
+            resolve_bit_dim(self.view, d, self.name)
+            return np.zeros(self.n, bool)  # per row, so that take() can pass it on
+
+        if d % 8:
+            self._cached(f"bits past {d}", compute)
+
     def check_cosine_norms(self) -> None:
         """Raise now what a cosine search of these rows would raise for a row of subnormal norm."""
         if self.family != "bits":
@@ -820,6 +830,7 @@ def _plan_float(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
             )
         if dim is not None and check_dim(dim) != d:
             raise ShapeError(f"dim: the float queries have dimension {d}, got dim={dim}")
+        c.check_bit_dim(d)  # the kernels skip padding bits, but set ones mean a wrong dimension
         if m.name == "hamming":  # binarize the queries, then count
             codes = BitCodec(c.info.name).encode(q)
             return _hamming_plan(codes, c, m, d)
@@ -864,7 +875,7 @@ def _plan_codes(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
             d = 8 * c.width
         else:
             d = resolve_bit_dim(codes, dim, name)
-            resolve_bit_dim(c.rows, d, "corpus")
+            c.check_bit_dim(d)
         return _hamming_plan(codes.view(np.uint8), c, m, d)
     if isinstance(c.codec, ScalarCodec):  # calibrated: score the dequantized query values
         return _plan_float(c.codec.decode(codes), c, m, None, name)

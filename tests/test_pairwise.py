@@ -333,3 +333,20 @@ def test_one_to_many_errors_name_q_and_X():
         ql.cosine(np.ones(3, np.float32), x)
     with pytest.raises(ql.DTypeError, match=r"^X: "):
         ql.dot(np.ones(4, np.float32), x.astype(np.complex64))
+
+
+@pytest.mark.parametrize("metric", ["hamming", "dot", "cosine"])
+def test_float_queries_refuse_set_padding_bits_in_the_corpus(metric):
+    # the float queries give the true dimension (13), so set bits past it mean a wrong dimension or
+    # bit order; the Hamming path once counted them (every score off by 3), dot/cosine skipped them
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((20, 13)).astype(np.float32)
+    q = rng.standard_normal((2, 13)).astype(np.float32)
+    bits = ql.quantize(x, "ubinary")
+    bad = bits.copy()
+    bad[7, -1] |= 0x07
+    ql.pairwise(q, bits, metric, precision="ubinary")  # clean rows are fine
+    for call in (lambda: ql.pairwise(q, bad, metric, precision="ubinary"),
+                 lambda: ql.search(q, bad, 3, metric=metric, precision="ubinary")):
+        with pytest.raises(ql.ShapeError, match=r"(XB|corpus): bits past dimension 13 are set"):
+            call()
