@@ -52,6 +52,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from ._kernels import bits as KB
+from ._kernels import codecs as KC
 from ._kernels import dense as KD
 from ._kernels import intdot as KI
 from ._kernels import lut as KL
@@ -300,15 +301,21 @@ class Corpus:
         """``1 / |x_i|`` (0 for zero rows) of the raw or dequantized rows, computed once."""
 
         def compute() -> np.ndarray:
-            d = self.width
-            if dequantized:
-                assert isinstance(self.codec, ScalarCodec)
-                start, step = self.codec._start, self.codec._step
-                low = float(self.codec._low)
-            else:
-                start, step, low = np.zeros(d, np.float32), np.ones(d, np.float32), 0.0
             norms = np.empty(self.n, np.float64)
-            KD.row_norms(self.view, start, step, low, norms)
+            if dequantized:
+                # the norms of the float32 values decode() gives, made by its own kernel (a
+                # fused multiply-add or float64 would leave rounding residue where decode
+                # gives exactly 0, and a cosine of that residue), a block of rows at a time
+                assert isinstance(self.codec, ScalarCodec)
+                block = max(1, (1 << 20) // self.width)
+                buf = np.empty((min(block, self.n), self.width), np.float32)
+                for s in range(0, self.n, block):
+                    part = buf[:min(block, self.n - s)]
+                    KC.scalar_decode(self.view[s:s + block], self.codec._start, self.codec._step,
+                                     np.float32(self.codec._low), part)
+                    KD.row_norms(part, norms[s:s + block])
+            else:
+                KD.row_norms(self.view, norms)
             small = np.flatnonzero((norms > 0) & (norms < _FLOAT32_TINY))
             if small.size:  # queries are rescaled instead; corpus rows are read where they lie
                 i = int(small[0])

@@ -350,3 +350,18 @@ def test_float_queries_refuse_set_padding_bits_in_the_corpus(metric):
                  lambda: ql.search(q, bad, 3, metric=metric, precision="ubinary")):
         with pytest.raises(ql.ShapeError, match=r"(XB|corpus): bits past dimension 13 are set"):
             call()
+
+
+def test_cosine_of_a_code_row_that_decodes_to_zero_is_zero():
+    # The row norms are of the float32 values decode() gives: -4 + 204 * (5/255) rounds to exactly
+    # 0 there, but computed with a fused multiply-add (or in float64) it left ~1e-7 of rounding, and
+    # dividing the dot's rounding noise by that ranked the zero row first with cosine 0.85.
+    codec = ql.ScalarCodec("int8", [[-4.0] * 4, [1.0] * 4])
+    X = codec.encode(np.array([[0, 0, 0, 0], [1, -1, 0.5, 0.2]], np.float32))
+    assert not codec.decode(X)[0].any()
+    q = np.array([1, 2, -0.5, 0.3], np.float32)
+    want = ql.cosine(q, codec.decode(X))
+    got = ql.cosine(q, X, codec=codec)
+    assert got[0] == 0 and want[0] == 0 and abs(got[1] - want[1]) < 1e-6
+    scores, rows = ql.search(q[None], X, 2, metric="cosine", codec=codec)
+    assert rows.tolist() == [[0, 1]] and scores[0, 0] == 0  # 0 beats the negative cosine of row 1

@@ -439,19 +439,16 @@ def topk_block(S, A, B, RS, r0, keys, ids):
 
 
 @njit(**FAST)
-def row_norms(X, start, step, low, out):
-    """``out[i]`` = Euclidean norm of ``start + (x[i] - low) * step`` (float64 sums).
-
-    With ``start = 0``, ``step = 1`` and ``low = 0`` this is the norm of the
-    stored values themselves (floats, float16 bits, or raw codes).
-    """
+def row_norms(X, out):
+    """``out[i]`` = Euclidean norm of the stored values of row ``i`` (floats, float16 bits or
+    raw codes), summed in float64."""
     d = X.shape[1]
     zero = np.float64(0)
     for i in range(X.shape[0]):
         x = X[i]
         s = zero
         for j in range(d):
-            v = np.float64(start[j]) + (widen(x[j], zero) - low) * np.float64(step[j])
+            v = widen(x[j], zero)
             s += v * v
         out[i] = np.sqrt(s)
 
