@@ -3,10 +3,16 @@
 Subcommands::
 
     quantlib eval [EMBEDDINGS] [--queries Q] [--json] [--plot recall.png]
-    quantlib decode RESPONSE.json [--output-dtype T] [--provider P] -o OUT.npy
+    quantlib decode RESPONSE.json [--output-dtype T] [--provider P] -o OUT.npy|OUT.npz
     quantlib quantize IN.npy --precision P [--calibration C.npy] -o OUT.npz
     quantlib dequantize IN.npz -o OUT.npy
     quantlib search CORPUS QUERIES -k 10 [--precision P] [--rescore] [-o OUT.npz]
+
+``decode -o OUT.npz`` also keeps sparse weights (CSR: ``sparse_indptr``,
+``sparse_indices``, ``sparse_values``, ``sparse_tokens``) and multi-vectors
+(``multivectors``, ``multivector_offsets``); a ``.npy`` holds the dense matrix only.
+Output paths get ``.npy``/``.npz`` appended when they lack it (as numpy does), and
+the path printed is the file written.
 
 Exit status: 0 success, 1 bad data (one line on stderr), 2 bad usage.
 ``--debug`` shows the traceback instead of the one-line message.
@@ -182,13 +188,31 @@ def load_codes(path: str, name: str) -> tuple[np.ndarray, dict[str, Any], int]:
     return codes, config, dim if dim is not None else codes.shape[-1]
 
 
-def _output(path: str | None, name: str = "--output") -> str:
+def _output(path: str | None, name: str = "--output", suffix: str = "") -> str:
+    """The file that will be written: ``path``, with ``suffix`` appended when it lacks it
+    (as ``np.save`` and ``np.savez`` do), so the path printed is the file written."""
     if not path:
         raise CliError(f"{name}: an output file is required", EXIT_USAGE)
+    if suffix and not path.endswith(suffix):
+        path += suffix
     parent = Path(path).resolve().parent
     if not parent.is_dir():
         raise CliError(f"{name}: directory {parent} does not exist")
     return path
+
+
+def _positive(value: int, name: str) -> int:
+    """A CLI integer option that must be at least 1 (as :func:`quantlib.search` checks ``oversample``)."""
+    if value < 1:
+        raise CliError(f"{name}: expected a positive integer, got {value}", EXIT_USAGE)
+    return value
+
+
+def _rows(arr: np.ndarray, name: str, at_least: int = 1, why: str = "") -> np.ndarray:
+    if arr.shape[0] < at_least:
+        count = "one row" if at_least == 1 else f"{at_least} rows"
+        raise CliError(f"{name}: expected at least {count}{why}, got shape {arr.shape}")
+    return arr
 
 
 # ---------------------------------------------------------------------------- subcommands
@@ -211,9 +235,10 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     else:
         codec = get_codec(info.name)
     codes = codec.encode(x)
-    save_codes(_output(args.output), codes, codec.get_config(), x.shape[1])
+    out = _output(args.output, suffix=".npz")
+    save_codes(out, codes, codec.get_config(), x.shape[1])
     size = codec.code_size(x.shape[1])
-    print(f"{args.output}: {codes.shape[0]} x {x.shape[1]} -> {info.name} "
+    print(f"{out}: {codes.shape[0]} x {x.shape[1]} -> {info.name} "
           f"({size} bytes per vector, {4 * x.shape[1] / size:.1f}x smaller)")
     return EXIT_OK
 
@@ -224,8 +249,9 @@ def cmd_dequantize(args: argparse.Namespace) -> int:
     codes, config, dim = load_codes(args.input, "IN")
     codec = codec_from_config(config)
     values = codec.decode(codes, dim=dim if codec.info.packed else None)
-    np.save(_output(args.output), values, allow_pickle=False)
-    print(f"{args.output}: {values.shape[0]} x {values.shape[1]} float32 from {codec.precision}")
+    out = _output(args.output, suffix=".npy")
+    np.save(out, values, allow_pickle=False)
+    print(f"{out}: {values.shape[0]} x {values.shape[1]} float32 from {codec.precision}")
     return EXIT_OK
 
 
@@ -236,21 +262,44 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if not path.is_file():
         raise CliError(f"RESPONSE: no such file: {args.input}")
     result = decode_response(path.read_bytes(), output_dtype=args.output_dtype, provider=args.provider)
-    out = _output(args.output)
-    arrays = {"embeddings": result.embeddings} if result.embeddings is not None else {}
-    if out.endswith(".npz"):
+    npz = bool(args.output) and args.output.endswith(".npz")
+    out = _output(args.output, suffix="" if npz else ".npy")
+    dense = result.embeddings
+    held = []  # what the response holds besides the dense matrix
+    arrays = {"embeddings": dense} if dense is not None else {}
+    if result.sparse is not None:
+        batch = result.sparse_batch()
+        held.append(f"{len(batch)} sparse rows ({batch.nnz} weights)")
+        arrays.update(sparse_indptr=batch.indptr, sparse_indices=batch.indices, sparse_values=batch.values)
+        if batch.tokens is not None:
+            arrays["sparse_tokens"] = np.array(batch.tokens, dtype=str)
+    if result.multivectors is not None:
+        mvs = result.multivectors
+        held.append(f"{len(mvs)} multi-vector inputs ({sum(len(m) for m in mvs)} vectors)")
+        arrays["multivector_offsets"] = np.cumsum([0, *(len(m) for m in mvs)], dtype=np.int64)
+        arrays["multivectors"] = np.concatenate(mvs) if mvs else np.zeros((0, 0), np.float32)
+    if not npz and dense is None:
+        raise CliError(f"RESPONSE: the payload holds no dense embeddings to save as .npy, only "
+                       f"{' and '.join(held) or 'nothing'}; use an .npz output")
+    if not arrays:
+        raise CliError("RESPONSE: the payload holds no embeddings to save")
+    if npz:
         write_npz(out, arrays)
-    elif arrays:
-        np.save(out, arrays["embeddings"], allow_pickle=False)
     else:
-        raise CliError("RESPONSE: the payload holds no dense embeddings to save as .npy; use an .npz output")
-    shape = "x".join(map(str, result.embeddings.shape)) if result.embeddings is not None else "none"
-    print(f"{out}: {shape} {result.precision} embeddings, provider {result.provider}")
+        np.save(out, dense, allow_pickle=False)
+    parts = ["no dense embeddings" if dense is None else
+             f"{'x'.join(map(str, dense.shape))} {result.precision} embeddings"]
+    if held:
+        parts.append(" and ".join(held) + ("" if npz else " not saved (a .npy holds only the dense matrix; "
+                                                          "use an .npz output to keep them)"))
+    print(f"{out}: {', '.join(parts)}, provider {result.provider}")
     return EXIT_OK
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluation import evaluate, format_table
 
+    _positive(args.oversample, "--oversample")
+    _positive(args.n_queries, "--n-queries")
     answers = None
     if args.embeddings is None:
         if args.queries:
@@ -261,13 +310,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         docs, queries, answers = sample.documents, sample.queries, sample.query_answer
         source = f"bundled sample: {sample.meta['model'].split()[0]} on Python stdlib docstrings"
     else:
-        docs = load_float_matrix(args.embeddings, "EMBEDDINGS", "documents" if args.embeddings.endswith(".npz")
-                                 and _has_key(args.embeddings, "documents") else None)
+        paired = args.embeddings.endswith(".npz") and _has_key(args.embeddings, "documents")
+        docs = _rows(load_float_matrix(args.embeddings, "EMBEDDINGS", "documents" if paired else None),
+                     "EMBEDDINGS")
         if args.queries:
-            queries = load_float_matrix(args.queries, "--queries")
+            queries = _rows(load_float_matrix(args.queries, "--queries"), "--queries")
         elif args.embeddings.endswith(".npz") and _has_key(args.embeddings, "queries"):
-            queries = load_float_matrix(args.embeddings, "EMBEDDINGS", "queries")
+            queries = _rows(load_float_matrix(args.embeddings, "EMBEDDINGS", "queries"), "EMBEDDINGS",
+                            why=" in 'queries'")
         else:
+            _rows(docs, "EMBEDDINGS", 2, " to hold some out as queries (or give --queries)")
             n_q = min(args.n_queries, max(1, docs.shape[0] // 10))
             rng = np.random.default_rng(0)
             pick = rng.choice(docs.shape[0], size=n_q, replace=False)
@@ -293,7 +345,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                           "source": source, "rows": [r.as_dict() for r in rows]}, indent=2))
     else:
         print(f"{docs.shape[0]} documents x {docs.shape[1]} dims, {queries.shape[0]} queries ({source}); "
-              f"recall@{args.k} against exact float32 search; rescoring re-ranks {args.k * args.oversample} "
+              f"recall@{args.k} against exact float32 search; rescoring re-ranks "
+              f"{min(args.k * args.oversample, docs.shape[0])} "
               "candidates with float32")
         print(format_table(rows, args.k))
         print(f"({elapsed:.1f} s)")
@@ -369,8 +422,9 @@ def cmd_search(args: argparse.Namespace) -> int:
             kwargs["dim"] = dim
     scores, ids = search(queries, corpus, args.k, **kwargs)
     if args.output:
-        write_npz(_output(args.output), {"scores": scores, "indices": ids})
-        print(f"{args.output}: scores and indices, {ids.shape[0]} queries x {ids.shape[1]}")
+        out = _output(args.output, suffix=".npz")
+        write_npz(out, {"scores": scores, "indices": ids})
+        print(f"{out}: scores and indices, {ids.shape[0]} queries x {ids.shape[1]}")
     else:
         print("query\trank\tindex\tscore")
         for qi in range(ids.shape[0]):
@@ -430,7 +484,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", required=True, metavar="OUT.npy")
     p.set_defaults(func=cmd_dequantize)
 
-    p = sub.add_parser("decode", help="a provider's JSON response to arrays")
+    p = sub.add_parser(
+        "decode", help="a provider's JSON response to arrays",
+        description="A .npy output holds the dense embeddings. An .npz output holds every array of the response: "
+                    "'embeddings' (dense); sparse weights as CSR 'sparse_indptr', 'sparse_indices', "
+                    "'sparse_values' (and 'sparse_tokens' when sent), for quantlib.SparseBatch(indptr, indices, "
+                    "values, tokens=...) or scipy.sparse.csr_array((values, indices, indptr)); multi-vectors as "
+                    "'multivectors' (all rows stacked) and 'multivector_offsets' (input i owns rows "
+                    "offsets[i]:offsets[i + 1]). A missing .npy suffix is appended, as numpy does.")
     p.add_argument("input", metavar="RESPONSE", help="JSON response body of an embedding API")
     p.add_argument("--output-dtype", help="the output_dtype/embedding_type requested (needed for base64 and "
                                           "to tell int8 from binary)")

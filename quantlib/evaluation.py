@@ -21,7 +21,7 @@ from .codecs import ScalarCodec
 from .errors import ShapeError
 from .matryoshka import MATRYOSHKA_DIMS, truncate
 from .quantization import quantize
-from .search import search
+from .search import check_k, search
 
 __all__ = ["EvalRow", "evaluate", "format_table"]
 
@@ -83,54 +83,58 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return (x / np.where(norms > 0, norms, 1)).astype(np.float32)
 
 
-def _methods(docs: np.ndarray, dims: Iterable[int]) -> Iterator[_Method]:
+def _methods(docs: np.ndarray, dims: Iterable[int], oversample: int) -> Iterator[_Method]:
     d = docs.shape[1]
+    o = oversample
     f16 = docs.astype(np.float16)
     yield _Method("float32", "exact", d, 4 * d, lambda q, k, r: search(q, docs, k, metric="dot"))
     yield _Method("float16", "exact", d, 2 * d,
-                  lambda q, k, r: search(q, f16, k, metric="dot", rescore=r))
+                  lambda q, k, r: search(q, f16, k, metric="dot", rescore=r, oversample=o))
     for prec in ("int8", "uint8"):
         codec = ScalarCodec.fit(docs, prec)
         codes = codec.encode(docs)
         yield _Method(prec, "dequantized", d, d,
                       lambda q, k, r, codes=codes, codec=codec: search(q, codes, k, metric="dot", codec=codec,
-                                                                       rescore=r))
+                                                                       rescore=r, oversample=o))
         yield _Method(prec, "raw codes", d, d,
-                      lambda q, k, r, codes=codes, codec=codec, p=prec: _raw_codes(q, codes, codec, p, k, r))
+                      lambda q, k, r, codes=codes, codec=codec, p=prec: _raw_codes(q, codes, codec, p, k, r, o))
     for dim in (d, *dims):
         bits = quantize(docs if dim == d else truncate(docs, dim), "ubinary")
         nbytes = bits.shape[1]
         yield _Method("ubinary", "hamming", dim, nbytes,
-                      lambda q, k, r, bits=bits, dim=dim: _funnel(q, dim, r, k, lambda qq, kk, rr: search(
-                          qq, bits, kk, metric="hamming", dim=dim, rescore=rr)))
+                      lambda q, k, r, bits=bits, dim=dim: _funnel(q, dim, r, k, o, lambda qq, kk, rr: search(
+                          qq, bits, kk, metric="hamming", dim=dim, rescore=rr, oversample=o)))
         yield _Method("ubinary", "float vs bits", dim, nbytes,
-                      lambda q, k, r, bits=bits, dim=dim: _funnel(q, dim, r, k, lambda qq, kk, rr: search(
-                          qq, bits, kk, metric="dot", precision="ubinary", dim=dim, rescore=rr)))
+                      lambda q, k, r, bits=bits, dim=dim: _funnel(q, dim, r, k, o, lambda qq, kk, rr: search(
+                          qq, bits, kk, metric="dot", precision="ubinary", dim=dim, rescore=rr, oversample=o)))
     for dim in dims:
         short = truncate(docs, dim)
         yield _Method("float32", "exact", dim, 4 * dim,
-                      lambda q, k, r, short=short, dim=dim: _funnel(q, dim, r, k, lambda qq, kk, rr: search(
-                          qq, short, kk, metric="dot", rescore=rr)))
+                      lambda q, k, r, short=short, dim=dim: _funnel(q, dim, r, k, o, lambda qq, kk, rr: search(
+                          qq, short, kk, metric="dot", rescore=rr, oversample=o)))
 
 
-def _funnel(q: np.ndarray, dim: int, rescore: Any, k: int, first: Callable) -> tuple[Any, np.ndarray]:
+def _funnel(q: np.ndarray, dim: int, rescore: Any, k: int, oversample: int,
+            first: Callable) -> tuple[Any, np.ndarray]:
     """Search at ``dim`` dimensions; rescoring (if any) uses the full float32 query and documents.
 
-    At full dimension this is quantlib's own ``search(..., rescore=)``; a truncated
-    first stage hands its ``k * 4`` candidates to a full-dimension re-rank (a funnel).
+    At full dimension this is quantlib's own ``search(..., rescore=, oversample=)``; a
+    truncated first stage hands its ``k * oversample`` candidates to a full-dimension
+    re-rank (a funnel).
     """
     if dim == q.shape[1]:
         return first(q, k, rescore)
     short = truncate(q, dim)
     if rescore is None:
         return first(short, k, None)
-    _, ids = first(short, min(len(rescore), k * 4), None)
+    _, ids = first(short, min(len(rescore), k * oversample), None)
     return _rerank(q, rescore, ids, k)
 
 
-def _raw_codes(q: np.ndarray, codes: np.ndarray, codec: ScalarCodec, prec: str, k: int, rescore: Any):
+def _raw_codes(q: np.ndarray, codes: np.ndarray, codec: ScalarCodec, prec: str, k: int, rescore: Any,
+               oversample: int):
     # What sentence-transformers + usearch/faiss do: quantize the queries and rank by the dot of codes.
-    first_k = k if rescore is None else min(len(codes), k * 4)
+    first_k = k if rescore is None else min(len(codes), k * oversample)
     _, ids = search(codec.encode(q), codes, first_k, metric="dot", precision=prec)
     return (None, ids) if rescore is None else _rerank(q, rescore, ids, k)
 
@@ -181,7 +185,8 @@ def evaluate(
         Matryoshka truncations to try; default: the standard ladder below ``d``
         (at most three of them, largest first).
     oversample : int
-        Rescoring re-ranks ``k * oversample`` first-stage candidates with float32.
+        Rescoring re-ranks ``min(n, k * oversample)`` first-stage candidates with
+        float32; a positive integer.
     answers : array_like of int, shape (m,), optional
         The known relevant document of each query; adds ``answer_hits``.
     repeats : int
@@ -206,10 +211,13 @@ def evaluate(
     qs, _ = as_float_matrix(queries, "queries")
     check_finite(docs, "documents")
     check_finite(qs, "queries")
+    if qs.shape[0] == 0:
+        raise ShapeError(f"queries: expected at least one query row, got shape {qs.shape}")
     if docs.shape[1] != qs.shape[1]:
         raise ShapeError(f"queries: expected dimension {docs.shape[1]} like the documents, got {qs.shape[1]}")
     if not 1 <= k <= docs.shape[0]:
         raise ShapeError(f"k: expected 1 <= k <= {docs.shape[0]} (the number of documents), got {k}")
+    oversample = check_k(oversample, "oversample")
     docs, qs = _normalize(docs), _normalize(qs)
     d = docs.shape[1]
     if dims is None:
@@ -218,7 +226,7 @@ def evaluate(
     answer_ids = None if answers is None else np.asarray(answers).reshape(-1, 1)
 
     _, truth = search(qs, docs, k, metric="dot")
-    methods = list(_methods(docs, dims))
+    methods = list(_methods(docs, dims, oversample))
     rows = []
     for method in (progress(methods, "eval") if progress else methods):
         run = method.run

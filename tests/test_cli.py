@@ -143,3 +143,140 @@ def test_python_dash_m_help():
     done = subprocess.run([sys.executable, "-m", "quantlib", "--help"], capture_output=True, text=True, check=True)
     for command in ("eval", "decode", "quantize", "dequantize", "search"):
         assert command in done.stdout
+
+
+# ---------------------------------------------------------------------------- eval: --oversample, empty inputs
+
+
+def _eval_json(capsys, *argv):
+    status, out, err = run(capsys, "eval", *argv, "--json")
+    assert status == 0, err
+    return json.loads(out)
+
+
+def test_eval_oversample_sets_how_many_candidates_are_rescored(capsys, emb):
+    _, path = emb
+    # oversample 1: rescoring re-ranks only the first stage's own k results, so the recall cannot change
+    rows = _eval_json(capsys, path, "-k", "5", "--oversample", "1")["rows"]
+    rescored = [r for r in rows if r["recall_rescored"] is not None]
+    assert len(rescored) == len(rows) - 1
+    assert [r["recall_rescored"] for r in rescored] == [r["recall"] for r in rescored]
+    assert min(r["recall"] for r in rescored) < 0.9  # so the check above is not trivially true
+    # 5 * 60 >= 270 documents: every format's candidates are the whole corpus, rescored exactly
+    report = _eval_json(capsys, path, "-k", "5", "--oversample", "60")
+    assert report["oversample"] == 60
+    assert {r["recall_rescored"] for r in report["rows"] if r["recall_rescored"] is not None} == {1.0}
+    status, out, _ = run(capsys, "eval", path, "-k", "5", "--oversample", "60")
+    assert status == 0 and "rescoring re-ranks 270 candidates with float32" in out.splitlines()[0]
+
+
+def test_evaluate_python_api_checks_oversample_and_queries():
+    from quantlib.errors import ShapeError
+    from quantlib.evaluation import evaluate
+
+    rng = np.random.default_rng(1)
+    docs = rng.standard_normal((120, 16))
+    with pytest.raises(ShapeError, match=r"oversample: expected a positive integer, got 0"):
+        evaluate(docs, docs[:3], k=2, oversample=0, repeats=1)
+    with pytest.raises(ShapeError, match=r"queries: expected at least one query row, got shape \(0, 16\)"):
+        evaluate(docs, docs[:0], k=2, repeats=1)
+    rows = evaluate(docs, docs[:5], k=2, dims=[8], oversample=60, repeats=1)
+    assert {r.recall_rescored for r in rows if r.recall_rescored is not None} == {1.0}
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "message"),
+    [
+        (["{x}", "--oversample", "0"], 2, "--oversample: expected a positive integer, got 0"),
+        (["{x}", "--oversample", "-3"], 2, "--oversample: expected a positive integer, got -3"),
+        (["{x}", "--n-queries", "0"], 2, "--n-queries: expected a positive integer, got 0"),
+        (["{empty}"], 1, "EMBEDDINGS: expected at least one row, got shape (0, 37)"),
+        (["{one}"], 1, "EMBEDDINGS: expected at least 2 rows to hold some out as queries (or give --queries), "
+                       "got shape (1, 37)"),
+        (["{x}", "--queries", "{empty}"], 1, "--queries: expected at least one row, got shape (0, 37)"),
+        (["{empty}", "--queries", "{x}"], 1, "EMBEDDINGS: expected at least one row, got shape (0, 37)"),
+        (["{pair}"], 1, "EMBEDDINGS: expected at least one row, got shape (0, 37)"),
+        (["{pairq}"], 1, "EMBEDDINGS: expected at least one row in 'queries', got shape (0, 37)"),
+    ],
+)
+def test_eval_refuses_bad_oversample_and_empty_inputs_in_one_line(tmp_path, capsys, emb, argv, status, message):
+    x, path = emb
+    files = {"x": path}
+    for name, arr in (("empty", x[:0]), ("one", x[:1])):
+        files[name] = str(tmp_path / f"{name}.npy")
+        np.save(files[name], arr)
+    files["pair"] = str(tmp_path / "pair.npz")  # an .npz with 'documents' and 'queries', documents empty
+    np.savez(files["pair"], documents=x[:0], queries=x[:3])
+    files["pairq"] = str(tmp_path / "pairq.npz")  # ... queries empty
+    np.savez(files["pairq"], documents=x, queries=x[:0])
+    code, out, err = run(capsys, "eval", *[a.format(**files) for a in argv])
+    assert (code, out) == (status, "")
+    assert err.strip() == f"quantlib eval: error: {message}"
+
+
+# ---------------------------------------------------------------------------- decode: sparse, output paths
+
+
+DASHSCOPE_SPARSE = {"output": {"embeddings": [
+    {"text_index": 1, "sparse_embedding": [{"index": 9, "value": 0.25, "token": "b"},
+                                           {"index": 2, "value": 1.5, "token": "a"}]},
+    {"text_index": 0, "sparse_embedding": [{"index": 4, "value": 0.5, "token": "c"}]}]},
+    "usage": {"total_tokens": 3}, "request_id": "r1"}
+
+
+def test_decode_sparse_only_response_writes_the_sparse_weights(tmp_path, capsys):
+    from quantlib import SparseBatch
+
+    src, out = tmp_path / "s.json", tmp_path / "s.npz"
+    src.write_text(json.dumps(DASHSCOPE_SPARSE))
+    status, stdout, err = run(capsys, "decode", str(src), "-o", str(out))
+    assert (status, err) == (0, "")
+    assert stdout.strip() == f"{out}: no dense embeddings, 2 sparse rows (3 weights), provider dashscope"
+    with np.load(out, allow_pickle=False) as z:
+        assert sorted(z.files) == ["sparse_indices", "sparse_indptr", "sparse_tokens", "sparse_values"]
+        batch = SparseBatch(z["sparse_indptr"], z["sparse_indices"], z["sparse_values"],
+                            tokens=list(z["sparse_tokens"]))
+    assert batch.to_dicts() == [{4: 0.5}, {2: 1.5, 9: 0.25}]
+    assert batch.tokens == ("c", "a", "b")
+    # a .npy holds one dense matrix: refused, with what to do instead
+    status, _, err = run(capsys, "decode", str(src), "-o", str(tmp_path / "s.npy"))
+    assert status == 1 and "use an .npz output" in err and not (tmp_path / "s.npy").exists()
+
+
+def test_decode_dense_and_sparse_response_keeps_both_in_an_npz(tmp_path, capsys):
+    payload = json.loads(json.dumps(DASHSCOPE_SPARSE))
+    for row, dense in zip(payload["output"]["embeddings"], ([0.5, -0.25], [-0.125, 1.0]), strict=True):
+        row["embedding"] = dense
+    src, out = tmp_path / "ds.json", tmp_path / "ds.npz"
+    src.write_text(json.dumps(payload))
+    status, stdout, _ = run(capsys, "decode", str(src), "-o", str(out))
+    assert status == 0
+    assert stdout.strip() == f"{out}: 2x2 float32 embeddings, 2 sparse rows (3 weights), provider dashscope"
+    with np.load(out, allow_pickle=False) as z:
+        assert np.array_equal(z["embeddings"], np.array([[-0.125, 1.0], [0.5, -0.25]], np.float32))
+        assert z["sparse_indptr"].tolist() == [0, 1, 3] and z["sparse_values"].tolist() == [0.5, 1.5, 0.25]
+
+
+@pytest.mark.parametrize(
+    ("command", "given", "written"),
+    [
+        (["decode", "{json}"], "out", "out.npy"),
+        (["decode", "{json}"], "somedir", "somedir.npy"),  # an existing directory's name
+        (["dequantize", "{codes}"], "back", "back.npy"),
+        (["quantize", "{x}", "-p", "int8"], "codes", "codes.npz"),
+        (["search", "{x}", "{x}", "-k", "2"], "hits", "hits.npz"),
+    ],
+)
+def test_printed_output_path_is_the_file_written(tmp_path, capsys, emb, command, given, written):
+    _, path = emb
+    (tmp_path / "somedir").mkdir()
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps({"data": [{"index": 0, "embedding": [1.0, 2.0]}]}))
+    codes = tmp_path / "c.npz"
+    assert run(capsys, "quantize", path, "-p", "int8", "-o", str(codes))[0] == 0
+    argv = [a.format(json=src, codes=codes, x=path) for a in command]
+    before = set(tmp_path.iterdir())
+    status, out, _ = run(capsys, *argv, "-o", str(tmp_path / given))
+    assert status == 0
+    assert set(tmp_path.iterdir()) - before == {tmp_path / written}
+    assert out.split(":")[0] == str(tmp_path / written)
