@@ -281,6 +281,11 @@ class FlatIndex:
         current = self.ids
         if ids is None:
             start = int(current.max()) + 1 if current.size else 0
+            if start + n - 1 > np.iinfo(np.int64).max:
+                raise ShapeError(
+                    f"ids: the default ids continue from the largest id ({start - 1}), and {n} more "
+                    "would not fit in int64; pass ids= explicitly"
+                )
             return np.arange(start, start + n, dtype=np.int64)
         arr = as_array(ids, "ids")
         if arr.dtype.kind not in "iu" or arr.ndim != 1:

@@ -841,7 +841,7 @@ def _plan_float(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
         if m.name == "hamming":  # binarize the queries, then count
             codes = BitCodec(c.info.name).encode(q)
             return _hamming_plan(codes, c, m, d)
-        return _signs_plan(q, c, m)
+        return _signs_plan(q, c, m, name)
     if d != c.width:
         raise ShapeError(f"{name}: dimension {d} does not match the corpus dimension {c.width}")
     A = np.ones(nq, np.float64)
@@ -942,8 +942,19 @@ def _empty_aligned(shape: tuple[int, ...], dtype: type, align: int = 64) -> np.n
     return buf[start:start + count * itemsize].view(dtype).reshape(shape)
 
 
-def _signs_plan(q: np.ndarray, c: Corpus, m: MetricInfo) -> Plan:
+def _signs_plan(q: np.ndarray, c: Corpus, m: MetricInfo, name: str) -> Plan:
     nq, d = q.shape
+    # A score against +1/-1 bits is at most sum |q| in size, which some row of bits reaches.
+    # Below 2**127 no float32 partial sum can overflow, in any order (d < 2**24); above it
+    # the scores could, and would rank as +-inf, so refuse the query (cosine's are rescaled).
+    reach = np.abs(q).sum(axis=1, dtype=np.float64)
+    if nq and reach.max() >= 2.0 ** 127:
+        i = int(np.argmax(reach))
+        raise OutOfRangeError(
+            f"{name}: row {i} can score {reach[i]:.3g} (the sum of its |values|) against +1/-1 bits, "
+            "too near float32's largest value (3.4e+38) to be summed without overflow; scale the "
+            "queries down"
+        )
     A = np.ones(nq, np.float64)
     if m.name == "cosine":  # every +1/-1 row has norm sqrt(d)
         A = _inverse_norms(q) / math.sqrt(d)

@@ -189,6 +189,9 @@ def search_corpus(
                 f"queries: rescoring needs float queries, got dtype {arr.dtype}; pass the float32 "
                 "embeddings (the first stage quantizes or scores them against the codes itself)"
             )
+        if arr.shape[1] != rescore.width:  # before the first stage, and naming the right argument
+            raise ShapeError(f"rescore: rows of dimension {rescore.width} cannot rescore float queries of "
+                             f"dimension {arr.shape[1]}")
         first = min(c.n, k * oversample)
     else:
         first = k

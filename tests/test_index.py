@@ -254,3 +254,16 @@ def test_cosine_index_refuses_a_row_of_subnormal_norm_at_add(data):
     plain = ql.FlatIndex("float32", D, metric="dot", rescore="float32")  # dot needs no norm
     plain.add(tiny)
     assert len(plain) == 3
+
+
+def test_default_ids_that_would_pass_int64_are_refused(data):
+    x, _ = data
+    index = ql.FlatIndex("ubinary", D, metric="hamming")
+    index.add(x[:2], ids=[0, 2**63 - 2])
+    index.add(x[2:3])  # takes 2**63 - 1, the last one
+    assert index.ids[-1] == 2**63 - 1
+    with pytest.raises(ql.ShapeError, match=r"ids: the default ids continue from the largest id "
+                                            r"\(9223372036854775807\), and 1 more would not fit in int64"):
+        index.add(x[3:4])
+    index.add(x[3:4], ids=[1])
+    assert len(index) == 4

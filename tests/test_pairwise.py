@@ -365,3 +365,17 @@ def test_cosine_of_a_code_row_that_decodes_to_zero_is_zero():
     assert got[0] == 0 and want[0] == 0 and abs(got[1] - want[1]) < 1e-6
     scores, rows = ql.search(q[None], X, 2, metric="cosine", codec=codec)
     assert rows.tolist() == [[0, 1]] and scores[0, 0] == 0  # 0 beats the negative cosine of row 1
+
+
+def test_float_query_against_bits_refuses_scores_that_could_overflow():
+    # the dot of q with +1/-1 bits reaches sum |q|: 8 values of 3e38 overflowed to inf (ranked first)
+    bits = ql.quantize(np.eye(8, dtype=np.float32) - 0.5, "ubinary")
+    big = np.full((1, 8), 3e38, np.float32)
+    for call in (lambda: ql.pairwise(big, bits, "dot", precision="ubinary"),
+                 lambda: ql.search(big, bits, 2, metric="dot", precision="ubinary")):
+        with pytest.raises(ql.OutOfRangeError, match=r"(XA|queries): row 0 can score 2\.4e\+39 .* against"):
+            call()
+    fine = np.full((1, 8), 2.0 ** 123, np.float32)  # sum |q| = 2**126: every score is exact
+    assert np.all(ql.pairwise(fine, bits, "dot", precision="ubinary") == -6 * 2.0 ** 123)  # one bit set
+    cos = ql.pairwise(big, bits, "cosine", precision="ubinary")  # cosine rescales the query first
+    np.testing.assert_allclose(cos, -0.75, atol=1e-6)

@@ -132,7 +132,7 @@ def _both_stages(plan, k):
 def test_int16_first_stage_gives_the_float_table_result(seed, d, nq, k, extra, metric, precision,
                                                         distinct, size):
     # batches of float queries over bits take the int16 stage; with few distinct rows (ties at the
-    # k-th place) or float32 overflow (size 1e37) some queries are not certified and are searched
+    # k-th place) or scores near float32's range (size 1e37) some queries are not certified and are searched
     # again: either way the result is the float tables' result, bit for bit, ties by lower index
     rng = np.random.default_rng(seed)
     n = M._wide_candidates(k) * M.WIDE_MIN_ROWS_PER_CANDIDATE + extra
@@ -140,6 +140,11 @@ def test_int16_first_stage_gives_the_float_table_result(seed, d, nq, k, extra, m
     corpus = ql.quantize(pool[rng.integers(0, len(pool), n)], precision)
     q = (rng.standard_normal((nq, d)) * size).astype(np.float32)
     q[0] = 0.0
+    if metric == "dot" and np.abs(q).sum(1, dtype=np.float64).max() >= 2.0 ** 127:
+        with pytest.raises(ql.OutOfRangeError, match=r"queries: row \d+ can score .* against \+1/-1 bits"):
+            ql.search(q, corpus, k, metric=metric, precision=precision)  # some score could overflow
+        while np.abs(q).sum(1, dtype=np.float64).max() >= 2.0 ** 127:
+            q /= np.float32(16)  # just below: the largest dots that are still summed exactly
     scores, ids = ql.search(q, corpus, k, metric=metric, precision=precision)
     want = R.search_top_k(ql.pairwise(q, corpus, metric, precision=precision).astype(np.float64), k)
     assert np.array_equal(ids, want[1])
@@ -434,6 +439,8 @@ X = np.eye(4, dtype=np.float32)
      r"oversample: expected a positive integer, got 0"),
     (lambda: ql.search(X, X, 1, rescore=X[:3]), ql.ShapeError,
      r"rescore: expected one row per corpus row \(4\), got 3 rows"),
+    (lambda: ql.search(X, ql.quantize(X, "ubinary"), 1, metric="hamming", rescore=X[:, :3]), ql.ShapeError,
+     r"rescore: rows of dimension 3 cannot rescore float queries of dimension 4"),
     (lambda: ql.search(X, X, 1, rescore=X.astype(np.int8)), ql.DTypeError,
      r"rescore: expected float rows or a \(codes, codec\) pair.*pass \(codes, codec\)"),
     (lambda: ql.search(X, X, 1, rescore=(X,)), ql.DTypeError,
