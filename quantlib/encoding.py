@@ -157,6 +157,8 @@ def b64decode(data: Base64Data, dtype: str | Any, *, dim: int | None = None) -> 
 def _dtype_precision(dtype: Any) -> PrecisionInfo:
     if isinstance(dtype, (str, PrecisionInfo)):
         return precision_info(dtype, name="dtype")
+    if dtype is None:  # np.dtype(None) is float64, which the message would name instead
+        raise DTypeError("dtype: expected a precision name or numpy dtype, got None")
     try:
         npd = np.dtype(dtype)
     except TypeError:

@@ -79,6 +79,12 @@ def test_numpy_dtypes_are_accepted_as_dtype():
     assert same_bits(b64decode("zQ==", np.int8), np.array([-51], np.int8))
 
 
+def test_none_dtype_is_named_as_none():
+    """np.dtype(None) is float64; the message must name what was passed, not float64."""
+    with pytest.raises(quantlib.DTypeError, match=r"^dtype: expected a precision name or numpy dtype, got None$"):
+        b64decode("AAAA", None)
+
+
 def test_big_endian_arrays_are_written_little_endian():
     x = np.array([1.0, -2.0], dtype=">f4")
     assert b64encode(x) == "AACAPwAAAMA="

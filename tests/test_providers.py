@@ -870,6 +870,102 @@ def test_bad_build_arguments(kwargs, error, match):
         build_response(**kwargs)
 
 
+@pytest.mark.parametrize(
+    ("payload", "kwargs", "match"),
+    [
+        ({"data": [{"index": 0, "embedding": [True, 0.5]}]}, {}, r"data\[0\]\.embedding\[0\]"),
+        ({"data": [{"index": 0, "embedding": [0.5, 0.25]}, {"index": 1, "embedding": [0.5, False]}]}, {},
+         r"data\[1\]\.embedding\[1\]"),
+        ({"data": [{"index": 0, "embedding": [3, True]}]}, {"output_dtype": "int8"}, r"data\[0\]\.embedding\[1\]"),
+        ({"data": [{"index": 0, "embedding": [np.True_, 0.5]}]}, {}, r"data\[0\]\.embedding\[0\]"),
+        ({"embeddings": {"float": [[True, 0.5]]}}, {}, r"embeddings\.float\[0\]\[0\]"),
+        ({"embeddings": {"float": [[0.5, 1.0]], "uint8": [[7, True]]}}, {}, r"embeddings\.uint8\[0\]\[1\]"),
+        ({"output": {"embeddings": [{"text_index": 0, "embedding": [0.5, True]}]}}, {},
+         r"output\.embeddings\[0\]\.embedding\[1\]"),
+        ({"data": [{"index": 0, "embeddings": [[0.5, 1.0], [False, 0.5]]}]}, {}, r"data\[0\]\.embeddings\[1\]\[0\]"),
+    ],
+)
+def test_booleans_among_numbers_are_refused(payload, kwargs, match):
+    """np.array(rows) reads True/False as 1/0; a boolean anywhere in a row is refused, as in an all-boolean row."""
+    with pytest.raises(PayloadError, match=match + r": expected a number, got a boolean"):
+        decode_response(payload, **kwargs)
+
+
+def test_zeros_and_ones_that_are_numbers_are_kept():
+    r = decode_response({"data": [{"index": 0, "embedding": [0, 1.0, 0.0, 1, 0.5]}]})
+    assert r.embeddings.tolist() == [[0.0, 1.0, 0.0, 1.0, 0.5]]
+    r = decode_response({"data": [{"index": 0, "embedding": [0, 1, 1, 0]}]}, output_dtype="uint8")
+    assert r.embeddings.tolist() == [[0, 1, 1, 0]]
+
+
+@pytest.mark.parametrize(("precision", "value"), [("ubinary", "/w=="), ("binary", "/w=="), ("ubinary", "8PE=")])
+def test_one_base64_string_multivector_refuses_set_padding_bits(precision, value):
+    """A whole token matrix in one string is checked like token lists: bits past the dimension must be zero."""
+    payload = {"data": [{"index": 0, "embeddings": value}]}
+    with pytest.raises(
+        ShapeError, match=r"data\[0\]\.embeddings: bits past dimension 4 are set .* \(output_dimension=4\)"
+    ):
+        decode_response(payload, output_dtype=precision, output_dimension=4)
+    ok = decode_response({"data": [{"index": 0, "embeddings": "8OA="}]}, output_dtype=precision, output_dimension=4)
+    assert ok.multivectors[0].view(np.uint8).tolist() == [[0xF0], [0xE0]] and ok.dim == 4
+
+
+TOKEN_COUNT_ERROR = (
+    r"usage\['total_tokens'\]: expected an integer token count \(or null, or a mapping of counts\), got "
+)
+
+
+@pytest.mark.parametrize("build", [build_response, build_response_json])
+@pytest.mark.parametrize(
+    ("usage", "match"),
+    [
+        (5, r"usage: expected a mapping of token counts \(such as \{'prompt_tokens': 8, 'total_tokens': 8\}\), "
+            r"got int"),
+        ([1, 2], r"usage: expected a mapping of token counts .*, got list"),
+        ({3: 1}, r"usage: expected string keys, got int 3"),
+        ({"total_tokens": float("nan")}, TOKEN_COUNT_ERROR + r"nan"),
+        ({"total_tokens": 1.5}, TOKEN_COUNT_ERROR + r"1\.5"),
+        ({"total_tokens": True}, TOKEN_COUNT_ERROR + r"True"),
+        ({"total_tokens": "8"}, TOKEN_COUNT_ERROR + r"'8'"),
+        ({"total_tokens": np.float64(2.5)}, TOKEN_COUNT_ERROR + r".*2\.5"),
+        ({"details": {"cached_tokens": [1]}}, r"usage\['details'\]\['cached_tokens'\]: expected an integer "),
+        ({"total_tokens": 2**64}, r"usage\['total_tokens'\]: expected .*, got an integer of 65 bits"),
+        ({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}, r"usage\['a'\]\['b'\]\['c'\]\['d'\]\['e'\]: expected token "
+         r"counts, got mappings nested more than 4 deep"),
+    ],
+)
+def test_build_response_refuses_bad_usage(build, usage, match):
+    with pytest.raises(ConfigError, match=match):
+        build(np.zeros((1, 2), np.float32), usage=usage)
+
+
+def test_build_response_usage_takes_what_real_responses_hold():
+    """OpenAI's ints, numpy ints, nulls (AIML API's prompt_tokens), nested details, Cohere SDK whole floats."""
+    usage = {
+        "prompt_tokens": np.int64(3),
+        "total_tokens": 3,
+        "completion_tokens": None,
+        "prompt_tokens_details": {"cached_tokens": np.uint16(0)},
+        "input_tokens": 3.0,
+    }
+    built = build_response(np.zeros((1, 2), np.float32), usage=usage)["usage"]
+    assert built == {
+        "prompt_tokens": 3, "total_tokens": 3, "completion_tokens": None,
+        "prompt_tokens_details": {"cached_tokens": 0}, "input_tokens": 3,
+    }
+    assert type(built["prompt_tokens"]) is int and type(built["prompt_tokens_details"]["cached_tokens"]) is int
+    assert type(built["input_tokens"]) is int
+    assert built is not usage and usage["prompt_tokens"].dtype == np.int64  # the caller's mapping is not changed
+    text = build_response_json(np.zeros((1, 2), np.float32), usage=usage)
+    assert json.loads(text)["usage"] == built
+    assert decode_response(text).usage == built
+    openai = pytest.importorskip("openai")
+    sdk_usage = openai.types.create_embedding_response.Usage(prompt_tokens=2, total_tokens=2)
+    assert build_response(np.zeros((1, 2), np.float32), usage=sdk_usage)["usage"] == {
+        "prompt_tokens": 2, "total_tokens": 2,
+    }
+
+
 def test_provider_names_and_aliases():
     payload = {"data": [{"index": 0, "embedding": "AACAPw=="}], "model": "some-model"}
     for name in PROVIDERS + ("OVH", "openai-compatible", "jinaai"):

@@ -417,6 +417,7 @@ def rows_to_array(
         raise ShapeError(f"{where(0)}: expected at least one value per row, got an empty list")
     if info is None:
         if arr.dtype.kind != "f":
+            _refuse_booleans(rows, arr, where)
             raise PayloadError(
                 f"{where(0)}: the rows hold only integers, so their precision cannot be known: int8 and "
                 "binary codes are both int8 on the wire, uint8 and ubinary both uint8, and a float "
@@ -428,6 +429,7 @@ def rows_to_array(
         out = _floats(arr, info, where)
     else:
         out = _codes(arr, info, where)
+    _refuse_booleans(rows, out, where)
     dim = _check_width(out, info, where, output_dimension)
     return out, info, dim
 
@@ -454,6 +456,33 @@ def _raise_bad_rows(rows: Sequence[Any], where: Where) -> NoReturn:
                 f"{where(r)} has {len(row)}"
             )
     raise PayloadError(f"{where(0)}: the rows cannot form a matrix of numbers (integers beyond 64 bits?)")
+
+
+def _refuse_booleans(rows: Sequence[Any], arr: np.ndarray, where: Where) -> None:
+    """Refuse the booleans that ``np.array(rows)`` read as 1 and 0 among numbers.
+
+    ``arr`` is the matrix made of ``rows``.  Only an item equal to 0 or 1 can
+    have been a boolean, so only those items' types are looked at (a float
+    embedding has almost none, 8-bit codes about one in a hundred); when they
+    are many, the rows that hold them are scanned whole, which is cheaper.
+    """
+    mask = arr == 0
+    mask |= arr == 1
+    hits = np.flatnonzero(mask)
+    if hits.size == 0:
+        return
+    if hits.size * 4 <= mask.size:
+        rs, js = np.divmod(hits, arr.shape[1])
+        types = set(map(type, [rows[r][j] for r, j in zip(rs.tolist(), js.tolist(), strict=True)]))
+    else:
+        types = set()
+        for r in np.flatnonzero(mask.any(axis=1)).tolist():
+            types.update(map(type, rows[r]))
+    if bool not in types and np.bool_ not in types:
+        return
+    for r, j in zip(*(ix.tolist() for ix in np.nonzero(mask)), strict=True):
+        if isinstance(rows[r][j], (bool, np.bool_)):
+            raise PayloadError(f"{where(r)}[{j}]: expected a number, got a boolean")
 
 
 def _locate(mask: np.ndarray) -> tuple[int, int]:

@@ -17,6 +17,7 @@ for bit:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -26,7 +27,7 @@ from .._validation import as_array, as_code_matrix, check_dim
 from ..codecs.binary import resolve_bit_dim
 from ..codecs.float import FloatCodec
 from ..encoding import b64encode_rows
-from ..errors import ConfigError
+from ..errors import ConfigError, short_repr
 from ..precision import precision_info
 from . import _common
 
@@ -61,7 +62,10 @@ def build_response(
     model : str
         The ``model`` field.
     usage : mapping, optional
-        The ``usage`` field (default ``{"prompt_tokens": 0, "total_tokens": 0}``).
+        The ``usage`` field (default ``{"prompt_tokens": 0, "total_tokens": 0}``): token counts by
+        name, as a dict or an SDK object (OpenAI's ``Usage``).  Counts are integers (numpy integers
+        and whole floats, as the Cohere SDK types them, are written as ints) or None; a value may
+        also be a mapping of counts (``prompt_tokens_details``).
     dim : int, optional
         For bits, the logical dimension, to check that padding bits are zero.
 
@@ -70,6 +74,11 @@ def build_response(
     dict
         ``{"object": "list", "data": [{"object": "embedding", "index": i, "embedding": ...}],
         "model": ..., "usage": ...}``.
+
+    Raises
+    ------
+    ConfigError
+        A bad ``encoding_format``, ``model`` or ``usage``, or an integer array without ``precision``.
 
     Examples
     --------
@@ -84,6 +93,9 @@ def build_response(
         raise ConfigError(f"encoding_format: expected 'float' or 'base64', got {encoding_format!r}")
     if not isinstance(model, str):
         raise ConfigError(f"model: expected a string, got {type(model).__name__}")
+    usage_field = (
+        {"prompt_tokens": 0, "total_tokens": 0} if usage is None else _usage_counts(usage, "usage", 0)
+    )
     arr = as_array(embeddings, "embeddings")
     if precision is None:
         if arr.dtype.kind != "f":
@@ -109,8 +121,54 @@ def build_response(
         "object": "list",
         "data": [{"object": "embedding", "index": i, "embedding": row} for i, row in enumerate(rows)],
         "model": model,
-        "usage": dict(usage) if usage is not None else {"prompt_tokens": 0, "total_tokens": 0},
+        "usage": usage_field,
     }
+
+
+#: How deep ``usage`` may nest mappings (``prompt_tokens_details`` is one level).
+_USAGE_DEPTH = 4
+
+
+def _usage_counts(usage: Any, where: str, depth: int) -> dict[str, Any]:
+    """``usage`` as a plain dict of token counts that any JSON writer takes, or a ConfigError naming ``where``."""
+    mapping = usage if isinstance(usage, Mapping) else None
+    if mapping is None and hasattr(usage, "model_dump"):  # a pydantic model: openai's Usage
+        mapping = _common.as_mapping(usage)
+    if mapping is None:
+        raise ConfigError(
+            f"{where}: expected a mapping of token counts (such as {{'prompt_tokens': 8, 'total_tokens': 8}}), "
+            f"got {type(usage).__name__}"
+        )
+    if depth > _USAGE_DEPTH:
+        raise ConfigError(f"{where}: expected token counts, got mappings nested more than {_USAGE_DEPTH} deep")
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{where}: expected string keys, got {type(key).__name__} {short_repr(key)}")
+        at = f"{where}[{key!r}]"
+        if isinstance(value, Mapping) or hasattr(value, "model_dump"):
+            out[key] = _usage_counts(value, at, depth + 1)
+            continue
+        count = _token_count(value)
+        if count is None and value is not None:
+            raise ConfigError(
+                f"{at}: expected an integer token count (or null, or a mapping of counts), got {short_repr(value)}"
+            )
+        out[key] = count
+    return out
+
+
+def _token_count(value: Any) -> int | None:
+    """``value`` as an int that fits in 64 bits, or None if it is not a whole number (or is a boolean)."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        count = int(value)
+    elif isinstance(value, (float, np.floating)) and math.isfinite(value) and value == math.floor(value):
+        count = int(value)
+    else:
+        return None
+    return count if -(2**63) <= count < 2**64 else None
 
 
 def build_response_json(

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..codecs.binary import resolve_bit_dim
 from ..errors import PayloadError, ShapeError
 from ..precision import PrecisionInfo, precision_info
 from ._common import (
@@ -129,4 +130,10 @@ def _packed_matrix(
         raise ShapeError(
             f"{where}: {flat.shape[1]} {info.name} items are not a whole number of token vectors of {width}"
         )
-    return flat.reshape(-1, width), info
+    matrix = flat.reshape(-1, width)
+    if info.packed:  # the same padding check as token vectors sent as lists or one string each
+        try:
+            resolve_bit_dim(matrix, dim, where)
+        except ShapeError as exc:
+            raise ShapeError(f"{exc} (output_dimension={dim})") from None
+    return matrix, info
