@@ -1185,6 +1185,8 @@ def maxsim_search(
     rescore : MultiVectorBatch, optional
         The same documents (identical offsets) as float tokens, or int8/uint8
         codes with their codec.  The returned scores are then its scores.
+        Codes without a codec are a :class:`~quantlib.ConfigError`: their raw
+        dot products are not the similarities of the vectors they stand for.
     oversample : int
         With ``rescore``, candidates kept from the first stage per result.
     quantize_query : bool
@@ -1244,6 +1246,13 @@ def maxsim_search(
         if rescore.info.packed:
             raise DTypeError(
                 "rescore: expected float tokens or int8/uint8 codes with a codec, got packed bits"
+            )
+        if rescore.info.is_scalar and rescore.codec is None:
+            # maxsim would read them as their integer values: dots on another scale, not the vectors' similarity
+            raise ConfigError(
+                f"rescore: the {rescore.info.name} codes have no codec, so they cannot stand for the documents' "
+                "vectors; build the batch with codec= (the ScalarCodec that made them), or rescore with float "
+                "tokens"
             )
     first_q, first_float = q, is_float
     if quantize_query:

@@ -18,7 +18,8 @@ The arrays are read-only and never share memory with a writeable array the
 caller passed in (such input is copied): a batch never changes after it is
 built, so kernels and indexes can trust it.  Construction sorts unsorted rows and
 refuses duplicate ids (there is no agreed way to merge them), negative ids,
-ids at or beyond ``vocab_size``, NaN/inf weights and mismatched lengths.
+ids at or beyond ``vocab_size`` (or 2**63: uint64 ids are never wrapped),
+NaN/inf weights, weights beyond float32 and mismatched lengths.
 
 Scoring (:func:`sparse_dot`, :func:`sparse_cosine`, :func:`sparse_search`,
 :class:`SparseIndex`) runs in Numba kernels; :func:`hybrid_scores` mixes a
@@ -62,6 +63,8 @@ Weights = Literal["float32", "float16", "uint8"]
 Metric = Literal["dot", "cosine"]
 
 _INT32_LIMIT = 2**31 - 1
+#: The largest id (and row pointer): both are stored as int64.
+_INT64_MAX = 2**63 - 1
 #: The largest vocab_size: every id is an int64 below it.
 _VOCAB_LIMIT = 2**63
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -95,15 +98,55 @@ def _private(arr: np.ndarray, given: Any) -> np.ndarray:
     return arr
 
 
-def _int_array(x: Any, name: str) -> np.ndarray:
-    arr = as_array(x, name)
+def _int_array(x: Any, name: str, what: str = "ids", *, check_int64: bool = True) -> np.ndarray:
+    """A native 1-D integer array; ``what`` (ids, row pointers) beyond int64 are an OutOfRangeError.
+
+    uint64 input may hold values of 2**63 or more, which a cast to int64 would
+    wrap to negative numbers; they are refused here unless ``check_int64`` is
+    False (the caller then checks them itself, naming the row).
+    """
+    try:
+        arr = as_array(x, name)
+    except ShapeError:
+        _refuse_wide_ints(x, name, what)  # numpy reads [2**64] as an object array
+        raise
     if arr.ndim != 1:
         raise ShapeError(f"{name}: expected a 1-D array, got shape {arr.shape}")
     if arr.size == 0:
         return np.zeros(0, np.int64)
     if arr.dtype.kind not in "iu":
+        _refuse_wide_ints(x, name, what)  # numpy reads [-1, 2**63] (int64 and uint64 mixed) as float64
         raise DTypeError(f"{name}: expected integers, got dtype {arr.dtype}")
-    return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))  # kernels read native ints
+    arr = arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))  # kernels read native ints
+    if check_int64 and arr.dtype == np.uint64:
+        wide = np.flatnonzero(arr > _INT64_MAX)
+        if wide.size:
+            p = int(wide[0])
+            raise OutOfRangeError(_beyond_int64(name, what, int(arr[p]), p))
+    return arr
+
+
+def _beyond_int64(name: str, what: str, value: int, p: int, row: int | None = None) -> str:
+    """The message for an integer that int64 cannot hold (all its digits, unless it is huge)."""
+    where = f" (row {row})" if row is not None else ""
+    shown = str(value) if abs(value) < 10**40 else short_repr(value)
+    if value < 0:
+        return f"{name}: expected {what} >= 0, got {shown} at entry {p}{where}"
+    return f"{name}: expected {what} below 2**63 ({what} are int64), got {shown} at entry {p}{where}"
+
+
+def _beyond_vocab(vocab: int, value: int, p: int, row: int) -> OutOfRangeError:
+    return OutOfRangeError(f"indices: expected ids below vocab_size={vocab}, got {value} at entry {p} (row {row})")
+
+
+def _refuse_wide_ints(x: Any, name: str, what: str) -> None:
+    """Raise OutOfRangeError if the list ``x`` holds an integer that int64 cannot (slow path, for the message)."""
+    if isinstance(x, np.ndarray) or not isinstance(x, (list, tuple)):
+        return
+    for p, v in enumerate(x):
+        if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) \
+                and not -_INT64_MAX - 1 <= v <= _INT64_MAX:
+            raise OutOfRangeError(_beyond_int64(name, what, int(v), p))
 
 
 def _check_vocab(vocab_size: Any) -> int | None:
@@ -140,7 +183,8 @@ class SparseBatch:
     ShapeError
         Bad row pointers, lengths that differ, or a duplicate id in a row.
     OutOfRangeError
-        A negative id, an id >= ``vocab_size``, or a weight beyond float32.
+        A negative id, an id >= ``vocab_size`` (or >= 2**63, which int64 cannot
+        hold), or a weight beyond float32 (in float64 or longdouble input).
     NonFiniteError
         A NaN or infinite weight.
     DTypeError
@@ -173,8 +217,8 @@ class SparseBatch:
         tokens: Sequence[str] | None = None,
     ) -> None:
         vocab = _check_vocab(vocab_size)
-        ptr = _int_array(indptr, "indptr")
-        idx = _int_array(indices, "indices")
+        ptr = _int_array(indptr, "indptr", "row pointers")
+        idx = _int_array(indices, "indices", check_int64=False)  # checked below, with the row
         val = as_array(values, "values")
         if val.ndim != 1:
             raise ShapeError(f"values: expected a 1-D array, got shape {val.shape}")
@@ -197,23 +241,32 @@ class SparseBatch:
                 f"indptr: expected 0 first, non-decreasing pointers and {nnz} (the number of values) last; "
                 f"entry {bad} is {int(ptr[bad])}" + (f" after {int(ptr[bad - 1])}" if bad else "")
             )
-        # Weights: finite and inside float32.
+        # Weights: finite and inside float32 (float64 and longdouble can hold more).
         if val.dtype.kind == "f":
-            val64 = val if val.dtype.itemsize >= 4 else val.astype(np.float32)
-            finite = np.isfinite(val64)
+            wide = val if val.dtype.itemsize >= 4 else val.astype(np.float32)
+            finite = np.isfinite(wide)
             if not finite.all():
                 p = int(np.flatnonzero(~finite)[0])
                 raise NonFiniteError(
-                    f"values: expected finite weights, got {val64[p]} at entry {p} (row {_row_of(ptr, p)})"
+                    f"values: expected finite weights, got {wide[p]} at entry {p} (row {_row_of(ptr, p)})"
                 )
-            if val64.dtype == np.float64 and val64.size and np.abs(val64).max() > _F32_MAX:
-                p = int(np.flatnonzero(np.abs(val64) > _F32_MAX)[0])
+            if wide.dtype.itemsize > 4 and wide.size and np.abs(wide).max() > _F32_MAX:
+                p = int(np.flatnonzero(np.abs(wide) > _F32_MAX)[0])
                 raise OutOfRangeError(
-                    f"values: weight {float(val64[p])!r} at entry {p} is beyond float32's largest value "
+                    f"values: weight {_float_text(wide[p])} at entry {p} is beyond float32's largest value "
                     f"{_F32_MAX:g}"
                 )
         weights = np.ascontiguousarray(val, dtype=np.float32)
         # Ids: in range, then the narrowest of int32/int64 that holds them.
+        if nnz and idx.dtype == np.uint64:
+            # A cast to int64 would wrap ids >= 2**63 to negative ones; numpy compares uint64 exactly.
+            wide = np.flatnonzero(idx >= (vocab if vocab is not None else _INT64_MAX + 1))
+            if wide.size:
+                p = int(wide[0])
+                if vocab is not None:
+                    raise _beyond_vocab(vocab, int(idx[p]), p, _row_of(ptr, p))
+                raise OutOfRangeError(_beyond_int64("indices", "ids", int(idx[p]), p, _row_of(ptr, p)))
+            idx = idx.astype(np.int64)
         if nnz:
             lo, hi = K.index_bounds(np.ascontiguousarray(idx))
             if lo < 0:
@@ -223,10 +276,7 @@ class SparseBatch:
                 )
             if vocab is not None and hi >= vocab:
                 p = int(np.flatnonzero(idx >= vocab)[0])
-                raise OutOfRangeError(
-                    f"indices: expected ids below vocab_size={vocab}, got {int(idx[p])} at entry {p} "
-                    f"(row {_row_of(ptr, p)})"
-                )
+                raise _beyond_vocab(vocab, int(idx[p]), p, _row_of(ptr, p))
             bound = vocab if vocab is not None else int(hi) + 1
         else:
             bound = vocab or 0
@@ -388,7 +438,8 @@ class SparseBatch:
         try:
             indices = np.array(flat_i, dtype=np.int64) if flat_i else np.zeros(0, np.int64)
         except OverflowError:
-            raise OutOfRangeError("indices: an id does not fit in a 64-bit integer") from None
+            p = next(p for p, i in enumerate(flat_i) if not -_INT64_MAX - 1 <= i <= _INT64_MAX)
+            raise OutOfRangeError(_beyond_int64("indices", "ids", flat_i[p], p, _row_of(indptr, p))) from None
         values = np.array(flat_v, dtype=np.float64) if flat_v else np.zeros(0, np.float32)
         return cls(indptr, indices, values, vocab_size=vocab_size, tokens=tokens)
 
@@ -462,10 +513,11 @@ class SparseBatch:
                 )
             if va.size and va.dtype.kind not in "fiu":
                 raise DTypeError(f"{name} values: expected real numbers, got dtype {va.dtype}")
-            arrays_i.append(ia.astype(np.int64, copy=False))
+            arrays_i.append(ia.astype(np.int64, copy=False))  # _int_array refused uint64 beyond int64
             if not va.size:
                 va = np.zeros(0, np.float32)  # an empty array of any dtype (a cast from complex would warn)
-            arrays_v.append(va.astype(np.float64, copy=False) if va.dtype != np.float32 else va)
+            # float32, float64 and longdouble as they are (the constructor checks their range), the rest float64
+            arrays_v.append(va if va.dtype.kind == "f" and va.dtype.itemsize >= 4 else va.astype(np.float64))
         indptr = np.zeros(len(arrays_i) + 1, np.int64)
         np.cumsum([a.shape[0] for a in arrays_i], out=indptr[1:])
         indices = np.concatenate(arrays_i) if arrays_i else np.zeros(0, np.int64)
@@ -583,9 +635,10 @@ class SparseBatch:
                 raise OutOfRangeError("matrix: a csc row index is outside the matrix")
             indptr = np.empty(n + 1, np.int64)
             indices = np.empty(rows.shape[0], np.int64)
-            values = np.empty(rows.shape[0], data.dtype)
-            K.transpose(col_ptr, rows, data, n, indptr, indices, values)
-            return cls(indptr, indices, values, vocab_size=vocab)
+            order = np.empty(rows.shape[0], np.int64)
+            # Transpose the positions, not the data: the kernel cannot read every dtype (longdouble).
+            K.transpose(col_ptr, rows, np.arange(rows.shape[0], dtype=np.int64), n, indptr, indices, order)
+            return cls(indptr, indices, data[order], vocab_size=vocab)
         if fmt == "coo":
             rows, cols = np.asarray(matrix.row), np.asarray(matrix.col)
             if rows.size and (rows.min() < 0 or rows.max() >= n):
@@ -990,8 +1043,16 @@ def _as_weight(value: Any, name: str) -> float:
         raise OutOfRangeError(f"{name}: an integer of {int(value).bit_length()} bits is beyond float32's largest "
                               f"value {_F32_MAX:g}") from None
     if not np.isfinite(v):
+        if isinstance(value, np.floating) and np.isfinite(value):  # a longdouble beyond float64
+            raise OutOfRangeError(f"{name}: {value!s} is beyond float32's largest value {_F32_MAX:g}")
         raise NonFiniteError(f"{name}: expected a finite number, got {v}")
     return v
+
+
+def _float_text(v: Any) -> str:
+    """A finite float (float64 or longdouble) for a message: ``repr(float(v))``, or numpy's text beyond float64."""
+    f = float(v)
+    return repr(f) if np.isfinite(f) else str(v)
 
 
 def _short(v: float) -> float:
@@ -1287,18 +1348,31 @@ def hybrid_scores(
     the identity (``normalize="none"``) or, per row, the map of the row's
     ``[min, max]`` onto ``[0, 1]`` (``"minmax"``; a constant row maps to 0),
     which puts scores of different scales (cosine in [-1, 1], unbounded sparse
-    dots) on one footing.
+    dots) on one footing.  The map is ``(x - min) / (max - min)`` computed in
+    float64 (which holds the span and its inverse for any float32 row, even
+    ``[-3e38, 3e38]`` or ``[0, 1e-45]``) and rounded to float32: the min gives
+    exactly 0, the max exactly 1, every other score a value in ``[0, 1]``.
+    The weighted sum is float32; a sum beyond its range raises
+    :class:`OutOfRangeError`, as the other scoring functions do.
 
     Parameters
     ----------
     dense, sparse : array_like, shape (m,) or (n, m)
-        Scores of the same candidates (for example ``Q @ X.T`` and :func:`sparse_dot`).
+        Scores of the same candidates (for example ``Q @ X.T`` and :func:`sparse_dot`),
+        finite and within float32's range.
     dense_weight, sparse_weight : float
-        Finite weights.
+        Finite weights within float32's range.
 
     Returns
     -------
     numpy.ndarray of float32, the shape of the inputs.
+
+    Raises
+    ------
+    OutOfRangeError
+        A weight beyond float32's range, or a weighted sum that overflows float32.
+    NonFiniteError
+        A NaN or infinite score or weight.
 
     Examples
     --------
@@ -1311,14 +1385,33 @@ def hybrid_scores(
         raise ConfigError(f"normalize: expected 'none' or 'minmax', got {normalize!r}")
     wd = _as_weight(dense_weight, "dense_weight")
     ws = _as_weight(sparse_weight, "sparse_weight")
+    for w, name in ((wd, "dense_weight"), (ws, "sparse_weight")):
+        if abs(w) > _F32_MAX:
+            raise OutOfRangeError(f"{name}: {w!r} is beyond float32's largest value {_F32_MAX:g}")
     d = _score_matrix(dense, "dense")
     s = _score_matrix(sparse, "sparse")
     if d.shape != s.shape:
         raise ShapeError(f"dense, sparse: expected scores of the same shape, got {np.shape(dense)} and "
                          f"{np.shape(sparse)}")
     out = np.empty(d.shape, np.float32)
-    K.hybrid(d, s, np.float32(wd), np.float32(ws), normalize == "minmax", out)
+    if normalize == "none":
+        bad = K.hybrid(d, s, np.float32(wd), np.float32(ws), out)
+    else:  # numpy's min and max are vectorised: 2x faster here than a numba loop, which keeps NaN semantics
+        bad = d.size > 0 and K.hybrid_minmax(d, s, np.float32(wd), np.float32(ws), *_row_map(d), *_row_map(s), out)
+    if bad:
+        raise overflow_error(out.dtype, "a weighted sum")
     return out.reshape(np.shape(dense))
+
+
+def _row_map(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's float64 ``lo`` and ``scale`` mapping ``[min, max]`` onto ``[0, 1]`` (scale 0 for a constant row).
+
+    float64 holds ``max - min`` of any float32 row and its inverse, where
+    float32 overflowed (``3e38 - -3e38``, ``1 / 1e-45``).
+    """
+    lo = x.min(axis=1).astype(np.float64)
+    span = x.max(axis=1).astype(np.float64) - lo
+    return lo, np.divide(1.0, span, out=np.zeros_like(span), where=span > 0)
 
 
 def _score_matrix(x: Any, name: str) -> np.ndarray:
@@ -1327,9 +1420,20 @@ def _score_matrix(x: Any, name: str) -> np.ndarray:
         raise DTypeError(f"{name}: expected real-valued scores, got dtype {arr.dtype}")
     if arr.ndim not in (1, 2):
         raise ShapeError(f"{name}: expected scores of shape (m,) or (n, m), got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr.reshape(1, -1) if arr.ndim == 1 else arr, dtype=np.float32)
+    arr = arr.reshape(1, -1) if arr.ndim == 1 else arr
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4:  # float64, longdouble: finite, yet maybe beyond float32
+        _check_scores(arr, name)
+        if arr.size and np.abs(arr).max() > _F32_MAX:
+            where = tuple(int(i) for i in np.argwhere(np.abs(arr) > _F32_MAX)[0])
+            raise OutOfRangeError(f"{name}: score {_float_text(arr[where])} at index {where} is beyond float32's "
+                                  f"largest value {_F32_MAX:g}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    _check_scores(arr, name)
+    return arr
+
+
+def _check_scores(arr: np.ndarray, name: str) -> None:
     if not np.isfinite(arr).all():
         where = first_nonfinite(arr)
         raise NonFiniteError(f"{name}: expected finite scores, got {arr[where]} at index {where}")
-    return arr
 

@@ -656,6 +656,22 @@ def test_bad_search_arguments():
         maxsim_search(q, floats, 1, normalize=1)
 
 
+def test_rescoring_codes_need_their_codec():
+    floats = MultiVectorBatch.from_lists([[[1.0, 0.0]], [[0.0, 1.0]], [[0.5, 0.5]]])
+    q = np.array([[1.0, 0.0]], np.float32)
+    bits = floats.quantize("ubinary")
+    raw = MultiVectorBatch(np.array([[100, 0], [0, 127], [60, 60]], np.int8), floats.offsets, precision="int8")
+    # raw code dots would rank [0, 2] with scores 100 and 60, not the documents' similarities
+    for precision in SCALARS:
+        no_codec = MultiVectorBatch(raw.tokens.astype(precision), floats.offsets, precision=precision)
+        with pytest.raises(ConfigError, match=f"rescore: the {precision} codes have no codec, so they cannot "
+                                              "stand for the documents' vectors; build the batch with codec="):
+            maxsim_search(q, bits, 2, rescore=no_codec)
+    calibrated = quiet_quantize(floats, "int8")
+    scores, ids = maxsim_search(q, bits, 2, rescore=calibrated, oversample=2)
+    assert ids.tolist() == [0, 2] and np.array_equal(scores, maxsim(q, calibrated)[ids])
+
+
 def test_bad_conversions_and_payloads():
     no_codec = MultiVectorBatch(np.zeros((1, 2), np.int8), [0, 1], precision="int8")
     with pytest.raises(ConfigError, match="codec: this int8 batch has no codec, so its codes cannot be "):

@@ -243,6 +243,94 @@ def test_bad_construction(args, kwargs, error, match):
         SparseBatch(*args, **kwargs)
 
 
+_U64_TOP = 2**64 - 1
+
+
+def _csr_with_indices(indices):
+    m = sp.csr_array((np.array([1.0]), np.array([0]), np.array([0, 1])), shape=(1, 4))
+    m.indices = indices  # scipy's constructor would cast uint64 ids to int64 itself
+    return m
+
+_BIG_ID = r"indices: expected ids below 2\*\*63 \(ids are int64\), got "
+
+
+@pytest.mark.parametrize(
+    ("build_batch", "match"),
+    [
+        (lambda: SparseBatch([0, 2], np.array([3, _U64_TOP], np.uint64), [1.0, 2.0]),
+         _BIG_ID + r"18446744073709551615 at entry 1 \(row 0\)"),
+        (lambda: SparseBatch([0, 1], [2**63], [1.0]),  # a list numpy reads as uint64
+         _BIG_ID + r"9223372036854775808 at entry 0 \(row 0\)"),
+        (lambda: SparseBatch([0, 1], [2**64], [1.0]),  # a list numpy cannot read as integers
+         _BIG_ID + r"18446744073709551616 at entry 0"),
+        (lambda: SparseBatch([0, 2], [-1, 2**63], [1.0, 2.0]),  # int64 and uint64 mixed read as float64
+         _BIG_ID + r"9223372036854775808 at entry 1"),
+        (lambda: SparseBatch.from_pairs([([1], [1.0]), (np.array([_U64_TOP], np.uint64), [1.0])]),
+         r"rows\[1\] indices: expected ids below 2\*\*63 \(ids are int64\), got 18446744073709551615 at entry 0"),
+        (lambda: SparseBatch.from_pairs([([5, 2**63], [1.0, 2.0])]),
+         r"rows\[0\] indices: expected ids below 2\*\*63 \(ids are int64\), got 9223372036854775808 at entry 1"),
+        (lambda: SparseBatch.from_dicts([{1: 1.0}, {2: 1.0, 2**63: 2.0}]),
+         _BIG_ID + r"9223372036854775808 at entry 2 \(row 1\)"),
+        (lambda: SparseBatch.from_dicts([{np.uint64(_U64_TOP): 1.0}]),
+         _BIG_ID + r"18446744073709551615 at entry 0 \(row 0\)"),
+        (lambda: SparseBatch.from_dashscope([[{"index": 2**63, "value": 1.0}]]),
+         _BIG_ID + r"9223372036854775808 at entry 0 \(row 0\)"),
+        (lambda: SparseBatch.from_scipy(_csr_with_indices(np.array([_U64_TOP], np.uint64))),
+         r"indices: expected ids below vocab_size=4, got 18446744073709551615 at entry 0"),
+        (lambda: SparseBatch(np.array([0, 2**63], np.uint64), [1], [1.0]),
+         r"indptr: expected row pointers below 2\*\*63 \(row pointers are int64\), got 9223372036854775808 "
+         "at entry 1"),
+    ],
+)
+def test_ids_beyond_int64_are_refused_not_wrapped(build_batch, match):
+    # They used to wrap: 2**64 - 1 became id -1, which kernels read as the last column.
+    with pytest.raises(OutOfRangeError, match=match):
+        build_batch()
+
+
+def test_ids_at_the_int64_limit_still_work():
+    top = 2**63 - 1
+    b = SparseBatch([0, 2], np.array([3, top], np.uint64), [1.0, 2.0])
+    assert b.indices.dtype == np.int64 and b.to_dicts() == [{3: 1.0, top: 2.0}]
+    assert SparseBatch.from_pairs([(np.array([top], np.uint64), [1.0])]).to_dicts() == [{top: 1.0}]
+    assert SparseBatch.from_dicts([{top: 1.0}]).indices.tolist() == [top]
+
+
+_LD_BIG = np.longdouble(1e300)
+
+
+@pytest.mark.parametrize(
+    ("build_batch", "shown"),
+    [
+        (lambda: SparseBatch([0, 1], [1], np.array([_LD_BIG], np.longdouble)), "1e\\+300"),
+        (lambda: SparseBatch([0, 2], [1, 2], np.array([1.0, -_LD_BIG], np.longdouble)), "-1e\\+300"),
+        (lambda: SparseBatch.from_scipy(sp.csr_array(np.array([[_LD_BIG, 0]], np.longdouble))), "1e\\+300"),
+        (lambda: SparseBatch.from_scipy(sp.csc_array(np.array([[_LD_BIG, 0]], np.longdouble))), "1e\\+300"),
+        (lambda: SparseBatch.from_scipy(sp.coo_array(np.array([[_LD_BIG, 0]], np.longdouble))), "1e\\+300"),
+        (lambda: SparseBatch.from_dense(np.array([[0, _LD_BIG]], np.longdouble)), "1e\\+300"),
+        (lambda: SparseBatch.from_pairs([([1], np.array([_LD_BIG], np.longdouble))]), "1e\\+300"),
+    ],
+)
+def test_longdouble_weights_beyond_float32_are_refused(build_batch, shown):
+    # They used to become inf: the range check ran for float64 only.
+    with pytest.raises(OutOfRangeError, match=f"values: weight {shown} at entry [01] is beyond float32's largest"):
+        build_batch()
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).max <= np.finfo(np.float64).max, reason="longdouble is float64")
+def test_longdouble_weights_beyond_float64_are_out_of_range_not_nonfinite():
+    huge = np.longdouble("1e4000")
+    match = "weight 1e\\+4000 at entry 0 is beyond float32's largest value"
+    with pytest.raises(OutOfRangeError, match=match):
+        SparseBatch([0, 1], [1], np.array([huge]))
+    with pytest.raises(OutOfRangeError, match=match):
+        SparseBatch.from_pairs([([1], np.array([huge]))])
+    with pytest.raises(OutOfRangeError, match=r"rows\[0\]\[1\]: 1e\+4000 is beyond float32's largest value"):
+        SparseBatch.from_dicts([{1: huge}])
+    ok = SparseBatch.from_scipy(sp.csc_array(np.array([[0, 1.5], [2.5, 0]], np.longdouble)))
+    assert ok.to_dicts() == [{1: 1.5}, {0: 2.5}] and ok.values.dtype == np.float32
+
+
 def test_duplicate_found_after_sorting():
     with pytest.raises(ShapeError, match="duplicate id 2 in row 0"):
         SparseBatch([0, 3], [2, 9, 2], [1.0, 2.0, 3.0])
@@ -820,6 +908,48 @@ def test_hybrid_equals_twin(normalize, seed, n, m, wd, ws):
     got = hybrid_scores(dense, sparse, dense_weight=wd, sparse_weight=ws, normalize=normalize)
     np.testing.assert_allclose(got, R.hybrid_scores(dense, sparse, wd, ws, normalize), rtol=1e-5, atol=1e-5)
     assert got.dtype == np.float32 and got.shape == (n, m)
+
+
+@pytest.mark.parametrize(
+    ("dense", "want"),
+    [
+        ([0.0, 1e-45], [0.0, 1.0]),  # 1 / (hi - lo) overflowed float32: NaN and inf
+        ([-3e38, 3e38], [0.0, 1.0]),  # hi - lo overflowed float32
+        ([-3e38, 0.0, 3e38], [0.0, 0.5, 1.0]),
+        ([2.0**-149, 2.0**-148, 3 * 2.0**-149], [0.0, 0.5, 1.0]),  # the three smallest subnormals
+        ([0.0, 1.0, 3.0], [0.0, np.float32(1 / 3), 1.0]),
+        ([7.0, 7.0], [0.0, 0.0]),  # a constant row maps to 0
+    ],
+)
+def test_hybrid_minmax_maps_every_finite_row_onto_the_unit_interval(dense, want):
+    got = hybrid_scores(dense, np.zeros(len(dense)), dense_weight=1.0, sparse_weight=0.0, normalize="minmax")
+    assert got.dtype == np.float32 and got.tolist() == np.array(want, np.float32).tolist()
+    both = hybrid_scores(dense, dense, dense_weight=0.5, sparse_weight=0.5, normalize="minmax")
+    assert both.tolist() == np.array(want, np.float32).tolist()
+
+
+@given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([1e-45, 1e-40, 1e-20, 1.0, 1e20, 1e38, 3.4e38]))
+def test_hybrid_minmax_stays_in_the_unit_interval(seed, scale):
+    rng = np.random.default_rng(seed)
+    x = (rng.uniform(-1, 1, (3, 7)) * scale).astype(np.float32)
+    got = hybrid_scores(x, x, dense_weight=1.0, sparse_weight=0.0, normalize="minmax")
+    assert np.all((got >= 0) & (got <= 1))
+    assert np.all(got.max(axis=1)[x.max(axis=1) > x.min(axis=1)] == 1)
+
+
+def test_hybrid_sums_beyond_float32_raise_instead_of_returning_inf():
+    overflow = pytest.raises(OutOfRangeError, match=r"scores: a weighted sum overflows float32 \(beyond 3.4e\+38\)")
+    with overflow:
+        hybrid_scores([3e38], [3e38], dense_weight=1, sparse_weight=1)
+    with overflow:
+        hybrid_scores([1.0, 3e38], [1.0, -3e38], dense_weight=1, sparse_weight=-1)
+    with overflow:
+        hybrid_scores([0.0, 1.0], [0.0, 1.0], dense_weight=3e38, sparse_weight=3e38, normalize="minmax")
+    with pytest.raises(OutOfRangeError, match="dense_weight: 1e\\+39 is beyond float32's largest value"):
+        hybrid_scores([0.0], [0.0], dense_weight=1e39)
+    assert hybrid_scores([3e38], [3e38], dense_weight=0.5, sparse_weight=0.5).tolist() == [np.float32(3e38)]
+    with pytest.raises(OutOfRangeError, match=r"sparse: score 1e\+39 at index \(0, 1\) is beyond float32's"):
+        hybrid_scores([1.0, 2.0], np.array([1.0, 1e39]))
 
 
 def test_hybrid_bad_input():

@@ -336,32 +336,49 @@ def accumulate(q_indices, q_values, t_indptr, t_indices, t_values, acc):
 
 
 @njit(**EXACT)
-def hybrid(dense, sparse, w_dense, w_sparse, minmax, out):
-    """``out = w_dense * f(dense) + w_sparse * f(sparse)`` row by row.
+def hybrid(dense, sparse, w_dense, w_sparse, out):
+    """``out = w_dense * dense + w_sparse * sparse`` in float32.
 
-    ``f`` is the identity, or with ``minmax`` the per-row map of
-    ``[min, max]`` onto ``[0, 1]`` (a constant row maps to 0).
+    Returns True if a sum was not finite (beyond float32's range, or inf - inf),
+    for the caller to raise; the check costs nothing next to the memory traffic.
     """
     n, m = dense.shape
+    bad = False
     for i in range(n):
-        d_lo = np.float32(0)
-        d_sc = np.float32(1)
-        s_lo = np.float32(0)
-        s_sc = np.float32(1)
-        if minmax and m > 0:
-            d_lo = dense[i, 0]
-            d_hi = dense[i, 0]
-            s_lo = sparse[i, 0]
-            s_hi = sparse[i, 0]
-            for j in range(m):
-                d_lo = min(d_lo, dense[i, j])
-                d_hi = max(d_hi, dense[i, j])
-                s_lo = min(s_lo, sparse[i, j])
-                s_hi = max(s_hi, sparse[i, j])
-            d_sc = np.float32(1) / (d_hi - d_lo) if d_hi > d_lo else np.float32(0)
-            s_sc = np.float32(1) / (s_hi - s_lo) if s_hi > s_lo else np.float32(0)
         for j in range(m):
-            out[i, j] = w_dense * ((dense[i, j] - d_lo) * d_sc) + w_sparse * ((sparse[i, j] - s_lo) * s_sc)
+            v = w_dense * dense[i, j] + w_sparse * sparse[i, j]
+            out[i, j] = v
+            bad |= not np.isfinite(v)
+    return bad
+
+
+@njit(**EXACT)
+def hybrid_minmax(dense, sparse, w_dense, w_sparse, d_lo, d_scale, s_lo, s_scale, out):
+    """``out = w_dense * f(dense) + w_sparse * f(sparse)``, ``f`` each row's map onto ``[0, 1]``.
+
+    ``f(x) = (x - lo) * scale`` in float64, rounded to float32, with the row's
+    float64 ``lo`` (its min) and ``scale`` (``1 / (max - min)``, or 0 for a
+    constant row, which maps to 0); the weighted sum is float32, and the
+    return value says whether one was not finite, as in :func:`hybrid`.  float64 holds the span of any float32 row
+    (at most 2**129) and its inverse (at most 2**149), and its rounding error
+    (a few float64 ulps) is far below float32's: ``f`` gives 0 at the min, 1 at
+    the max, values in ``[0, 1]`` between, and every quotient that is a
+    float32 (such as 0.5) exactly.
+    """
+    n, m = dense.shape
+    bad = False
+    for i in range(n):
+        a = d_lo[i]
+        b = d_scale[i]
+        c = s_lo[i]
+        e = s_scale[i]
+        for j in range(m):
+            fd = np.float32((np.float64(dense[i, j]) - a) * b)
+            fs = np.float32((np.float64(sparse[i, j]) - c) * e)
+            v = w_dense * fd + w_sparse * fs
+            out[i, j] = v
+            bad |= not np.isfinite(v)
+    return bad
 
 
 # --------------------------------------------------------------------------- pruning
