@@ -41,7 +41,8 @@ def as_array(x: Any, name: str) -> np.ndarray:
 def as_float_matrix(x: Any, name: str) -> tuple[np.ndarray, bool]:
     """A C-contiguous float32/float64 matrix and whether the input was a single vector.
 
-    float16 is widened to float32 (exactly).  Integer, bool and complex input
+    float16 of either byte order is widened to float32 (exactly); other
+    floats come back in native byte order.  Integer, bool and complex input
     is refused: quantlib never guesses that integers are float values.
     """
     arr = as_array(x, name)
@@ -53,7 +54,7 @@ def as_float_matrix(x: Any, name: str) -> tuple[np.ndarray, bool]:
             f"{name}: expected a floating-point array (float16, float32 or float64), "
             f"got dtype {arr.dtype}{hint}"
         )
-    if arr.dtype == np.float16:
+    if arr.dtype.itemsize == 2:  # not ``== np.float16``: big-endian '>f2' is not equal to it
         arr = arr.astype(np.float32)
     single = _check_rank(arr, name)
     if single:
@@ -134,10 +135,10 @@ def raise_nonfinite(arr: np.ndarray, name: str, single: bool = False) -> None:
 
 
 def check_finite(arr: np.ndarray, name: str, single: bool = False) -> None:
-    """Raise :class:`NonFiniteError` if ``arr`` holds NaN or infinity."""
+    """Raise :class:`NonFiniteError` if ``arr`` holds NaN or infinity (of any float dtype and byte order)."""
     from ._kernels.codecs import all_finite
 
-    if arr.size and not all_finite(arr.reshape(-1)):
+    if arr.size and not all_finite(np.ascontiguousarray(arr.reshape(-1), dtype=arr.dtype.newbyteorder("="))):
         raise_nonfinite(arr, name, single)
 
 

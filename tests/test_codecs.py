@@ -6,6 +6,7 @@ Fast paths are compared with the numpy twins in quantlib._reference bit for bit.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ from quantlib import _reference as R
 from quantlib._kernels._config import PARALLEL_MIN_ELEMENTS
 from quantlib.codecs import BitCodec, FloatCodec, ScalarCodec, codec_from_config, get_codec
 from quantlib.codecs.registry import registered_precisions
-from quantlib.errors import NonFiniteError, OutOfRangeError
+from quantlib.errors import CalibrationError, ConfigError, NonFiniteError, OutOfRangeError
 
 
 def make_codec(precision: str, d: int, rounding: str = "nearest", ranges: np.ndarray | None = None):
@@ -90,6 +91,21 @@ def test_every_precision_has_a_registered_codec():
 def test_aliases_find_the_codec(alias, name):
     params = {"ranges": [[0.0], [1.0]]} if name in ("int8", "uint8") else {}
     assert get_codec(alias, **params).precision == name
+
+
+def test_get_codec_names_a_missing_or_unexpected_parameter():
+    """Not a bare TypeError from the constructor: a ConfigError naming the codec and the parameter."""
+    with pytest.raises(ConfigError, match="^ranges: the int8 codec needs the parameter 'ranges', got none$"):
+        get_codec("int8")
+    with pytest.raises(ConfigError, match="^ranges: the uint8 codec needs the parameter 'ranges', got none$"):
+        get_codec("uint8", rounding="floor")
+    with pytest.raises(ConfigError,
+                       match=r"^ranges: the float32 codec takes no parameter 'ranges' \(it takes none\)$"):
+        get_codec("float32", ranges=[[0], [1]])
+    with pytest.raises(ConfigError, match=r"^step: the int8 codec takes no parameter 'step' \(it takes 'ranges', "
+                                          r"'rounding'\)$"):
+        get_codec("int8", ranges=[[0], [1]], step=1)
+    assert get_codec("uint8", ranges=[[0], [1]], rounding="floor") == ScalarCodec("uint8", [[0], [1]], rounding="floor")
 
 
 CONFIG_CASES = [(p, "nearest") for p in PRECISIONS] + [
@@ -227,6 +243,93 @@ def test_scalar_round_trip_within_half_a_step(precision, data):
     assert (err <= tol).all(), float((err - tol).max())
 
 
+_F32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def any_float32_ranges(draw, d: int) -> np.ndarray:
+    """Ranges of any finite float32 ends: huge spans, tiny and subnormal ones, constant dimensions."""
+    top = float(np.finfo(np.float32).max)
+    cols = []
+    for _ in range(d):
+        kind = draw(st.sampled_from(["any", "huge", "narrow", "constant"]))
+        if kind == "huge":  # spans around float32's largest value
+            lo, hi = -float(np.float32(draw(st.floats(1e37, top)))), float(np.float32(draw(st.floats(1e37, top))))
+        elif kind == "narrow":  # subnormal and near-normal steps: spans up to about 1e-35
+            lo = float(np.float32(draw(st.floats(-1e-36, 1e-36))))
+            hi = float(np.float32(lo) + np.float32(draw(st.floats(0, 1e-35))))
+        else:
+            lo = draw(_F32)
+            hi = draw(_F32) if kind == "any" else lo
+        cols.append(sorted((lo, hi)))
+    return np.array(cols, dtype=np.float32).T.copy()
+
+
+@pytest.mark.parametrize("precision", ["int8", "uint8"])
+@given(data=st.data())
+def test_accepted_ranges_decode_finite_and_within_half_a_step(precision, data):
+    """Every range ScalarCodec accepts decodes every code to a finite value, and round-trips within half a step.
+
+    The step is the exact ``(max - min) / 255``; the tolerance adds only float32 rounding (as in
+    test_scalar_round_trip_within_half_a_step, without its allowance for subnormal steps, which are refused).
+    Refused ranges span beyond float32 or less than 255 * 2**-126, nothing in between.
+    """
+    d = data.draw(st.integers(1, 4), label="d")
+    ranges = data.draw(any_float32_ranges(d), label="ranges")
+    lo, hi = ranges.astype(np.float64)
+    span = hi - lo
+    try:
+        codec = ScalarCodec(precision, ranges)
+    except CalibrationError as exc:
+        assert str(exc).startswith("ranges: dimension ")
+        assert ((span > 3.4e38) | ((span > 0) & (span < 255 * 2.0**-126 * (1 + 2**-20)))).any(), ranges
+        return
+    low, high = (-128, 127) if precision == "int8" else (0, 255)
+    every = codec.decode(np.repeat(np.arange(low, high + 1, dtype=codec.dtype)[:, None], d, axis=1))
+    assert np.isfinite(every).all()
+    assert (np.diff(every, axis=0) >= 0).all()  # values rise with the code
+    x = data.draw(in_range_matrices(ranges), label="x")
+    back = codec.decode(codec.encode(x)).astype(np.float64)
+    tol = span / 255 * (0.5 + 2**-12) + 2**-22 * np.maximum(np.abs(lo), np.abs(hi))
+    err = np.abs(back - x.astype(np.float64))
+    assert (err <= tol).all(), float((err - tol).max())
+
+
+def test_wide_and_tiny_ranges_are_refused_where_the_codec_is_made():
+    """The auditor's cases: [-3e38, 3e38] decoded to nan/inf, [0, 1e-44] decoded 1e-44 to 0 (510 half steps)."""
+    wide = r"^ranges: dimension 0 spans max 3e\+38 - min -3e\+38, which overflows float32 "
+    with pytest.raises(CalibrationError, match=wide):
+        ScalarCodec("int8", [[-3e38], [3e38]])
+    with pytest.raises(CalibrationError, match=wide):
+        quantlib.quantize(np.zeros((1, 1), np.float32), "int8", ranges=[[-3e38], [3e38]])
+    with pytest.raises(CalibrationError, match=wide):
+        quantlib.dequantize(np.array([[-128], [0], [127]], np.int8), "int8", ranges=[[-3e38], [3e38]])
+    with pytest.raises(CalibrationError, match=wide):
+        codec_from_config({"id": "uint8", "version": 1, "ranges": [[-3e38], [3e38]]})
+    with pytest.raises(CalibrationError, match=r"^ranges: dimension 1 spans max 3e\+38 - min -3e\+38"):
+        ScalarCodec.fit(np.array([[0.0, -3e38], [1.0, 3e38]] * 50, np.float32))
+    tiny = (r"^ranges: dimension 0 spans max 1e-44 - min 0.0, too narrow for 255 float32 steps \(the step 0.0 is "
+            r"below 1.17549e-38, so codes could miss by more than half a step\); give max == min for a constant "
+            r"dimension, or a span of at least 3e-36$")
+    with pytest.raises(CalibrationError, match=tiny):
+        ScalarCodec("int8", [[0.0], [1e-44]])
+    with pytest.raises(CalibrationError, match="dimension 2 spans max 1e-40 - min -1e-40, too narrow"):
+        ScalarCodec("uint8", [[0.0, 5.0, -1e-40], [1.0, 5.0, 1e-40]])
+    # The extremes that work are kept: a constant dimension, the full float32 span, the narrowest normal step.
+    top = float(np.finfo(np.float32).max)
+    codec = ScalarCodec("int8", [[1e-44, 0.0, -top / 2, 0.0], [1e-44, top, top / 2, 3e-36]])
+    assert np.isfinite(codec.decode(np.array([[-128] * 4, [127] * 4], np.int8))).all()
+
+
+@pytest.mark.parametrize("precision", ["int8", "uint8"])
+def test_narrowest_accepted_span_keeps_half_a_step(precision):
+    lo, hi = np.float32(-1e-36), np.float32(2e-36)  # span 3e-36: step just above 2**-126
+    codec = ScalarCodec(precision, [[lo], [hi]])
+    x = np.linspace(lo, hi, 1001, dtype=np.float32)[:, None]
+    err = np.abs(codec.decode(codec.encode(x)).astype(np.float64) - x)
+    assert err.max() <= (float(hi) - float(lo)) / 255 * (0.5 + 2**-12)
+
+
 @pytest.mark.parametrize("precision", ["binary", "ubinary"])
 @given(x=float_matrices())
 def test_bits_round_trip_to_signs(precision, x):
@@ -321,6 +424,51 @@ def test_non_contiguous_and_big_endian_input():
         assert same_bits(codec.encode(strided), twin_encode(np.ascontiguousarray(strided), codec))
         codec = make_codec(precision, 40)
         assert same_bits(codec.encode(swapped), twin_encode(x, codec))
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("swapped", [">f2", ">f4", ">f8"])
+def test_big_endian_input_encodes_like_native(precision, swapped):
+    """'>f2' is not == np.float16: it leaked KeyError/NotImplementedError instead of being widened like '<f2'."""
+    native = np.dtype(swapped).newbyteorder("=")
+    x = np.array([[0.5, -1.0, 0.25, 0.0, -0.0, 2.0**-24, 1e-3, 65504.0 / 70000], [-0.75] * 8], native)
+    codec = make_codec(precision, 8)
+    assert same_bits(codec.encode(x.astype(swapped)), codec.encode(x))
+    assert same_bits(codec.encode(x[0].astype(swapped)), codec.encode(x[0]))
+
+
+@pytest.mark.parametrize("swapped", [">f2", ">f4", ">f8"])
+def test_check_finite_takes_any_byte_order(swapped):
+    """The shared finiteness check (search, pairwise, calibration) raised KeyError on big-endian floats."""
+    from quantlib._validation import check_finite
+
+    check_finite(np.array([[0.5, -1.0]], swapped), "x")
+    with pytest.raises(NonFiniteError, match=r"^x: expected finite values, got -inf at index \(0, 1\)$"):
+        check_finite(np.array([[0.5, -np.inf]], swapped), "x")
+
+
+def test_big_endian_float16_exact_values():
+    x = np.array([0.5, -1.0, 0.25], dtype=">f2")
+    assert quantlib.quantize(x, "ubinary").tolist() == [0b10100000]
+    assert quantlib.quantize(x, "binary").tolist() == [0b10100000 - 128]
+    assert same_bits(quantlib.quantize(x, "float16"), np.array([0.5, -1.0, 0.25], np.float16))
+    assert same_bits(quantlib.quantize(x, "float32"), np.array([0.5, -1.0, 0.25], np.float32))
+    assert quantlib.quantize(x, "int8", ranges=[[-1] * 3, [1] * 3]).tolist() == [63, -128, 31]
+
+
+def test_float16_underflow_is_numpy_rounding_as_documented():
+    """Magnitudes up to 2**-25 become 0 (2**-25 ties to even); anything larger becomes at least 2**-24."""
+    half = np.float32(2.0**-25)
+    x = np.array([half, np.nextafter(half, np.float32(1)), 0.7 * 2.0**-24, 2.0**-24, 1.5 * 2.0**-24, -half,
+                  -0.7 * 2.0**-24], np.float32)
+    got = FloatCodec("float16").encode(x)
+    assert same_bits(got, x.astype(np.float16))
+    assert (got.astype(np.float64) * 2**24).tolist() == [0.0, 1.0, 1.0, 1.0, 2.0, -0.0, -1.0]
+    doc = " ".join(FloatCodec.__doc__.split())
+    page = " ".join((Path(__file__).parents[1] / "docs" / "formats.md").read_text().split())
+    for text in (doc, page):
+        assert "below 2**-24 become" not in text  # 0.7 * 2**-24 is below 2**-24 and becomes 2**-24
+        assert "magnitudes up to 2**-25" in text and "0.7 * 2**-24" in text
 
 
 # --------------------------------------------------------------------------- the parallel path

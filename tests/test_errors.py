@@ -241,6 +241,27 @@ CASES = {
         CalibrationError,
         r"ranges: expected finite values, got -inf at index \(0, 1\)",
     ),
+    "ranges span beyond float32": (
+        lambda: quantize(X, "int8", ranges=[[0, -3e38, 0], [1, 3e38, 1]]),
+        CalibrationError,
+        r"^ranges: dimension 1 spans max 3e\+38 - min -3e\+38, which overflows float32 \(largest finite value "
+        r"3.40282e\+38\), so its codes would decode to inf or NaN",
+    ),
+    "ranges span too narrow": (
+        lambda: dequantize(np.zeros((2, 3), np.uint8), "uint8", ranges=[[0, 0, 0], [1, 1e-44, 1]]),
+        CalibrationError,
+        r"^ranges: dimension 1 spans max 1e-44 - min 0.0, too narrow for 255 float32 steps \(the step 0.0",
+    ),
+    "calibration spread beyond float32": (
+        lambda: quantize(X, "uint8", calibration_embeddings=np.array([[0, 0, -3e38], [1, 1, 3e38]] * 100, F32)),
+        CalibrationError,
+        r"^ranges: dimension 2 spans max 3e\+38 - min -3e\+38, which overflows float32",
+    ),
+    "config ranges span beyond float32": (
+        lambda: codec_from_config({"id": "int8", "version": 1, "ranges": [[-2e38], [2e38]]}),
+        CalibrationError,
+        r"^ranges: dimension 0 spans max 2e\+38 - min -2e\+38, which overflows",
+    ),
     "ranges bool": (
         lambda: quantize(X, "int8", ranges=np.zeros((2, 3), bool)),
         CalibrationError,
@@ -352,6 +373,21 @@ CASES = {
         lambda: get_codec(get_codec("float32"), ranges=R3),
         ConfigError,
         r"precision: a codec instance takes no further parameters, got \['ranges'\]",
+    ),
+    "get_codec without ranges": (
+        lambda: get_codec("int8"),
+        ConfigError,
+        "^ranges: the int8 codec needs the parameter 'ranges', got none$",
+    ),
+    "get_codec with ranges it does not take": (
+        lambda: get_codec("float32", ranges=[[0], [1]]),
+        ConfigError,
+        r"^ranges: the float32 codec takes no parameter 'ranges' \(it takes none\)$",
+    ),
+    "get_codec with an unknown parameter": (
+        lambda: get_codec("uint8", ranges=R3, step=0.1),
+        ConfigError,
+        r"^step: the uint8 codec takes no parameter 'step' \(it takes 'ranges', 'rounding'\)$",
     ),
     # --- base64
     "b64 bad character": (

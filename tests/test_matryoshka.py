@@ -187,6 +187,21 @@ def test_multivector_truncates_per_token():
     assert np.array_equal(truncate(packed, 64, precision="ubinary"), quantize(tokens[:, :64], "ubinary"))
 
 
+@pytest.mark.parametrize("renormalize", [True, False])
+@pytest.mark.parametrize("swapped", [">f2", ">f4", ">f8"])
+def test_big_endian_floats_truncate_like_native(swapped, renormalize):
+    """'>f2' leaked numba's NotImplementedError; every byte order gives the native result, in its own dtype."""
+    native = np.dtype(swapped).newbyteorder("=")
+    x = np.array([[0.5, -1.0, 0.25, 3.0], [3.0, 4.0, 12.0, 0.0]], native)
+    want = truncate(x, 2, renormalize=renormalize)
+    for arr in (x.astype(swapped), x[0].astype(swapped)):
+        got = truncate(arr, 2, renormalize=renormalize)
+        assert got.dtype == np.dtype(swapped) and got.flags.c_contiguous
+        assert np.array_equal(got, want if arr.ndim == 2 else want[0])
+    if swapped == ">f2" and renormalize:
+        assert truncate(np.array([3.0, 4.0, 12.0], ">f2"), 2).tolist() == [0.60009765625, 0.7998046875]
+
+
 def test_read_only_floats():
     x = read_only(np.random.default_rng(3).standard_normal((5, 16)).astype(np.float32))
     np.testing.assert_allclose(truncate(x, 8), R.truncate_float(x, 8), rtol=1e-6)

@@ -15,10 +15,14 @@ from .base import Codec
 class FloatCodec(Codec):
     """Store embeddings as IEEE floats (``float32`` or ``float16``).
 
-    ``float32`` is lossless for float32 input.  ``float16`` rounds to nearest
-    (relative error at most 2**-11 for normal values; magnitudes below 2**-24
-    become zero); a value beyond float16's largest finite number 65504 (after
-    rounding) is an :class:`~quantlib.OutOfRangeError`, never infinity.
+    ``float32`` is lossless for float32 input.  ``float16`` rounds to nearest,
+    ties to even, as ``numpy.astype`` does: relative error at most 2**-11 for
+    normal values and absolute error at most 2**-25 below 2**-14, so
+    magnitudes up to 2**-25 (half the smallest subnormal 2**-24; 2**-25 itself
+    ties to even, to 0) become zero and anything larger, such as
+    ``0.7 * 2**-24``, becomes at least 2**-24.  A value beyond float16's
+    largest finite number 65504 (after rounding) is an
+    :class:`~quantlib.OutOfRangeError`, never infinity.
 
     Examples
     --------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from .._checksum import record_mismatch
@@ -30,6 +31,9 @@ def registered_precisions() -> tuple[str, ...]:
 def get_codec(precision: str | Codec, **params: Any) -> Codec:
     """The codec of ``precision``, built with ``params`` (``ranges=`` for int8/uint8).
 
+    A parameter the codec does not take, or a missing required one (``ranges``
+    for int8/uint8), is a :class:`~quantlib.ConfigError` naming both.
+
     Examples
     --------
     >>> get_codec("float")
@@ -42,7 +46,29 @@ def get_codec(precision: str | Codec, **params: Any) -> Codec:
             raise ConfigError(f"precision: a codec instance takes no further parameters, got {sorted(params)}")
         return precision
     name = precision_info(precision).name
-    return _REGISTRY[name](name, **params)
+    cls = _REGISTRY[name]
+    _check_params(cls, name, params)
+    return cls(name, **params)
+
+
+def _check_params(cls: type[Codec], name: str, params: dict[str, Any]) -> None:
+    """Refuse a parameter ``cls`` does not take, or a missing required one, as a :class:`ConfigError`.
+
+    Checked against the signature before the call, so a TypeError raised inside
+    the constructor is never mistaken for a bad parameter.
+    """
+    args = list(inspect.signature(cls.__init__).parameters.values())[2:]  # after self and the precision
+    if any(a.kind is inspect.Parameter.VAR_KEYWORD for a in args):
+        return
+    named = [a for a in args if a.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    takes = [a.name for a in named]
+    for key in params:
+        if key not in takes:
+            accepted = ", ".join(repr(t) for t in takes) if takes else "none"
+            raise ConfigError(f"{key}: the {name} codec takes no parameter {key!r} (it takes {accepted})")
+    for a in named:
+        if a.default is inspect.Parameter.empty and a.name not in params:
+            raise ConfigError(f"{a.name}: the {name} codec needs the parameter {a.name!r}, got none")
 
 
 def codec_from_config(config: dict[str, Any]) -> Codec:

@@ -20,6 +20,13 @@ _MODES: dict[str, int] = {"nearest": 0, "floor": 1, "truncate": 2}
 #: Below this many calibration rows quantlib warns, as sentence-transformers does.
 MIN_CALIBRATION_ROWS = 100
 
+#: The smallest step a non-constant dimension may have: float32's smallest normal number, 2**-126.
+#: A smaller (subnormal) step is rounded too coarsely to keep decoding within half a step.
+MIN_STEP = float(np.finfo(np.float32).tiny)
+
+#: The narrowest span ``max - min`` of a non-constant dimension (255 steps of :data:`MIN_STEP`, about 3e-36).
+MIN_SPAN = 255 * MIN_STEP
+
 #: Code range of each precision: the lowest code, the highest code.
 _CODE_RANGE = {"int8": (-128, 127), "uint8": (0, 255)}
 
@@ -40,6 +47,11 @@ class ScalarCodec(Codec):
     code offset and clipped) and every code decodes to ``min_j``; nothing
     divides by zero.
     Ranges are kept in float32, and arithmetic follows numpy's float32 order.
+    Ranges that would break the half-step bound are a
+    :class:`~quantlib.CalibrationError`: a span ``max_j - min_j`` that
+    overflows float32 (its codes would decode to inf or NaN), and a nonzero
+    span below ``255 * 2**-126`` (about 3e-36), whose subnormal step rounds
+    too coarsely (to 0 below about 1.8e-43) to be a step at all.
 
     Parameters
     ----------
@@ -225,5 +237,27 @@ def _check_ranges(ranges: Any) -> np.ndarray:
         raise CalibrationError(
             f"ranges: maximum must be >= minimum in every dimension, got max {arr[1, j]} < min {arr[0, j]} "
             f"in dimension {j}"
+        )
+    # The step and the value of the top code, as the codec computes them: a span that overflows float32
+    # decodes to inf/NaN, and a nonzero span whose step is below float32's smallest normal number has a
+    # step rounded so coarsely (to 0 below 2**-150) that codes can miss by far more than half a step.
+    with np.errstate(over="ignore"):
+        step = (arr[1] - arr[0]) / np.float32(255)
+        top = arr[0] + np.float32(255) * step
+    wide = np.flatnonzero(~np.isfinite(top))
+    if wide.size:
+        j = int(wide[0])
+        raise CalibrationError(
+            f"ranges: dimension {j} spans max {arr[1, j]!s} - min {arr[0, j]!s}, which overflows float32 "
+            f"(largest finite value {float(np.finfo(np.float32).max):g}), so its codes would decode to inf "
+            "or NaN; narrow the range, or store such values as float32"
+        )
+    narrow = np.flatnonzero((arr[1] > arr[0]) & (step < np.float32(MIN_STEP)))
+    if narrow.size:
+        j = int(narrow[0])
+        raise CalibrationError(
+            f"ranges: dimension {j} spans max {arr[1, j]!s} - min {arr[0, j]!s}, too narrow for 255 float32 steps "
+            f"(the step {step[j]!s} is below {MIN_STEP:g}, so codes could miss by more than half a step); "
+            f"give max == min for a constant dimension, or a span of at least {MIN_SPAN:.3g}"
         )
     return arr
