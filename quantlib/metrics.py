@@ -431,7 +431,7 @@ def _make_corpus(arr: np.ndarray, info: PrecisionInfo, codec: Codec | None, name
             raise DTypeError(f"{name}: {info.name} rows must be floating point, got dtype {arr.dtype}")
         if arr.shape[1] == 0:
             raise ShapeError(f"{name}: expected at least one dimension, got shape {arr.shape}")
-        if arr.dtype == np.float16:
+        if arr.dtype.itemsize == 2:  # float16 of either byte order
             rows = np.ascontiguousarray(arr, np.float16)
             view = rows.view(np.uint16)
             info = precision_info("float16")

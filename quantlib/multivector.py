@@ -722,7 +722,7 @@ def _resolve_format(
     info = _explicit_info(precision, codec)
     if info is None:
         if arr.dtype.kind == "f":
-            info = precision_info("float16" if arr.dtype == np.float16 else "float32")
+            info = precision_info("float16" if arr.dtype.itemsize == 2 else "float32")
         elif arr.dtype.kind in "iu":
             codes, bits = ("int8", "binary") if arr.dtype.kind == "i" else ("uint8", "ubinary")
             raise DTypeError(
@@ -840,10 +840,7 @@ def _check_finite_tokens(tokens: np.ndarray, offsets: np.ndarray | None, name: s
 
     if tokens.size == 0:
         return
-    if tokens.dtype == np.float16:  # the finiteness kernel reads float32/float64 bits
-        if np.isfinite(tokens).all():
-            return
-    elif all_finite(tokens.reshape(-1)):
+    if all_finite(np.ascontiguousarray(tokens.reshape(-1), tokens.dtype.newbyteorder("="))):
         return
     row, col = first_nonfinite(tokens)
     if offsets is None:

@@ -103,7 +103,7 @@ def build_response(
                 f"precision: an array of dtype {arr.dtype} may hold several precisions "
                 "(int8: 'int8' or 'binary'; uint8: 'uint8' or 'ubinary'); pass precision="
             )
-        precision = "float16" if arr.dtype == np.float16 else "float32"
+        precision = "float16" if arr.dtype.itemsize == 2 else "float32"
     info = precision_info(precision)
     if info.is_float:
         codes = FloatCodec(info.name).encode(arr)
