@@ -410,6 +410,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     queries = load_float_matrix(args.queries, "QUERIES")
     if not 1 <= args.k <= corpus.shape[0]:
         raise CliError(f"-k: expected 1 <= k <= {corpus.shape[0]} (the corpus size), got {args.k}", EXIT_USAGE)
+    _positive(args.oversample, "--oversample")
     rescore = load_float_matrix(args.rescore, "--rescore") if args.rescore else None
     metric = args.metric or ("hamming" if codec is not None and codec.info.packed else "cosine")
     kwargs: dict[str, Any] = {"metric": metric, "rescore": rescore, "oversample": args.oversample}

@@ -106,6 +106,8 @@ def test_eval_on_the_bundled_sample_prints_the_table(capsys):
         (["quantize", "{x}", "-p", "ubinary", "--calibration", "{x}", "-o", "{tmp}/c.npz"], 2, "only int8 and uint8"),
         (["dequantize", "{x}", "-o", "{tmp}/y.npy"], 1, "not a quantlib codes file"),
         (["search", "{x}", "{x}", "-k", "1000"], 2, "expected 1 <= k <= 300"),
+        (["search", "{x}", "{x}", "-k", "2", "--rescore", "{x}", "--oversample", "0"], 2,
+         "--oversample: expected a positive integer, got 0"),
         (["eval", "{x}", "-k", "0"], 2, "expected 1 <= k"),
         (["decode", "{tmp}/missing.json", "-o", "{tmp}/y.npy"], 1, "no such file"),
         (["quantize", "{x}", "-p", "int8", "-o", "/nonexistent/dir/c.npz"], 1, "does not exist"),
