@@ -52,7 +52,6 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from ._kernels import bits as KB
-from ._kernels import codecs as KC
 from ._kernels import dense as KD
 from ._kernels import intdot as KI
 from ._kernels import lut as KL
@@ -303,17 +302,13 @@ class Corpus:
         def compute() -> np.ndarray:
             norms = np.empty(self.n, np.float64)
             if dequantized:
-                # the norms of the float32 values decode() gives, made by its own kernel (a
-                # fused multiply-add or float64 would leave rounding residue where decode
-                # gives exactly 0, and a cosine of that residue), a block of rows at a time
+                # the norms of the float32 values decode() gives, a block of rows (4 MB) at a
+                # time: rebuilding them in float64 (or with a fused multiply-add) leaves rounding
+                # residue where decode gives exactly 0, and a cosine of that residue
                 assert isinstance(self.codec, ScalarCodec)
                 block = max(1, (1 << 20) // self.width)
-                buf = np.empty((min(block, self.n), self.width), np.float32)
                 for s in range(0, self.n, block):
-                    part = buf[:min(block, self.n - s)]
-                    KC.scalar_decode(self.view[s:s + block], self.codec._start, self.codec._step,
-                                     np.float32(self.codec._low), part)
-                    KD.row_norms(part, norms[s:s + block])
+                    KD.row_norms(self.codec.decode(self.view[s:s + block]), norms[s:s + block])
             else:
                 KD.row_norms(self.view, norms)
             small = np.flatnonzero((norms > 0) & (norms < _FLOAT32_TINY))

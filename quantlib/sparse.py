@@ -1421,14 +1421,16 @@ def _score_matrix(x: Any, name: str) -> np.ndarray:
     if arr.ndim not in (1, 2):
         raise ShapeError(f"{name}: expected scores of shape (m,) or (n, m), got shape {arr.shape}")
     arr = arr.reshape(1, -1) if arr.ndim == 1 else arr
-    if arr.dtype.kind == "f" and arr.dtype.itemsize > 4:  # float64, longdouble: finite, yet maybe beyond float32
+    wide = arr.dtype.kind == "f" and arr.dtype.itemsize > 4  # float64, longdouble: finite, yet maybe beyond float32
+    if wide:
         _check_scores(arr, name)
         if arr.size and np.abs(arr).max() > _F32_MAX:
             where = tuple(int(i) for i in np.argwhere(np.abs(arr) > _F32_MAX)[0])
             raise OutOfRangeError(f"{name}: score {_float_text(arr[where])} at index {where} is beyond float32's "
                                   f"largest value {_F32_MAX:g}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    _check_scores(arr, name)
+    if not wide:  # checked above: finite and in range, so the cast is too
+        _check_scores(arr, name)
     return arr
 
 

@@ -359,8 +359,9 @@ def hybrid_minmax(dense, sparse, w_dense, w_sparse, d_lo, d_scale, s_lo, s_scale
     ``f(x) = (x - lo) * scale`` in float64, rounded to float32, with the row's
     float64 ``lo`` (its min) and ``scale`` (``1 / (max - min)``, or 0 for a
     constant row, which maps to 0); the weighted sum is float32, and the
-    return value says whether one was not finite, as in :func:`hybrid`.  float64 holds the span of any float32 row
-    (at most 2**129) and its inverse (at most 2**149), and its rounding error
+    return value says whether one was not finite, as in :func:`hybrid`.
+    float64 holds the span of any float32 row (at most 2**129) and its
+    inverse (at most 2**149), and its rounding error
     (a few float64 ulps) is far below float32's: ``f`` gives 0 at the min, 1 at
     the max, values in ``[0, 1]`` between, and every quotient that is a
     float32 (such as 0.5) exactly.
