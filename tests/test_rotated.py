@@ -47,12 +47,9 @@ def grid_vectors(codes: np.ndarray, codec: RotatedCodec) -> np.ndarray:
     if bits == 1:
         return np.unpackbits(packed, axis=1).astype(np.float64) - 0.5
     per, mask = 8 // bits, (1 << bits) - 1
-    w = np.empty((len(codes), D))
-    nbytes = D // per
-    for o in range(0, nbytes, 32):
-        nb = min(32, nbytes - o)
-        for m in range(per):
-            w[:, o * per + m * nb: o * per + (m + 1) * nb] = (packed[:, o: o + nb] >> (m * bits)) & mask
+    nb = D // per
+    w = np.concatenate([(packed >> (m * bits)) & mask for m in range(per)], axis=1).astype(np.float64)
+    assert w.shape == (len(codes), D) and nb == packed.shape[1]
     return w - mask / 2
 
 
@@ -121,7 +118,7 @@ def test_bit_order_by_hand():
     back = np.empty(64)
     K._unpack_one(out, 4, 64, back)
     assert np.array_equal(back, w)
-    # 2 bits, D = 64 (one short block of 16 bytes): byte t holds components t, t+16, t+32, t+48 from the low bits
+    # 2 bits, D = 64 (16 bytes): byte t holds components t, t+16, t+32, t+48 from the low bits
     w2 = np.full(64, -1.5)
     w2[3], w2[19], w2[35], w2[51] = 1.5, 0.5, -0.5, -1.5   # codes 3, 2, 1, 0
     out2 = np.empty(16, np.uint8)

@@ -22,14 +22,14 @@ geometric grid of ``t`` refined once around its best point (it matched the
 exact optimum, found by sweeping every breakpoint, on the bundled sample).  One
 bit is the sign alone.
 
-Packing (the bit order): the codes of a row are cut into blocks of 32 bytes (the
-last block shorter when ``D`` is not a multiple of ``256 / bits``), and byte ``t``
-of a block of ``nb`` bytes starting at component ``o`` holds the codes of
-components ``o + t + m * nb`` for ``m = 0 .. 8/bits - 1``, code ``m`` in bits
-``m*bits .. (m+1)*bits - 1`` counted from the least significant.  So each byte
-splits into whole runs of consecutive components with a mask and a shift,
-which vectorises.  One bit is packed most significant first, eight consecutive
-components to a byte, as ``ubinary``.
+Packing (the bit order): a row of ``nb = D * bits / 8`` bytes, byte ``t`` holding
+the codes of components ``t + m * nb`` for ``m = 0 .. 8/bits - 1``, code ``m`` in
+bits ``m*bits .. (m+1)*bits - 1`` counted from the least significant (4 bits:
+component ``t`` in the low nibble, ``t + D/2`` in the high one).  So the codes
+of one ``m`` over consecutive bytes are consecutive components, and a scan
+over the bytes meets the query's weights in order, which vectorises.  One bit
+is packed most significant first, eight consecutive components to a byte, as
+``ubinary``.
 """
 
 from __future__ import annotations
@@ -38,9 +38,6 @@ import numpy as np
 from numba import njit, prange
 
 from ._config import EXACT, FAST, ROW_BLOCK
-
-#: Bytes of a packing block (see the module docstring).
-BLOCK_BYTES = 32
 
 #: Points of the first, geometric grid over ``t * max|r|`` and of its refinement.
 GRID = 24
@@ -108,37 +105,54 @@ def rotate_rows(x, shift, signs, perms, B, scale, out):
         _rotate_one(v, signs, perms, B, scale, tmp)
 
 
+#: Independent partial sums of the grid search: a fixed order of float64 additions (the same bits on every
+#: machine) that LLVM can still keep in vector registers.
+LANES = 8
+
+
 @njit(**EXACT)
-def _grid_codes(r, L, t, w):
-    """``|w_j| = min(floor(|r_j| t) + 1/2, L/2)`` with the sign of ``r_j``; returns (r . w, w . w)."""
+def _grid_sums(a, L, t, parts):
+    """``(r . w, w . w)`` of the grid vector ``|w_j| = min(floor(a_j t) + 1/2, L/2)``, ``a = |r|``.
+
+    Summed in :data:`LANES` partial sums over components ``j = LANES * i + lane``,
+    then the lanes in order: a fixed order, so the choice of ``t`` is the same
+    everywhere.
+    """
     half = 0.5 * L
+    D = a.shape[0]
+    for lane in range(2 * LANES):
+        parts[lane] = 0.0
+    for j0 in range(0, D, LANES):
+        for lane in range(LANES):
+            v = a[j0 + lane]
+            m = min(np.floor(v * t) + 0.5, half)
+            parts[lane] += v * m
+            parts[LANES + lane] += m * m
     rw = 0.0
     ww = 0.0
-    for j in range(r.shape[0]):
-        a = abs(np.float64(r[j]))
-        m = min(np.floor(a * t) + 0.5, half)
-        w[j] = m if r[j] >= 0 else -m
-        rw += a * m
-        ww += m * m
+    for lane in range(LANES):
+        rw += parts[lane]
+        ww += parts[LANES + lane]
     return rw, ww
 
 
 @njit(**EXACT)
-def _codes_one(r, bits, w, best):
+def _codes_one(r, bits, a, parts, best):
     """The grid vector of ``r`` (into ``best``) and its factor ``(r . r) / (r . w)`` (0 for ``r = 0``)."""
     D = r.shape[0]
     L = (1 << bits) - 1
     amax = 0.0
     rr = 0.0
     for j in range(D):
-        a = np.float64(r[j])
-        amax = max(amax, abs(a))
-        rr += a * a
+        v = np.float64(r[j])
+        a[j] = abs(v)
+        amax = max(amax, a[j])
+        rr += v * v
     if bits == 1 or amax == 0.0:
         rw = 0.0
         for j in range(D):
             best[j] = 0.5 if r[j] >= 0 else -0.5
-            rw += 0.5 * abs(np.float64(r[j]))
+            rw += 0.5 * a[j]
         return rr / rw if rw > 0.0 else 0.0
     half = 0.5 * L
     lo = (half - 0.5) / amax
@@ -148,22 +162,26 @@ def _codes_one(r, bits, w, best):
     best_t = lo
     t = lo
     for _ in range(GRID):
-        rw, ww = _grid_codes(r, L, t, w)
+        rw, ww = _grid_sums(a, L, t, parts)
         val = rw * rw / ww
         if val > best_val:
             best_val = val
             best_t = t
         t *= ratio
-    a = best_t / ratio
-    step = (best_t * ratio - a) / (REFINE - 1)
+    start = best_t / ratio
+    step = (best_t * ratio - start) / (REFINE - 1)
     for g in range(REFINE):
-        t = a + g * step
-        rw, ww = _grid_codes(r, L, t, w)
+        t = start + g * step
+        rw, ww = _grid_sums(a, L, t, parts)
         val = rw * rw / ww
         if val > best_val:
             best_val = val
             best_t = t
-    rw, ww = _grid_codes(r, L, best_t, best)
+    rw = 0.0
+    for j in range(D):
+        m = min(np.floor(a[j] * best_t) + 0.5, half)
+        best[j] = m if r[j] >= 0 else -m
+        rw += a[j] * m
     return rr / rw
 
 
@@ -180,16 +198,13 @@ def _pack_one(w, bits, half, out):
             out[p] = byte
         return
     per = 8 // bits
-    nbytes = D // per
-    for o in range(0, nbytes, BLOCK_BYTES):
-        nb = min(BLOCK_BYTES, nbytes - o)
-        base = o * per
-        for t in range(nb):
-            byte = 0
-            for m in range(per):
-                u = np.int64(w[base + t + m * nb] + half)
-                byte |= u << (m * bits)
-            out[o + t] = byte
+    nb = D // per
+    for t in range(nb):
+        byte = 0
+        for m in range(per):
+            u = np.int64(w[t + m * nb] + half)
+            byte |= u << (m * bits)
+        out[t] = byte
 
 
 @njit(**EXACT)
@@ -198,7 +213,8 @@ def _encode_rows(x, shift, signs, perms, B, scale, bits, codes, factors, r0, r1)
     d = x.shape[1]
     v = np.empty(D, np.float32)
     tmp = np.empty(D, np.float32)
-    w = np.empty(D, np.float64)
+    a = np.empty(D, np.float64)
+    parts = np.empty(2 * LANES, np.float64)
     best = np.empty(D, np.float64)
     half = 0.5 * ((1 << bits) - 1)
     for i in range(r0, r1):
@@ -207,7 +223,7 @@ def _encode_rows(x, shift, signs, perms, B, scale, bits, codes, factors, r0, r1)
         for j in range(d, D):
             v[j] = np.float32(0.0)
         _rotate_one(v, signs, perms, B, scale, tmp)
-        factors[i] = np.float32(_codes_one(v, bits, w, best))
+        factors[i] = np.float32(_codes_one(v, bits, a, parts, best))
         _pack_one(best, bits, half, codes[i])
 
 
@@ -239,14 +255,11 @@ def _unpack_one(code, bits, D, w):
     per = 8 // bits
     mask = (1 << bits) - 1
     half = 0.5 * mask
-    nbytes = D // per
-    for o in range(0, nbytes, BLOCK_BYTES):
-        nb = min(BLOCK_BYTES, nbytes - o)
-        base = o * per
-        for t in range(nb):
-            byte = np.int64(code[o + t])
-            for m in range(per):
-                w[base + t + m * nb] = np.float64((byte >> (m * bits)) & mask) - half
+    nb = D // per
+    for t in range(nb):
+        byte = np.int64(code[t])
+        for m in range(per):
+            w[t + m * nb] = np.float64((byte >> (m * bits)) & mask) - half
 
 
 @njit(**EXACT)
@@ -267,61 +280,83 @@ def decode(codes, factors, shift, signs, perms, B, scale, bits, out):
             out[i, j] = shift[j] + v[j]
 
 
+@njit(**EXACT)
+def prepare_query(qr, bits, out):
+    """Weights of the rotated query ``qr`` for the byte-wise dot of :func:`_dot_bytes`.
+
+    A byte ``b`` holding codes ``u_0 .. u_{k-1}`` (``k = 8 / bits``, ``u_m`` in
+    bits ``m*bits ..``) is ``b = sum_m u_m 2**(m bits)``; with
+    ``h_m = floor(b / 2**(m bits))`` (``h_0 = b``), ``u_m = h_m - 2**bits h_{m+1}``, so
+    ``sum_m q_m u_m = sum_m (q_m - 2**bits q_{m-1}) h_m`` (``q_{-1} = 0``).  ``out``
+    holds those weights in ``qr``'s order; the scan then needs one conversion and
+    ``k - 1`` floors per byte, all float32 vector operations.
+    """
+    D = qr.shape[0]
+    if bits == 1:  # bit t of byte p (most significant first) is component 8p + t; weights by t, then p
+        nb = D // 8
+        for p in range(nb):
+            for t in range(8):
+                nxt = qr[8 * p + t + 1] if t < 7 else np.float32(0.0)
+                out[t * nb + p] = qr[8 * p + t] - np.float32(2.0) * nxt
+        return
+    per = 8 // bits
+    radix = np.float32(1 << bits)
+    nb = D // per
+    for j in range(D):
+        prev = qr[j - nb] if j >= nb else np.float32(0.0)
+        out[j] = qr[j] - radix * prev
+
+
 @njit(**FAST)
-def _dot4(qr, code, D):
-    """``sum_j qr_j u_j`` for one 4-bit row (codes ``u`` in 0..15)."""
-    nbytes = D // 2
+def _dot_bytes(qw, code, bits, D):
+    """``sum_j qr_j u_j`` of one 4- or 2-bit row from the weights of :func:`prepare_query`.
+
+    Each byte is converted to float32 once; its codes come out of exact floors
+    (``b`` below 256, scaled by powers of two), so the sum is the row's dot up to
+    the order of the float32 additions.
+    """
     acc = np.float32(0.0)
-    for o in range(0, nbytes, BLOCK_BYTES):
-        nb = min(BLOCK_BYTES, nbytes - o)
-        base = 2 * o
+    if bits == 4:
+        nb = D // 2
         for t in range(nb):
-            byte = code[o + t]
-            acc += qr[base + t] * np.float32(byte & 15) + qr[base + nb + t] * np.float32(byte >> 4)
-    return acc
-
-
-@njit(**FAST)
-def _dot2(qr, code, D):
-    """``sum_j qr_j u_j`` for one 2-bit row (codes ``u`` in 0..3)."""
-    nbytes = D // 4
-    acc = np.float32(0.0)
-    for o in range(0, nbytes, BLOCK_BYTES):
-        nb = min(BLOCK_BYTES, nbytes - o)
-        base = 4 * o
+            b = np.float32(code[t])
+            acc += qw[t] * b + qw[nb + t] * np.floor(b * np.float32(0.0625))
+    else:
+        nb = D // 4
         for t in range(nb):
-            byte = code[o + t]
-            acc += (qr[base + t] * np.float32(byte & 3) + qr[base + nb + t] * np.float32((byte >> 2) & 3)
-                    + qr[base + 2 * nb + t] * np.float32((byte >> 4) & 3)
-                    + qr[base + 3 * nb + t] * np.float32(byte >> 6))
+            b = np.float32(code[t])
+            acc += (qw[t] * b + qw[nb + t] * np.floor(b * np.float32(0.25))
+                    + qw[2 * nb + t] * np.floor(b * np.float32(0.0625))
+                    + qw[3 * nb + t] * np.floor(b * np.float32(0.015625)))
     return acc
 
 
 @njit(**FAST)
-def _dot1(qr, code, D):
-    """``sum_j qr_j u_j`` for one 1-bit row (bits most significant first)."""
+def _dot_bits(qw, code, D):
+    """``sum_j qr_j u_j`` of one 1-bit row from the weights of :func:`prepare_query` (``h = floor(b / 2**(7-t))``)."""
+    nb = D // 8
     acc = np.float32(0.0)
-    for p in range(D // 8):
-        byte = code[p]
-        for t in range(8):
-            acc += qr[8 * p + t] * np.float32((byte >> (7 - t)) & 1)
+    for p in range(nb):
+        b = np.float32(code[p])
+        acc += (qw[p] * np.floor(b * np.float32(0.0078125)) + qw[nb + p] * np.floor(b * np.float32(0.015625))
+                + qw[2 * nb + p] * np.floor(b * np.float32(0.03125)) + qw[3 * nb + p] * np.floor(b * np.float32(0.0625))
+                + qw[4 * nb + p] * np.floor(b * np.float32(0.125)) + qw[5 * nb + p] * np.floor(b * np.float32(0.25))
+                + qw[6 * nb + p] * np.floor(b * np.float32(0.5)) + qw[7 * nb + p] * b)
     return acc
 
 
 @njit(**FAST)
-def _score_rows(QR, base, qsum, codes, factors, bits, out, r0, r1):
+def _score_rows(QR, QW, base, qsum, codes, factors, bits, out, r0, r1):
     D = QR.shape[1]
     half = np.float32(0.5 * ((1 << bits) - 1))
     for i in range(r0, r1):
         f = factors[i]
         code = codes[i]
         for q in range(QR.shape[0]):
-            if bits == 4:
-                dot = _dot4(QR[q], code, D)
-            elif bits == 2:
-                dot = _dot2(QR[q], code, D)
+            if bits == 1:
+                dot = _dot_bits(QW[q], code, D)
             else:
-                dot = _dot1(QR[q], code, D)
+                dot = _dot_bytes(QW[q], code, bits, D)
             out[q, i] = base[q] + f * (dot - half * qsum[q])
 
 
@@ -333,13 +368,23 @@ def scores(QR, base, qsum, codes, factors, bits, out):
     ``q . shift`` terms and ``qsum`` the sums of ``R q``, so that
     ``(R q) . w = (R q) . u - (L/2) sum(R q)``.
     """
-    _score_rows(QR, base, qsum, codes, factors, bits, out, 0, codes.shape[0])
+    QW = _weights(QR, bits)
+    _score_rows(QR, QW, base, qsum, codes, factors, bits, out, 0, codes.shape[0])
 
 
 @njit(parallel=True, **FAST)
 def scores_parallel(QR, base, qsum, codes, factors, bits, out):
     """Row-block parallel twin of :func:`scores`."""
     n = codes.shape[0]
+    QW = _weights(QR, bits)
     nblocks = (n + ROW_BLOCK - 1) // ROW_BLOCK
     for b in prange(nblocks):
-        _score_rows(QR, base, qsum, codes, factors, bits, out, b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK))
+        _score_rows(QR, QW, base, qsum, codes, factors, bits, out, b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK))
+
+
+@njit(**EXACT)
+def _weights(QR, bits):
+    QW = np.empty_like(QR)
+    for q in range(QR.shape[0]):
+        prepare_query(QR[q], bits, QW[q])
+    return QW
