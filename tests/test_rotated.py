@@ -140,11 +140,12 @@ def test_pack_unpack_round_trip(bits, blocks, data):
     assert np.array_equal(back, w)
 
 
+@pytest.mark.parametrize("nq", [1, 7, 8, 20])  # the per-row scan below 8 queries, BLAS blocks from 8
 @pytest.mark.parametrize("precision", PRECISIONS)
-def test_scores_equal_the_dot_with_decoded_vectors(precision):
+def test_scores_equal_the_dot_with_decoded_vectors(precision, nq):
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((300, 130)).astype(np.float32)
-    q = rng.standard_normal((7, 130)).astype(np.float32)
+    x = rng.standard_normal((2500, 130)).astype(np.float32)   # more rows than one BLAS block
+    q = rng.standard_normal((nq, 130)).astype(np.float32)
     codec = RotatedCodec.fit(x, precision, seed=11)
     rows = codec.encode(x)
     got = codec.scores(q, rows)

@@ -263,6 +263,17 @@ def _unpack_one(code, bits, D, w):
 
 
 @njit(**EXACT)
+def unpack_rows(codes, bits, r0, r1, out):
+    """The grid vectors ``w`` of rows ``r0 .. r1`` as float32 ``(r1 - r0, D)`` (half-integers: exact)."""
+    D = out.shape[1]
+    w = np.empty(D, np.float64)
+    for i in range(r0, r1):
+        _unpack_one(codes[i], bits, D, w)
+        for j in range(D):
+            out[i - r0, j] = np.float32(w[j])
+
+
+@njit(**EXACT)
 def decode(codes, factors, shift, signs, perms, B, scale, bits, out):
     """``out[i] = shift + R^T (f_i w_i)``, the first ``out.shape[1]`` components, float32."""
     n, d = out.shape

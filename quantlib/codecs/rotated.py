@@ -50,6 +50,13 @@ PAD = 64
 
 _BITS = {"rotated4": 4, "rotated2": 2, "rotated1": 1}
 
+#: Batches of at least this many queries are scored by BLAS against unpacked blocks of rows
+#: (``(R Q) @ W_block.T``): BLAS reuses each block for every query, which no per-row scan does.
+BLAS_MIN_QUERIES = 8
+
+#: Rows unpacked per BLAS block (their float32 grid vectors: 2,048 x 1,024 x 4 bytes = 8 MB at most).
+_BLAS_BLOCK_ROWS = 2048
+
 
 def _splitmix64(state: int) -> tuple[int, int]:
     """One step of SplitMix64: (new state, output); plain integer arithmetic, the same everywhere."""
@@ -214,15 +221,29 @@ class RotatedCodec:
         """Estimated dot products ``q . x`` of float queries against rows, float32 ``(m, n)``.
 
         ``q . c + f ((R q) . w)``: the query's exact dot with the centre plus the
-        factor times the rotated query's dot with the row's grid vector.
+        factor times the rotated query's dot with the row's grid vector.  Batches
+        of :data:`BLAS_MIN_QUERIES` or more queries are scored by BLAS against
+        unpacked blocks of rows; the two paths add in different orders, so their
+        scores may differ in the last bits.
         """
         q, _ = self._vectors(queries, "queries")
         rows, _ = self._codes(codes, "codes")
         packed, factors = self._split(rows)
         QR = self.rotate(q)
         base = (q.astype(np.float64) @ self._mean.astype(np.float64)).astype(np.float32)
-        qsum = QR.sum(axis=1, dtype=np.float64).astype(np.float32)
         out = np.empty((q.shape[0], rows.shape[0]), np.float32)
+        if q.shape[0] >= BLAS_MIN_QUERIES:
+            n = rows.shape[0]
+            W = np.empty((min(n, _BLAS_BLOCK_ROWS), self.padded_dim), np.float32)
+            for r0 in range(0, n, _BLAS_BLOCK_ROWS):
+                r1 = min(n, r0 + _BLAS_BLOCK_ROWS)
+                K.unpack_rows(packed, self.bits, r0, r1, W)
+                block = out[:, r0:r1]
+                np.matmul(QR, W[: r1 - r0].T, out=block)
+                block *= factors[r0:r1]
+                block += base[:, None]
+            return out
+        qsum = QR.sum(axis=1, dtype=np.float64).astype(np.float32)
         run = K.scores_parallel if use_parallel(rows.size * q.shape[0]) else K.scores
         run(QR, base, qsum, packed, factors, self.bits, out)
         return out
