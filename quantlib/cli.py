@@ -365,6 +365,11 @@ def _has_key(path: str, key: str) -> bool:
         return False
 
 
+#: The distribution quantlib is installed as (``quantlib`` on the package index is the QuantLib
+#: finance library); the import name and the command are ``quantlib``.
+DISTRIBUTION = "quantlib-embeddings"
+
+
 def _matplotlib() -> Any:
     try:
         import matplotlib
@@ -372,7 +377,8 @@ def _matplotlib() -> Any:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise CliError("--plot: needs matplotlib; install it with pip install 'quantlib[plot]'") from None
+        raise CliError(f"--plot: needs matplotlib, which quantlib does not install by itself; install it with "
+                       f"pip install '{DISTRIBUTION}[plot]' (in a checkout: pip install -e '.[plot]')") from None
     return plt
 
 
