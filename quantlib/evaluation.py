@@ -23,7 +23,7 @@ from .matryoshka import MATRYOSHKA_DIMS, truncate
 from .quantization import quantize
 from .search import check_k, search
 
-__all__ = ["EvalRow", "evaluate", "format_table"]
+__all__ = ["EvalRow", "Recommendation", "evaluate", "format_recommendations", "format_table", "recommend"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,12 @@ class EvalRow:
     answer_hits : float or None
         Fraction of queries whose known answer is in the top-k (first stage),
         when answers are known (the bundled sample).
+    plain_store : bool
+        Whether a store that only scores the stored codes as they are (the dot
+        of the stored numbers, or the Hamming distance of stored bits, with the
+        query encoded the same way) ranks like this row's first stage.  False
+        when the first stage needs quantlib's scoring: the codec's calibration
+        (``"dequantized"``) or float queries against bits (``"float vs bits"``).
     """
 
     precision: str
@@ -64,6 +70,7 @@ class EvalRow:
     ms_per_query: float
     ms_per_query_rescored: float | None
     answer_hits: float | None = None
+    plain_store: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,6 +82,8 @@ class _Method:
     scoring: str
     dim: int
     bytes_per_vector: int
+    #: EvalRow.plain_store: a store that only scores the stored codes as they are gets this first stage
+    plain_store: bool
     run: Callable[[np.ndarray, int, Any], tuple[np.ndarray, np.ndarray]]
 
 
@@ -87,29 +96,29 @@ def _methods(docs: np.ndarray, dims: Iterable[int], oversample: int) -> Iterator
     d = docs.shape[1]
     o = oversample
     f16 = docs.astype(np.float16)
-    yield _Method("float32", "exact", d, 4 * d, lambda q, k, r: search(q, docs, k, metric="dot"))
-    yield _Method("float16", "exact", d, 2 * d,
+    yield _Method("float32", "exact", d, 4 * d, True, lambda q, k, r: search(q, docs, k, metric="dot"))
+    yield _Method("float16", "exact", d, 2 * d, True,
                   lambda q, k, r: search(q, f16, k, metric="dot", rescore=r, oversample=o))
     for prec in ("int8", "uint8"):
         codec = ScalarCodec.fit(docs, prec)
         codes = codec.encode(docs)
-        yield _Method(prec, "dequantized", d, d,
+        yield _Method(prec, "dequantized", d, d, False,
                       lambda q, k, r, codes=codes, codec=codec: search(q, codes, k, metric="dot", codec=codec,
                                                                        rescore=r, oversample=o))
-        yield _Method(prec, "raw codes", d, d,
+        yield _Method(prec, "raw codes", d, d, True,
                       lambda q, k, r, codes=codes, codec=codec, p=prec: _raw_codes(q, codes, codec, p, k, r, o))
     for dim in (d, *dims):
         bits = quantize(docs if dim == d else truncate(docs, dim), "ubinary")
         nbytes = bits.shape[1]
-        yield _Method("ubinary", "hamming", dim, nbytes,
+        yield _Method("ubinary", "hamming", dim, nbytes, True,
                       lambda q, k, r, bits=bits, dim=dim: _funnel(q, dim, r, k, o, lambda qq, kk, rr: search(
                           qq, bits, kk, metric="hamming", dim=dim, rescore=rr, oversample=o)))
-        yield _Method("ubinary", "float vs bits", dim, nbytes,
+        yield _Method("ubinary", "float vs bits", dim, nbytes, False,
                       lambda q, k, r, bits=bits, dim=dim: _funnel(q, dim, r, k, o, lambda qq, kk, rr: search(
                           qq, bits, kk, metric="dot", precision="ubinary", dim=dim, rescore=rr, oversample=o)))
     for dim in dims:
         short = truncate(docs, dim)
-        yield _Method("float32", "exact", dim, 4 * dim,
+        yield _Method("float32", "exact", dim, 4 * dim, True,
                       lambda q, k, r, short=short, dim=dim: _funnel(q, dim, r, k, o, lambda qq, kk, rr: search(
                           qq, short, kk, metric="dot", rescore=rr, oversample=o)))
 
@@ -244,17 +253,33 @@ def evaluate(
             recall=_recall(found, truth), recall_rescored=recall_rescored,
             ms_per_query=1e3 * t_first / len(qs),
             ms_per_query_rescored=None if t_rescored is None else 1e3 * t_rescored / len(qs),
-            answer_hits=hits,
+            answer_hits=hits, plain_store=method.plain_store,
         ))
     return rows
 
 
+def row_label(row: EvalRow, full_dim: int) -> str:
+    """A short name of the row's format: precision, scoring unless exact, dimensions when truncated.
+
+    >>> row_label(EvalRow("ubinary", "hamming", 64, 8, 192.0, 0.1, 0.3, 0.01, 0.02), 384)
+    'ubinary hamming, 64 dims'
+    """
+    name = row.precision if row.scoring == "exact" else f"{row.precision} {row.scoring}"
+    return name if row.dim == full_dim else f"{name}, {row.dim} dims"
+
+
 def format_table(rows: list[EvalRow], k: int = 10) -> str:
-    """The rows as an aligned text table."""
+    """The rows as an aligned text table.
+
+    The last column, ``store``, says which first stages a store that only
+    scores the stored codes as they are reaches (``plain``) and which need
+    quantlib's scoring (``quantlib``); see :attr:`EvalRow.plain_store`.
+    """
     has_hits = any(r.answer_hits is not None for r in rows)
     head = ["format", "scoring", "dims", "bytes", "ratio", f"recall@{k}", "+rescore", "ms/query", "+rescore"]
     if has_hits:
         head.append(f"answer@{k}")
+    head.append("store")
     lines = [head]
     for r in rows:
         line = [r.precision, r.scoring, str(r.dim), str(r.bytes_per_vector), f"{r.compression:.1f}x",
@@ -262,11 +287,108 @@ def format_table(rows: list[EvalRow], k: int = 10) -> str:
                 f"{r.ms_per_query:.3f}", "-" if r.ms_per_query_rescored is None else f"{r.ms_per_query_rescored:.3f}"]
         if has_hits:
             line.append("-" if r.answer_hits is None else f"{r.answer_hits:.3f}")
+        line.append("plain" if r.plain_store else "quantlib")
         lines.append(line)
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
-    left = {0, 1}
+    left = {0, 1, len(head) - 1}
     out = []
     for row in lines:
         cells = enumerate(zip(row, widths, strict=True))
-        out.append("  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in cells))
+        out.append("  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in cells).rstrip())
     return "\n".join(out)
+
+
+#: What ``quantlib eval`` recommends for: the recall@k a format must reach.
+RECALL_LEVELS = (0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The smallest format reaching ``min_recall``, by its first stage alone or after rescoring.
+
+    Attributes
+    ----------
+    min_recall : float
+    rescored : bool
+        Whether the recall counted is the one after float32 rescoring (the
+        float32 vectors are then kept too, wherever the rescoring reads them).
+    row : EvalRow or None
+        None when no format reaches ``min_recall``.
+    """
+
+    min_recall: float
+    rescored: bool
+    row: EvalRow | None
+
+    @property
+    def recall(self) -> float | None:
+        return None if self.row is None else _recall_of(self.row, self.rescored)
+
+    def as_dict(self, full_dim: int | None = None) -> dict[str, Any]:
+        r = self.row
+        return {"min_recall": self.min_recall, "rescored": self.rescored,
+                "format": None if r is None else row_label(r, r.dim if full_dim is None else full_dim),
+                "precision": None if r is None else r.precision, "scoring": None if r is None else r.scoring,
+                "dim": None if r is None else r.dim, "bytes_per_vector": None if r is None else r.bytes_per_vector,
+                "recall": self.recall, "plain_store": None if r is None else r.plain_store}
+
+
+def _recall_of(row: EvalRow, rescored: bool) -> float:
+    # full-dimension float32 is exact already: rescoring it changes nothing
+    return row.recall_rescored if rescored and row.recall_rescored is not None else row.recall
+
+
+def recommend(rows: list[EvalRow], levels: Iterable[float] = RECALL_LEVELS) -> list[Recommendation]:
+    """The smallest format reaching each recall level, first without then with rescoring.
+
+    Smallest is fewest bytes per vector; among equal sizes the higher recall
+    wins, then a row a plain store reaches, then the earlier row.
+
+    Examples
+    --------
+    >>> rows = [EvalRow("float32", "exact", 8, 32, 1.0, 1.0, None, 0.1, None),
+    ...         EvalRow("int8", "raw codes", 8, 8, 4.0, 0.90, 0.99, 0.1, 0.1, plain_store=True),
+    ...         EvalRow("ubinary", "hamming", 8, 1, 32.0, 0.5, 0.96, 0.1, 0.1, plain_store=True)]
+    >>> [(r.min_recall, r.rescored, r.row.precision) for r in recommend(rows)]
+    [(0.95, False, 'float32'), (0.95, True, 'ubinary'), (0.99, False, 'float32'), (0.99, True, 'int8')]
+    """
+    out = []
+    for level in levels:
+        for rescored in (False, True):
+            ok = [(r.bytes_per_vector, -_recall_of(r, rescored), not r.plain_store, i)
+                  for i, r in enumerate(rows) if _recall_of(r, rescored) >= level - 1e-9]
+            out.append(Recommendation(float(level), rescored, rows[min(ok)[3]] if ok else None))
+    return out
+
+
+def format_recommendations(recommendations: list[Recommendation], k: int = 10, full_dim: int | None = None) -> str:
+    """One line per recall level: the smallest format alone, and the smallest with rescoring.
+
+    >>> rows = [EvalRow("float32", "exact", 8, 32, 1.0, 1.0, None, 0.1, None),
+    ...         EvalRow("ubinary", "hamming", 8, 1, 32.0, 0.5, 0.96, 0.1, 0.1, plain_store=True)]
+    >>> print(format_recommendations(recommend(rows, [0.95]), k=10))
+    smallest for recall@10 >= 0.95: float32 (32 bytes, 1.000);
+    with rescoring: ubinary hamming (1 byte + float32 to rescore from, 0.960)
+    """
+    def say(rec: Recommendation) -> str:
+        r = rec.row
+        if r is None:
+            return "none reaches it"
+        size = f"{r.bytes_per_vector} byte{'s' if r.bytes_per_vector != 1 else ''}"
+        if rec.rescored and r.recall_rescored is not None:
+            size += " + float32 to rescore from"
+        return f"{row_label(r, r.dim if full_dim is None else full_dim)} ({size}, {rec.recall:.3f})"
+
+    by_level: dict[float, dict[bool, Recommendation]] = {}
+    for rec in recommendations:
+        by_level.setdefault(rec.min_recall, {})[rec.rescored] = rec
+    lines = []
+    for level, recs in by_level.items():
+        parts = []
+        if False in recs:
+            parts.append(say(recs[False]))
+        if True in recs:
+            parts.append(f"with rescoring: {say(recs[True])}")
+        lines.append(f"smallest for recall@{k} >= {level:g}: " + "; ".join(parts))
+    return "\n".join(lines)
+

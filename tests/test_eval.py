@@ -1,16 +1,20 @@
-"""`quantlib eval` and install hints."""
+"""`quantlib eval`: its recommendation, the plain-store mark, the compile notice, and install hints."""
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import sys
 import tomllib
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
-from quantlib.cli import main
+from quantlib.cli import compile_notice, main
+from quantlib.evaluation import EvalRow, format_recommendations, recommend, row_label
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -31,6 +35,133 @@ def emb(tmp_path):
     path = tmp_path / "x.npy"
     np.save(path, x)
     return str(path)
+
+
+#: The rows of `quantlib eval` on the bundled sample (README), where the old plot's labels overprinted.
+SAMPLE = [
+    ("float32", "exact", 384, 1536, 1.000, None, True), ("float16", "exact", 384, 768, 1.000, 1.000, True),
+    ("int8", "dequantized", 384, 384, 0.996, 1.000, False), ("int8", "raw codes", 384, 384, 0.757, 0.986, True),
+    ("uint8", "dequantized", 384, 384, 0.996, 1.000, False), ("uint8", "raw codes", 384, 384, 0.502, 0.818, True),
+    ("ubinary", "hamming", 384, 48, 0.608, 0.890, True), ("ubinary", "float vs bits", 384, 48, 0.694, 0.950, False),
+    ("ubinary", "hamming", 256, 32, 0.498, 0.785, True), ("ubinary", "float vs bits", 256, 32, 0.616, 0.876, False),
+    ("ubinary", "hamming", 128, 16, 0.324, 0.548, True), ("ubinary", "float vs bits", 128, 16, 0.416, 0.709, False),
+    ("ubinary", "hamming", 64, 8, 0.143, 0.344, True), ("ubinary", "float vs bits", 64, 8, 0.226, 0.477, False),
+    ("float32", "exact", 256, 1024, 0.764, 0.946, True), ("float32", "exact", 128, 512, 0.529, 0.807, True),
+    ("float32", "exact", 64, 256, 0.397, 0.645, True),
+]
+
+
+def sample_rows():
+    return [EvalRow(p, s, d, b, 1536 / b, r, rr, 0.1, None if rr is None else 0.2, plain_store=plain)
+            for p, s, d, b, r, rr, plain in SAMPLE]
+
+
+# ---------------------------------------------------------------------------- point 13: the recommendation
+
+
+def test_recommend_picks_the_smallest_format_reaching_each_level_alone_and_rescored():
+    recs = recommend(sample_rows())
+    got = [(r.min_recall, r.rescored, row_label(r.row, 384), r.row.bytes_per_vector) for r in recs]
+    assert got == [
+        (0.95, False, "int8 dequantized", 384),  # ties at 384 bytes: the higher recall, then the earlier row
+        (0.95, True, "ubinary float vs bits", 48),
+        (0.99, False, "int8 dequantized", 384),
+        (0.99, True, "int8 dequantized", 384),
+    ]
+    # nothing reaches it: said, not made up
+    (rec,) = recommend(sample_rows()[1:], [1.0])[:1]
+    assert rec.row.precision == "float16"
+    low = [r for r in sample_rows() if r.recall < 0.9 and (r.recall_rescored or 0) < 0.9]
+    assert [r.row for r in recommend(low, [0.9])] == [None, None]
+    assert "none reaches it" in format_recommendations(recommend(low, [0.9]), 10)
+
+
+def test_recommend_prefers_a_plain_store_row_among_equals():
+    a = EvalRow("int8", "dequantized", 8, 8, 4.0, 0.97, 0.99, 0.1, 0.1, plain_store=False)
+    b = EvalRow("int8", "raw codes", 8, 8, 4.0, 0.97, 0.99, 0.1, 0.1, plain_store=True)
+    assert recommend([a, b], [0.95])[0].row is b
+
+
+def test_eval_ends_with_the_recommendation_and_json_carries_it(capsys, emb):
+    status, out, _ = run(capsys, "eval", emb, "-k", "5")
+    assert status == 0
+    last = out.rstrip("\n").splitlines()[-2:]
+    assert [line.split(":")[0] for line in last] == ["smallest for recall@5 >= 0.95", "smallest for recall@5 >= 0.99"]
+    assert all("with rescoring: " in line for line in last)
+
+    status, out, _ = run(capsys, "eval", emb, "-k", "5", "--json")
+    report = json.loads(out)
+    rows = report["rows"]
+    recs = report["recommendation"]
+    assert [(r["min_recall"], r["rescored"]) for r in recs] == [(0.95, False), (0.95, True), (0.99, False),
+                                                                 (0.99, True)]
+    for rec in recs:  # brute force over the rows the same report printed
+        key = "recall_rescored" if rec["rescored"] else "recall"
+        reach = [r for r in rows if (r[key] if r[key] is not None else r["recall"]) >= rec["min_recall"]]
+        assert rec["bytes_per_vector"] == min(r["bytes_per_vector"] for r in reach)
+        assert any((r["precision"], r["scoring"], r["dim"]) == (rec["precision"], rec["scoring"], rec["dim"])
+                   for r in reach)
+
+
+def test_eval_marks_the_rows_a_plain_store_reaches(capsys, emb):
+    status, out, _ = run(capsys, "eval", emb, "-k", "5", "--json")
+    plain = {"exact": True, "raw codes": True, "hamming": True, "dequantized": False, "float vs bits": False}
+    rows = json.loads(out)["rows"]
+    assert {r["scoring"] for r in rows} == set(plain)
+    assert all(r["plain_store"] is plain[r["scoring"]] for r in rows)
+
+    status, out, _ = run(capsys, "eval", emb, "-k", "5")
+    lines = out.splitlines()
+    assert lines[1].split()[-1] == "store"
+    table = lines[2:2 + len(rows)]
+    assert [line.split()[-1] for line in table] == ["plain" if r["plain_store"] else "quantlib" for r in rows]
+    assert any(line.startswith("store: plain = ") for line in lines)
+
+
+# ---------------------------------------------------------------------------- point 13: the compile notice
+
+
+def _fresh_kernel():
+    # a new function each call: numba compiles it (no cache), as a cold cache compiles quantlib's kernels
+    return numba.njit(lambda x: x + 1)
+
+
+def test_compile_notice_says_it_once_and_only_when_numba_compiles():
+    warm = _fresh_kernel()
+    warm(1)
+    stream = io.StringIO()
+    with compile_notice("quantlib eval", stream=stream):
+        warm(2)  # already compiled: nothing to say
+    assert stream.getvalue() == ""
+    with compile_notice("quantlib eval", stream=stream):
+        _fresh_kernel()(1)
+        _fresh_kernel()(1.5)
+    assert stream.getvalue().count("\n") == 1
+    assert stream.getvalue().startswith("quantlib eval: compiling numba kernels")
+    _fresh_kernel()(1)  # outside the block: the listener is gone
+    assert stream.getvalue().count("\n") == 1
+
+
+def test_eval_prints_the_compile_notice_on_stderr_once(capsys, emb, monkeypatch):
+    import quantlib.evaluation as evaluation
+
+    real = evaluation.evaluate
+
+    def cold(*args, **kwargs):  # what a cold numba cache does: kernels compile during the evaluation
+        _fresh_kernel()(1)
+        _fresh_kernel()(2)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate", cold)
+    status, out, err = run(capsys, "eval", emb, "-k", "5")
+    assert status == 0 and "compiling" not in out
+    assert [line for line in err.splitlines() if "compiling numba kernels" in line] == [
+        "quantlib eval: compiling numba kernels once, 30 s or more (numba caches them for later runs)"]
+    monkeypatch.setattr(evaluation, "evaluate", real)
+    status, out, err = run(capsys, "eval", emb, "-k", "5")  # everything compiled in this process already
+    assert status == 0 and "compiling" not in err
+
+
 # ---------------------------------------------------------------------------- point 12: install hints
 
 
