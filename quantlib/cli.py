@@ -356,7 +356,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"({elapsed:.1f} s)")
         print(format_recommendations(recommendations, args.k, d))
     if args.plot:
-        _plot(rows, args.plot, args.k)
+        _plot(rows, args.plot, args.k, [
+            f"Recall@{args.k} against exact float32 search, by bytes per vector",
+            source,
+            f"{n} documents x {d} dims, {m} queries, k = {args.k}; rescoring re-ranks {candidates} candidates "
+            "with float32",
+        ], f"after float32 rescoring of {candidates}")
         if not args.json:
             print(f"plot: {args.plot}")
     return EXIT_OK
@@ -416,36 +421,24 @@ DISTRIBUTION = "quantlib-embeddings"
 
 
 def _matplotlib() -> Any:
+    """matplotlib, or a CliError saying how to install it (the plot uses no pyplot, hence no GUI backend)."""
     try:
         import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.backends.backend_agg  # noqa: F401  (what the plot renders with)
     except ImportError:
         raise CliError(f"--plot: needs matplotlib, which quantlib does not install by itself; install it with "
                        f"pip install '{DISTRIBUTION}[plot]' (in a checkout: pip install -e '.[plot]')") from None
-    return plt
+    return matplotlib
 
 
-def _plot(rows: list[Any], path: str, k: int) -> None:
-    plt = _matplotlib()
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for label, attr, marker in (("first stage", "recall", "o"), ("rescored", "recall_rescored", "^")):
-        pts = [(r.bytes_per_vector, getattr(r, attr), f"{r.precision} {r.scoring} {r.dim}")
-               for r in rows if getattr(r, attr) is not None]
-        ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, label=label)
-        if attr == "recall":
-            for x, y, text in pts:
-                ax.annotate(text, (x, y), fontsize=6, xytext=(3, -3), textcoords="offset points")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("bytes per vector")
-    ax.set_ylabel(f"recall@{k} vs exact float32")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
+def _plot(rows: list[Any], path: str, k: int, title: list[str], rescore_label: str) -> None:
+    import textwrap
+
+    from .evaluation import plot_figure
+
+    title_text = "\n".join(textwrap.fill(line, 110) for line in title)
+    fig = plot_figure(rows, k=k, title=title_text, rescore_label=rescore_label)
     fig.savefig(path)
-    plt.close(fig)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -23,7 +23,8 @@ from .matryoshka import MATRYOSHKA_DIMS, truncate
 from .quantization import quantize
 from .search import check_k, search
 
-__all__ = ["EvalRow", "Recommendation", "evaluate", "format_recommendations", "format_table", "recommend"]
+__all__ = ["EvalRow", "Recommendation", "evaluate", "format_recommendations", "format_table", "plot_figure",
+           "recommend", "row_label"]
 
 
 @dataclass(frozen=True)
@@ -392,3 +393,163 @@ def format_recommendations(recommendations: list[Recommendation], k: int = 10, f
         lines.append(f"smallest for recall@{k} >= {level:g}: " + "; ".join(parts))
     return "\n".join(lines)
 
+
+# ---------------------------------------------------------------------------- the plot (quantlib eval --plot)
+
+#: Label font size of the plot, in points.
+PLOT_FONT_SIZE = 9.0
+
+
+def plot_figure(rows: list[EvalRow], *, k: int, title: str, rescore_label: str = "after float32 rescoring") -> Any:
+    """Recall against bytes per vector as a matplotlib ``Figure`` (needs matplotlib, the extra ``plot``).
+
+    One circle per row's first stage and a triangle for it after rescoring,
+    joined by a line (gid ``"rescore-link"``); rows of equal size are spread
+    a little sideways.  Filled markers are rows a plain store reaches
+    (:attr:`EvalRow.plain_store`), hollow ones need quantlib's scoring.  Each
+    row gets one label (gid ``"row-label"``), placed where it overlaps no other
+    label, marker or line and stays inside the axes, with a leader line
+    (gid ``"leader"``) when it had to move away from its point.  The figure
+    uses no pyplot state: save it with ``fig.savefig(path)``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    full_dim = max(r.dim for r in rows)
+    fig = Figure(figsize=(11, 7.2), dpi=120)
+    FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.86, bottom=0.13)
+    ax = fig.add_subplot()
+    ax.set_xscale("log", base=2)
+
+    # rows of the same size side by side, 0.1 octave apart
+    by_size: dict[int, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_size.setdefault(r.bytes_per_vector, []).append(i)
+    xs = np.empty(len(rows))
+    for size, idx in by_size.items():
+        for j, i in enumerate(idx):
+            xs[i] = size * 2.0 ** (0.1 * (j - (len(idx) - 1) / 2))
+    colors: dict[str, Any] = {}
+    cycle = [f"C{i}" for i in range(10)]
+    for r in rows:
+        colors.setdefault(r.precision, cycle[len(colors) % len(cycle)])
+
+    marker_pt = 7.0
+    for x, r in zip(xs, rows, strict=True):
+        c = colors[r.precision]
+        face = c if r.plain_store else "white"
+        if r.recall_rescored is not None:
+            (link,) = ax.plot([x, x], [r.recall, r.recall_rescored], color=c, lw=1.2, alpha=0.6, zorder=1)
+            link.set_gid("rescore-link")
+            ax.plot([x], [r.recall_rescored], marker="^", ms=marker_pt, mfc=face, mec=c, mew=1.4, ls="none",
+                    zorder=3)
+        ax.plot([x], [r.recall], marker="o", ms=marker_pt, mfc=face, mec=c, mew=1.4, ls="none", zorder=3)
+
+    recalls = [r.recall for r in rows] + [r.recall_rescored for r in rows if r.recall_rescored is not None]
+    ax.set_ylim(max(0.0, min(recalls) - 0.08), 1.07)
+    ax.set_xlim(xs.min() / 1.6, xs.max() * 1.6)
+    sizes = sorted(by_size)
+    ax.xaxis.set_major_locator(FixedLocator(sizes))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(sizes, [str(b) for b in sizes])
+    ax.tick_params(labelsize=PLOT_FONT_SIZE)
+    ax.set_xlabel("bytes per vector (log scale; rows of one size are spread a little sideways)", fontsize=10)
+    ax.set_ylabel(f"recall@{k} against exact float32 search", fontsize=10)
+    ax.axhline(1.0, color="0.6", lw=0.6, zorder=0)
+    ax.grid(alpha=0.25)
+    ax.set_title(title, fontsize=11, loc="left")
+
+    grey = "0.35"
+    handles = [
+        Line2D([], [], marker="o", ms=marker_pt, color=grey, ls="none", label="first stage"),
+        Line2D([], [], marker="^", ms=marker_pt, color=grey, ls="-", lw=1.2, label=rescore_label),
+        Line2D([], [], marker="s", ms=marker_pt, color=grey, ls="none", label="filled: a plain store gets it"),
+        Line2D([], [], marker="s", ms=marker_pt, mfc="white", mec=grey, ls="none",
+               label="hollow: needs quantlib's scoring"),
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=PLOT_FONT_SIZE, frameon=False,
+               bbox_to_anchor=(0.5, 0.005))
+
+    _place_labels(fig, ax, xs, rows, full_dim, marker_pt)
+    return fig
+
+
+def _candidates(px: float, width: float, height: float) -> list[tuple[float, float]]:
+    """Anchor offsets (pixels) to try for a label, nearest first: rings round the point, then a grid over
+    the whole axes (``width`` x ``height`` pixels), so that a free place is found if there is one."""
+    angles = np.radians([0, 180, 25, -25, 155, -155, 55, -55, 125, -125, 90, -90])
+    near = [(r * px * np.cos(a), r * px * np.sin(a)) for r in (6, 12, 20, 30, 42, 56, 72, 90) for a in angles]
+    step = 6 * px
+    gx, gy = np.meshgrid(np.arange(-width, width + step, step), np.arange(-height, height + step, step))
+    grid = np.column_stack([gx.ravel(), gy.ravel()])
+    grid = grid[np.argsort(np.hypot(grid[:, 0], grid[:, 1]), kind="stable")]
+    return near + [(float(x), float(y)) for x, y in grid if np.hypot(x, y) > 90 * px]
+
+
+def _place_labels(fig: Any, ax: Any, xs: np.ndarray, rows: list[EvalRow], full_dim: int, marker_pt: float) -> None:
+    """Label each first-stage point where the text hits no other label, marker, link or leader line.
+
+    Greedy, crowded points first, nearest free place first; everything is
+    measured in display pixels (text extents once, by the renderer).
+    """
+    from matplotlib.transforms import offset_copy
+
+    renderer = fig.canvas.get_renderer()
+    px = fig.dpi / 72.0
+    frame = ax.bbox.padded(-3)
+    half = marker_pt * px / 2 + 1
+    points = ax.transData.transform(np.column_stack([xs, [r.recall for r in rows]]))
+    obstacles = []  # x0, y0, x1, y1
+    for (x, y), r in zip(points, rows, strict=True):
+        y2 = y if r.recall_rescored is None else ax.transData.transform((1.0, r.recall_rescored))[1]
+        obstacles.append((x - half, min(y, y2) - half, x + half, max(y, y2) + half))  # markers and the link
+    placed = np.empty((0, 4))
+    crowd = [int((np.hypot(*(points - p).T) < 60 * px).sum()) for p in points]
+    candidates = _candidates(px, frame.width, frame.height)
+
+    def hits(boxes: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> bool:
+        return bool(np.any((boxes[:, 0] < x1) & (boxes[:, 2] > x0) & (boxes[:, 1] < y1) & (boxes[:, 3] > y0)))
+
+    for i in sorted(range(len(rows)), key=lambda i: (-crowd[i], i)):
+        text = ax.text(xs[i], rows[i].recall, row_label(rows[i], full_dim), fontsize=PLOT_FONT_SIZE, zorder=4,
+                       ha="left", va="bottom")
+        text.set_gid("row-label")
+        ext = text.get_window_extent(renderer)
+        w, h = ext.width + 4, ext.height + 4  # 2 pixels of air on each side
+        x, y = points[i]
+        blocked = np.array(obstacles)
+        for dx, dy in candidates:
+            ha = "left" if dx > 0.3 * np.hypot(dx, dy) else "right" if dx < -0.3 * np.hypot(dx, dy) else "center"
+            va = "bottom" if dy > 0.3 * np.hypot(dx, dy) else "top" if dy < -0.3 * np.hypot(dx, dy) else "center"
+            x0 = x + dx - {"left": 2, "right": w - 2, "center": w / 2}[ha]
+            y0 = y + dy - {"bottom": 2, "top": h - 2, "center": h / 2}[va]
+            x1, y1 = x0 + w, y0 + h
+            if not (frame.x0 <= x0 and x1 <= frame.x1 and frame.y0 <= y0 and y1 <= frame.y1):
+                continue
+            if hits(placed, x0, y0, x1, y1) or hits(blocked, x0, y0, x1, y1):
+                continue
+            leader = None
+            if np.hypot(dx, dy) > 7 * px:  # moved away: a leader from the marker's edge to the text
+                t = np.linspace(half / np.hypot(dx, dy), 1, 24)[:, None]
+                leader = np.array([x, y]) + t * np.array([dx, dy])
+                lx, ly = leader[:, 0:1], leader[:, 1:2]
+                if placed.size and np.any((lx > placed[:, 0]) & (lx < placed[:, 2]) & (ly > placed[:, 1])
+                                          & (ly < placed[:, 3])):
+                    continue
+            break
+        else:  # no free place at all: leave it at the point (the plot's tests would catch this)
+            dx = dy = 0.0
+            ha, va, leader = "left", "bottom", None
+            x0, y0, x1, y1 = x - 2, y - 2, x - 2 + w, y - 2 + h
+        text.set_transform(offset_copy(ax.transData, fig, x=dx / px, y=dy / px, units="points"))
+        text.set_horizontalalignment(ha)
+        text.set_verticalalignment(va)
+        placed = np.vstack([placed, [x0, y0, x1, y1]])
+        if leader is not None:
+            xy = ax.transData.inverted().transform(leader[[0, -1]])
+            (line,) = ax.plot(xy[:, 0], xy[:, 1], color="0.45", lw=0.7, zorder=2)
+            line.set_gid("leader")
+            obstacles.extend((px_ - 1.5, py_ - 1.5, px_ + 1.5, py_ + 1.5) for px_, py_ in leader[::2])

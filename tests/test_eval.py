@@ -1,4 +1,4 @@
-"""`quantlib eval`: its recommendation, the plain-store mark, the compile notice, and install hints."""
+"""`quantlib eval`: its recommendation, the plain-store mark, the compile notice, the plot, and install hints."""
 
 from __future__ import annotations
 
@@ -160,6 +160,92 @@ def test_eval_prints_the_compile_notice_on_stderr_once(capsys, emb, monkeypatch)
     monkeypatch.setattr(evaluation, "evaluate", real)
     status, out, err = run(capsys, "eval", emb, "-k", "5")  # everything compiled in this process already
     assert status == 0 and "compiling" not in err
+
+
+# ---------------------------------------------------------------------------- point 14: the plot
+
+
+def _labels(fig):
+    return [t for t in fig.findobj(lambda a: a.get_gid() == "row-label")]
+
+
+def _check_figure(fig, rows):
+    from matplotlib.text import Text
+
+    renderer = fig.canvas.get_renderer()
+    labels = _labels(fig)
+    full = max(r.dim for r in rows)
+    assert sorted(t.get_text() for t in labels) == sorted(row_label(r, full) for r in rows)
+    assert all(t.get_fontsize() >= 8 for t in labels)
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    inside = fig.bbox
+    for i, a in enumerate(boxes):
+        assert inside.x0 <= a.x0 and a.x1 <= inside.x1 and inside.y0 <= a.y0 and a.y1 <= inside.y1, labels[i]
+        for j in range(i):
+            assert not a.overlaps(boxes[j]), (labels[i].get_text(), labels[j].get_text())
+    # each rescored point is joined to its own first stage
+    links = fig.findobj(lambda a: a.get_gid() == "rescore-link")
+    assert len(links) == sum(r.recall_rescored is not None for r in rows)
+    ends = sorted((float(line.get_ydata()[0]), float(line.get_ydata()[1])) for line in links)
+    assert ends == sorted((r.recall, r.recall_rescored) for r in rows if r.recall_rescored is not None)
+    assert all(line.get_xdata()[0] == line.get_xdata()[1] for line in links)
+    # nothing else written runs out of the figure either (title, legend, ticks)
+    for t in fig.findobj(Text):
+        if t.get_text() and t.get_visible():
+            box = t.get_window_extent(renderer)
+            assert inside.x0 <= box.x0 and box.x1 <= inside.x1 + 0.5 and box.y1 <= inside.y1 + 0.5, t.get_text()
+    width, height = fig.get_size_inches() * fig.dpi
+    assert width >= 1000 and height >= 700
+
+
+def test_plot_of_the_bundled_sample_rows_has_no_colliding_labels():
+    from quantlib.evaluation import plot_figure
+
+    rows = sample_rows()
+    fig = plot_figure(rows, k=10, title="Recall@10\nbundled sample")
+    fig.canvas.draw()
+    _check_figure(fig, rows)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_plot_places_labels_of_crowded_random_rows(seed):
+    # more rows than eval makes today, many of one size and near one recall: what added codecs may bring
+    from quantlib.evaluation import plot_figure
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(24):
+        size = int(rng.choice([8, 48, 384, 768, 1536]))
+        recall = float(rng.choice([rng.uniform(0, 1), 0.99]))
+        rescored = None if i == 0 else min(1.0, recall + float(rng.uniform(0, 0.3)))
+        rows.append(EvalRow(f"p{i % 5}", rng.choice(["exact", "raw codes", "hamming"]), 384 - 8 * (i % 7), size,
+                            1536 / size, recall, rescored, 0.1, 0.1, plain_store=bool(i % 2)))
+    fig = plot_figure(rows, k=10, title="random rows")
+    fig.canvas.draw()
+    _check_figure(fig, rows)
+
+
+def test_eval_plot_has_a_title_with_the_data_k_and_candidates(capsys, emb, tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    saved = []
+    real_savefig = Figure.savefig
+
+    def savefig(self, *args, **kwargs):
+        saved.append(self)
+        return real_savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    png = tmp_path / "recall.png"
+    status, out, _ = run(capsys, "eval", emb, "-k", "5", "--oversample", "3", "--json", "--plot", str(png))
+    assert status == 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = [EvalRow(**r) for r in json.loads(out)["rows"]]
+    (fig,) = saved
+    texts = " ".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")))
+    assert "Recall@5 against exact float32 search" in texts
+    assert f"held out of {emb}" in texts.replace("\n", "")
+    assert "k = 5" in texts and "re-ranks 15 candidates" in texts
+    _check_figure(fig, rows)
 
 
 # ---------------------------------------------------------------------------- point 12: install hints
