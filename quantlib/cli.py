@@ -296,7 +296,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate, format_table
+    from .evaluation import evaluate, format_recommendations, format_table, recommend
 
     _positive(args.oversample, "--oversample")
     _positive(args.n_queries, "--n-queries")
@@ -336,25 +336,75 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.plot:
         _output(args.plot, "--plot")
         _matplotlib()
+    candidates = min(args.k * args.oversample, docs.shape[0])
     t0 = time.perf_counter()
-    rows = evaluate(docs, queries, k=args.k, oversample=args.oversample, answers=answers, progress=progress)
+    with compile_notice("quantlib eval"):
+        rows = evaluate(docs, queries, k=args.k, oversample=args.oversample, answers=answers, progress=progress)
     elapsed = time.perf_counter() - t0
+    n, d, m = docs.shape[0], docs.shape[1], queries.shape[0]
+    recommendations = recommend(rows)
     if args.json:
-        print(json.dumps({"documents": int(docs.shape[0]), "queries": int(queries.shape[0]),
-                          "dim": int(docs.shape[1]), "k": args.k, "oversample": args.oversample,
-                          "source": source, "rows": [r.as_dict() for r in rows]}, indent=2))
+        print(json.dumps({"documents": int(n), "queries": int(m), "dim": int(d), "k": args.k,
+                          "oversample": args.oversample, "source": source, "rows": [r.as_dict() for r in rows],
+                          "recommendation": [rec.as_dict(d) for rec in recommendations]}, indent=2))
     else:
-        print(f"{docs.shape[0]} documents x {docs.shape[1]} dims, {queries.shape[0]} queries ({source}); "
-              f"recall@{args.k} against exact float32 search; rescoring re-ranks "
-              f"{min(args.k * args.oversample, docs.shape[0])} "
-              "candidates with float32")
+        print(f"{n} documents x {d} dims, {m} queries ({source}); recall@{args.k} against exact float32 search; "
+              f"rescoring re-ranks {candidates} candidates with float32")
         print(format_table(rows, args.k))
+        print("store: plain = a store that scores the stored codes as they are (the dot of the numbers, Hamming "
+              "of the bits) gets this first stage; quantlib = it needs quantlib's scoring")
         print(f"({elapsed:.1f} s)")
+        print(format_recommendations(recommendations, args.k, d))
     if args.plot:
-        _plot(rows, args.plot, args.k)
+        _plot(rows, args.plot, args.k, [
+            f"Recall@{args.k} against exact float32 search, by bytes per vector",
+            source,
+            f"{n} documents x {d} dims, {m} queries, k = {args.k}; rescoring re-ranks {candidates} candidates "
+            "with float32",
+        ], f"after float32 rescoring of {candidates}")
         if not args.json:
             print(f"plot: {args.plot}")
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def compile_notice(prefix: str, *, stream: Any = None) -> Iterator[None]:
+    """Say once, on stderr, that numba is compiling kernels, when it starts to.
+
+    A cold numba cache makes a first run take tens of seconds with nothing on
+    screen (the progress bar shows only on a terminal).  Numba announces each
+    compilation (not a load from its cache) as a ``numba:compile`` event; the
+    first one inside the block prints one line.
+    """
+    stream = stream or sys.stderr
+    said = False
+
+    def say() -> None:
+        nonlocal said
+        if said:
+            return
+        said = True
+        clear = "\r\033[K" if hasattr(stream, "isatty") and stream.isatty() else ""  # over a progress bar
+        stream.write(f"{clear}{prefix}: compiling numba kernels once, 30 s or more "
+                     "(numba caches them for later runs)\n")
+        stream.flush()
+
+    try:
+        from numba.core import event
+    except ImportError:  # pragma: no cover - numba without its event API: say it on first use
+        say()
+        yield
+        return
+
+    class _Listener(event.Listener):
+        def on_start(self, ev: Any) -> None:
+            say()
+
+        def on_end(self, ev: Any) -> None:
+            pass
+
+    with event.install_listener("numba:compile", _Listener()):
+        yield
 
 
 def _has_key(path: str, key: str) -> bool:
@@ -365,36 +415,30 @@ def _has_key(path: str, key: str) -> bool:
         return False
 
 
+#: The distribution quantlib is installed as (``quantlib`` on the package index is the QuantLib
+#: finance library); the import name and the command are ``quantlib``.
+DISTRIBUTION = "quantlib-embeddings"
+
+
 def _matplotlib() -> Any:
+    """matplotlib, or a CliError saying how to install it (the plot uses no pyplot, hence no GUI backend)."""
     try:
         import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        import matplotlib.backends.backend_agg  # noqa: F401  (what the plot renders with)
     except ImportError:
-        raise CliError("--plot: needs matplotlib; install it with pip install 'quantlib[plot]'") from None
-    return plt
+        raise CliError(f"--plot: needs matplotlib, which quantlib does not install by itself; install it with "
+                       f"pip install '{DISTRIBUTION}[plot]' (in a checkout: pip install -e '.[plot]')") from None
+    return matplotlib
 
 
-def _plot(rows: list[Any], path: str, k: int) -> None:
-    plt = _matplotlib()
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    for label, attr, marker in (("first stage", "recall", "o"), ("rescored", "recall_rescored", "^")):
-        pts = [(r.bytes_per_vector, getattr(r, attr), f"{r.precision} {r.scoring} {r.dim}")
-               for r in rows if getattr(r, attr) is not None]
-        ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, label=label)
-        if attr == "recall":
-            for x, y, text in pts:
-                ax.annotate(text, (x, y), fontsize=6, xytext=(3, -3), textcoords="offset points")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("bytes per vector")
-    ax.set_ylabel(f"recall@{k} vs exact float32")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
+def _plot(rows: list[Any], path: str, k: int, title: list[str], rescore_label: str) -> None:
+    import textwrap
+
+    from .evaluation import plot_figure
+
+    title_text = "\n".join(textwrap.fill(line, 110) for line in title)
+    fig = plot_figure(rows, k=k, title=title_text, rescore_label=rescore_label)
     fig.savefig(path)
-    plt.close(fig)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
