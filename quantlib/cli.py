@@ -724,8 +724,8 @@ def _is_codes_file(path: str) -> bool:
     return Path(path).suffix.lower() == ".npz" and _has_key(path, "config") and _has_key(path, "codes")
 
 
-def _load_codes_input(path: str, name: str) -> tuple[np.ndarray, Any, str, int]:
-    """Codes, codec (None when uncalibrated), precision and dimension of a codes file."""
+def _load_codes_input(path: str, name: str) -> tuple[np.ndarray, Any, str, int, dict[str, Any]]:
+    """Codes, codec (None when uncalibrated), precision, dimension and codec config of a codes file."""
     from .precision import precision_info
 
     codes, config, dim = load_codes(path, name)
@@ -735,7 +735,7 @@ def _load_codes_input(path: str, name: str) -> tuple[np.ndarray, Any, str, int]:
         codes = _as_code_matrix(codes, precision, dim, name, path)
     else:
         precision = codec.precision
-    return _native(codes), codec, precision, dim
+    return _native(codes), codec, precision, dim, config
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -749,15 +749,18 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.key:
             raise CliError(f"--key: CORPUS {args.corpus} is a codes file; its codes are what is searched",
                            EXIT_USAGE)
-        corpus, codec, precision, dim = _load_codes_input(args.corpus, "CORPUS")
+        corpus, codec, precision, dim, config = _load_codes_input(args.corpus, "CORPUS")
     else:
         corpus = load_float_matrix(args.corpus, "CORPUS", args.key, "--key")
     if _is_codes_file(args.queries):
-        queries, _, q_precision, q_dim = _load_codes_input(args.queries, "QUERIES")
+        queries, _, q_precision, q_dim, q_config = _load_codes_input(args.queries, "QUERIES")
         if (q_precision, q_dim) != (precision, dim):
             corpus_is = f"{precision} codes of dimension {dim}" if precision else "float embeddings"
             raise CliError(f"QUERIES: {args.queries} holds {q_precision} codes of dimension {q_dim}; code "
                            f"queries must match the corpus, which holds {corpus_is} (or give float queries)")
+        if q_config != config:  # e.g. int8 calibrated on other ranges: the same integers mean other values
+            raise CliError(f"QUERIES: {args.queries} holds codes of another codec than CORPUS's (its config "
+                           f"{short_repr(q_config)}, not {short_repr(config)}); give float queries")
     else:
         queries = load_float_matrix(args.queries, "QUERIES", args.queries_key, "--queries-key")
     if not 1 <= args.k <= corpus.shape[0]:
@@ -893,6 +896,10 @@ def main(argv: Iterable[str] | None = None) -> int:
             warnings.simplefilter("always")
             warnings.showwarning = _warn_line
             return int(args.func(args))
+    except BrokenPipeError:  # `quantlib search ... | head`: the reader has all it wanted
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return EXIT_DATA
     except CliError as exc:
         if args.debug:
             raise

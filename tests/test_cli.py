@@ -513,3 +513,16 @@ def test_dequantize_accepts_big_endian_float_codes(tmp_path, capsys, emb, dtype)
     status, _, err = run(capsys, "dequantize", str(tmp_path / "be.npz"), "-o", str(tmp_path / "y.npy"))
     assert status == 0, err
     assert np.load(tmp_path / "y.npy").tobytes() == codes.astype(np.float32).tobytes()
+
+
+def test_code_queries_must_come_from_the_corpus_codec(tmp_path, capsys, emb):
+    x, path = emb
+    other = tmp_path / "other.npy"
+    np.save(other, x[:150] * 2)
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    assert run(capsys, "quantize", path, "-p", "int8", "-o", str(a))[0] == 0
+    assert run(capsys, "quantize", str(other), "-p", "int8", "-o", str(b))[0] == 0
+    status, out, _ = run(capsys, "search", str(a), str(a), "-k", "1")
+    assert status == 0 and [line.split("\t")[2] for line in out.splitlines()[1:4]] == ["0", "1", "2"]
+    status, _, err = run(capsys, "search", str(a), str(b), "-k", "1")  # same precision, other ranges
+    assert status == 1 and "holds codes of another codec than CORPUS's" in err
