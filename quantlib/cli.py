@@ -745,14 +745,11 @@ def cmd_search(args: argparse.Namespace) -> int:
                   queries="QUERIES", corpus="CORPUS")
     out = output_path(args.output, (".npz",), ".npz", "scores and indices")[0] if args.output else None
     codec = dim = precision = None
-    if _is_codes_file(args.corpus):
-        if args.key:
-            raise CliError(f"--key: CORPUS {args.corpus} is a codes file; its codes are what is searched",
-                           EXIT_USAGE)
+    if _is_codes_file(args.corpus) and not args.key:  # --key: a float member beside the codes
         corpus, codec, precision, dim, config = _load_codes_input(args.corpus, "CORPUS")
     else:
         corpus = load_float_matrix(args.corpus, "CORPUS", args.key, "--key")
-    if _is_codes_file(args.queries):
+    if _is_codes_file(args.queries) and not args.queries_key:
         queries, _, q_precision, q_dim, q_config = _load_codes_input(args.queries, "QUERIES")
         if (q_precision, q_dim) != (precision, dim):
             corpus_is = f"{precision} codes of dimension {dim}" if precision else "float embeddings"

@@ -335,11 +335,19 @@ def test_decoded_codes_are_a_codes_file_that_search_and_dequantize_read(tmp_path
     assert status == 0 and ("uncalibrated" in out) is raw
     assert np.load(tmp_path / "back.npy").tobytes() == r.as_float32().tobytes()
     # search, with float queries (the response's float32 type) and with the codes themselves as queries
-    for queries, extra in ((codes_file, ["--queries-key", "embeddings_float32"]), (codes_file, [])):
-        status, out, err = run(capsys, "search", str(codes_file), str(queries), "-k", "2", *extra)
+    scores = {}
+    for extra in (["--queries-key", "embeddings_float32"], []):
+        status, out, err = run(capsys, "search", str(codes_file), str(codes_file), "-k", "2", *extra)
         assert status == 0, err
         lines = out.strip().splitlines()
         assert [line.split("\t")[2] for line in lines[1::2]] == ["0", "1"]  # each row finds itself first
+        scores[len(extra)] = [line.split("\t")[3] for line in lines[1:]]
+    if raw:  # float queries against the codes' integer values, and the codes' own dot: not the same numbers
+        assert scores[0] != scores[2]
+    # --key searches a float member of the codes file instead of its codes
+    status, out, _ = run(capsys, "search", str(codes_file), str(codes_file), "-k", "1", "--key",
+                         "embeddings_float32", "--queries-key", "embeddings_float32")
+    assert status == 0 and out.splitlines()[1].split("\t")[2:] == ["0", "1"]
 
 
 def test_decode_output_dimension_describes_bits_of_any_dimension(tmp_path, capsys):
