@@ -461,7 +461,7 @@ def _as_code_matrix(codes: np.ndarray, precision: str, dim: int, name: str, path
 
     info = precision_info(precision)
     if codes.ndim != 2 or codes.dtype != info.dtype or codes.shape[1] != dim:
-        raise CliError(f"{name}: {path} should hold ({'n'}, {dim}) {info.dtype} {precision} codes, got "
+        raise CliError(f"{name}: {path} should hold (n, {dim}) {info.dtype} {precision} codes, got "
                        f"shape {codes.shape} dtype {codes.dtype}")
     return codes
 
@@ -476,7 +476,9 @@ def _read_responses(inputs: Sequence[str]) -> list[tuple[str, bytes]]:
             if stdin_read:
                 raise CliError("RESPONSE: '-' (stdin) is given twice; it can be read once", EXIT_USAGE)
             stdin_read = True
-            data, label = sys.stdin.buffer.read(), "stdin"
+            buffer = getattr(sys.stdin, "buffer", None)  # None: a text stream put in its place
+            data = buffer.read() if buffer is not None else sys.stdin.read().encode("utf-8")
+            label = "stdin"
         else:
             data, label = _input_file(item, "RESPONSE").read_bytes(), item
         docs.extend(_documents(data, label))
@@ -583,6 +585,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
         held.append(f"{len(mvs)} multi-vector inputs ({sum(len(m) for m in mvs)} vectors)")
         arrays["multivector_offsets"] = np.cumsum([0, *(len(m) for m in mvs)], dtype=np.int64)
         arrays["multivectors"] = np.concatenate(mvs) if mvs else np.zeros((0, 0), np.float32)
+        # what the rows are: bits or codes cannot be told from their dtype, nor bits' dimension from their width
+        arrays["multivector_precision"] = np.array(result.precision)
+        arrays["multivector_dim"] = np.array(result.dim if result.dim is not None else -1)
     if not fmt:  # no suffix: .npy when it holds everything, else .npz
         fmt = ".npy" if dense is not None and not codes and not held else ".npz"
         out += fmt
@@ -744,7 +749,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     _FLAGS.update(metric="--metric", k="-k", oversample="--oversample", rescore="--rescore",
                   queries="QUERIES", corpus="CORPUS")
     out = output_path(args.output, (".npz",), ".npz", "scores and indices")[0] if args.output else None
-    codec = dim = precision = None
+    codec = dim = precision = config = None
     if _is_codes_file(args.corpus) and not args.key:  # --key: a float member beside the codes
         corpus, codec, precision, dim, config = _load_codes_input(args.corpus, "CORPUS")
     else:

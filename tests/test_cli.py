@@ -534,3 +534,20 @@ def test_code_queries_must_come_from_the_corpus_codec(tmp_path, capsys, emb):
     assert status == 0 and [line.split("\t")[2] for line in out.splitlines()[1:4]] == ["0", "1", "2"]
     status, _, err = run(capsys, "search", str(a), str(b), "-k", "1")  # same precision, other ranges
     assert status == 1 and "holds codes of another codec than CORPUS's" in err
+
+
+def test_decode_multivector_bits_record_their_precision_and_concatenate(tmp_path, capsys):
+    first = {"object": "list", "model": "jina-colbert-v2", "usage": {"total_tokens": 3},
+             "data": [{"object": "embedding", "index": 1, "embeddings": [[3, 0]]},
+                      {"object": "embedding", "index": 0, "embeddings": [[77, 128], [12, 0]]}]}
+    second = json.loads(json.dumps(first))
+    second["data"] = [{"object": "embedding", "index": 0, "embeddings": [[255, 128]]}]
+    src = tmp_path / "mv.jsonl"
+    src.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n")
+    status, out, err = run(capsys, "decode", str(src), "--output-dtype", "ubinary", "--output-dimension", "9",
+                           "-o", str(tmp_path / "mv"))
+    assert (status, err) == (0, "") and "3 multi-vector inputs (4 vectors)" in out and "from 2 responses" in out
+    got = _members(tmp_path / "mv.npz")
+    assert got["multivector_offsets"].tolist() == [0, 2, 3, 4]
+    assert got["multivectors"].tolist() == [[77, 128], [12, 0], [3, 0], [255, 128]]
+    assert (str(got["multivector_precision"]), int(got["multivector_dim"])) == ("ubinary", 9)
