@@ -48,7 +48,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,10 +86,6 @@ _OWNED = re.compile(r"(codes|ids|rescore)(-[0-9a-f]{16}\.npy|\.npy|\.npy\.tmp)"
                     r"|quantlib-index\.json(\.[0-9a-f]{16})?\.tmp")
 #: How many times :meth:`FlatIndex.load` starts again when saves replace the index under it.
 _LOAD_ATTEMPTS = 8
-
-#: A test hook: called with the name of each step of :meth:`FlatIndex.save` as it completes
-#: (tests kill the process there to show that every step leaves a loadable index).
-_save_hook: Callable[[str], None] | None = None
 
 # Directories being saved to by this process (the file lock below covers other processes).
 _saving: set[str] = set()
@@ -448,7 +444,6 @@ class FlatIndex:
             raise ConfigError(f"path: expected a directory to save the index in, got the file {root}")
         root.mkdir(parents=True, exist_ok=True)
         with _save_lock(root):
-            _step("locked")
             save = secrets.token_hex(8)
             arrays = {"codes": state.codes, "ids": state.ids}
             if state.rescore is not None:
@@ -461,7 +456,6 @@ class FlatIndex:
                     name = f"{key}-{save}.npy"
                     entries[key] = {"file": name, "dtype": arr.dtype.str, "shape": list(arr.shape),
                                     "sha256": _write_npy(root / name, arr)}
-                    _step(f"{key}: written")
                 header = {
                     "format": FORMAT,
                     "version": VERSION,
@@ -477,22 +471,18 @@ class FlatIndex:
                     f.write(json.dumps(header, indent=1).encode("ascii"))
                     f.flush()
                     os.fsync(f.fileno())
-                _step("header: written")
             except BaseException:
                 for file in [tmp, *(root / e["file"] for e in entries.values())]:
                     with contextlib.suppress(OSError):
                         file.unlink()  # nothing names them yet
                 raise
             os.replace(tmp, header_path)  # the commit
-            _step("header: committed")
             _fsync_directory(root)
-            _step("directory: synced")
             keep = {e["file"] for e in entries.values()}
             for file in sorted(root.iterdir()):
                 if file.name not in keep and _OWNED.fullmatch(file.name):
                     with contextlib.suppress(OSError):  # gone already, or (Windows) still mapped
                         file.unlink()
-                    _step(f"removed {file.name}")
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> FlatIndex:
@@ -597,11 +587,6 @@ class _Vanished(Exception):
         self.name = name
 
 
-def _step(name: str) -> None:
-    if _save_hook is not None:
-        _save_hook(name)
-
-
 @contextlib.contextmanager
 def _save_lock(root: Path) -> Iterator[None]:
     """Hold the save lock of directory ``root``, or raise ConfigError at once if a save holds it.
@@ -639,25 +624,19 @@ def _save_lock(root: Path) -> Iterator[None]:
 class _HashingWriter:
     """A write-only file wrapper that hashes what passes through (numpy writes .npy headers and data to it)."""
 
-    def __init__(self, f: Any, name: str) -> None:
+    def __init__(self, f: Any) -> None:
         self._f = f
-        self._name = name
-        self._first = True
         self.digest = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
         self.digest.update(data)
-        n = self._f.write(data)
-        if self._first:
-            self._first = False
-            _step(f"{self._name}: partly written")
-        return n
+        return self._f.write(data)
 
 
 def _write_npy(file: Path, arr: np.ndarray) -> str:
     """Write ``arr`` as a new ``.npy`` file, flushed to disk; the SHA-256 of the bytes written."""
     with open(file, "xb") as f:
-        writer = _HashingWriter(f, file.name.split("-")[0])
+        writer = _HashingWriter(f)
         np.lib.format.write_array(writer, np.ascontiguousarray(arr), allow_pickle=False)
         f.flush()
         os.fsync(f.fileno())
