@@ -367,7 +367,7 @@ class FlatIndex:
 
     @staticmethod
     def _new_ids(given: np.ndarray | None, n: int, current: np.ndarray) -> np.ndarray:
-        """The ids of ``n`` new rows: ``given`` if none is in ``current``, else continuing after its largest."""
+        """The ids of ``n`` new rows: ``given`` (none may be in ``current``), or ids after the largest in it."""
         if given is None:
             start = int(current.max()) + 1 if current.size else 0
             if start + n - 1 > np.iinfo(np.int64).max:
@@ -451,9 +451,11 @@ class FlatIndex:
             entries = {}
             header_path = root / HEADER
             tmp = root / f"{HEADER}.{save}.tmp"
+            written = [tmp]
             try:
                 for key, arr in arrays.items():
                     name = f"{key}-{save}.npy"
+                    written.append(root / name)
                     entries[key] = {"file": name, "dtype": arr.dtype.str, "shape": list(arr.shape),
                                     "sha256": _write_npy(root / name, arr)}
                 header = {
@@ -472,7 +474,7 @@ class FlatIndex:
                     f.flush()
                     os.fsync(f.fileno())
             except BaseException:
-                for file in [tmp, *(root / e["file"] for e in entries.values())]:
+                for file in written:
                     with contextlib.suppress(OSError):
                         file.unlink()  # nothing names them yet
                 raise

@@ -180,6 +180,32 @@ def test_a_save_removes_what_crashed_saves_left_and_keeps_other_files(data, tmp_
         index.save(root / "notes.txt")
 
 
+def test_a_save_that_fails_half_way_leaves_the_old_index_and_no_files(data, tmp_path, monkeypatch):
+    x, q = data
+    old, _ = _index("ubinary", x[:100], rescore="float32")
+    new, _ = _index("ubinary", x, rescore="float32")
+    root = tmp_path / "idx"
+    old.save(root)
+    before = sorted(p.name for p in root.iterdir())
+    real = index_module._write_npy
+
+    def full_disk(file, arr):
+        if file.name.startswith("ids-"):
+            with open(file, "xb") as f:
+                f.write(b"\x93NUMPY")  # part of a file, then the disk is full
+            raise OSError(28, "No space left on device")
+        return real(file, arr)
+
+    monkeypatch.setattr(index_module, "_write_npy", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        new.save(root)
+    assert sorted(p.name for p in root.iterdir()) == before
+    assert np.array_equal(ql.FlatIndex.load(root).ids, old.ids)
+    monkeypatch.setattr(index_module, "_write_npy", real)
+    new.save(root)  # and the lock was released
+    assert len(ql.FlatIndex.load(root)) == 600
+
+
 def test_load_starts_again_when_a_save_replaces_the_index_under_it(data, tmp_path, monkeypatch):
     # a save that commits while a load reads removes the files of the header the load read:
     # the load reads the new header and returns the new index, never a mix or a bare error
