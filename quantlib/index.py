@@ -248,6 +248,12 @@ class FlatIndex:
         return (f"FlatIndex({self._codec.precision!r}, dim={self._dim}, metric={self.metric!r}{extra}, "
                 f"n={len(self)})")
 
+    @property
+    def _corpus(self) -> Corpus | None:
+        """The corpus the last search prepared from the current rows (None before one; internal)."""
+        with self._lock:
+            return self._state.corpus
+
     def _array(self, key: str) -> np.ndarray:
         """One array of the current rows: "codes", "ids" or "rescore"."""
         return getattr(self._snapshot(), key)
