@@ -6,32 +6,56 @@ float16 or calibrated int8/uint8 codes), and an int64 id per row; it searches
 with :func:`quantlib.search` and saves to a directory that loads back with
 memory mapping, so a corpus larger than RAM can be searched.
 
-On-disk layout (version 2), no pickle and no ``.npz``::
+On-disk layout (version 3), no pickle and no ``.npz``::
 
     path/
       quantlib-index.json   header: format, version, metric, dim, count, the codecs'
                             configs, for each array its file, dtype, shape, SHA-256,
                             and the header's own checksum ("sha256:...", over its
                             canonical JSON without the checksum key)
-      codes.npy             (count, width) codes, NumPy .npy format
-      ids.npy               (count,) int64 ids
-      rescore.npy           (count, d) rescoring rows (only with a rescoring codec)
+      codes-<save>.npy      (count, width) codes, NumPy .npy format
+      ids-<save>.npy        (count,) int64 ids
+      rescore-<save>.npy    (count, d) rescoring rows (only with a rescoring codec)
 
-The header is written last, so a directory with a header is complete.
+``<save>`` is 16 random hex digits, new for every save: a save never writes
+over a file a header names.  It takes the directory's save lock, writes and
+flushes its arrays under their new names, writes the header under a temporary
+name of its own, flushes it, and renames it over ``quantlib-index.json``.  That
+rename is the commit: before it the directory holds the old index, after it the
+new one, whatever point a crash or a kill stops the save at.  The save then
+deletes the files of earlier saves and whatever a crashed save left (files of
+these names the header does not list); until a save does, such strays are
+ignored.  A second save to a directory whose lock is held (another thread or
+process) raises :class:`~quantlib.ConfigError` and writes nothing.
+:meth:`FlatIndex.load` reads the header, then the files it names; if one has
+gone (a save committed and cleaned up meanwhile) it reads the new header and
+starts again, so it sees the old or the new index.
+
 :meth:`FlatIndex.load` checks the version, the header's checksum, every
 array's dtype, shape and (``verify=True``) checksum before use, and refuses
-anything else with a :class:`~quantlib.ConfigError`.  Version 1 (quantlib 0.1:
-the same without the header checksum) is still read.
+anything else with a :class:`~quantlib.ConfigError`.  Versions 1 and 2 are
+still read: the same arrays in the fixed files ``codes.npy``, ``ids.npy`` and
+``rescore.npy`` (version 1, quantlib 0.1, without the header checksum); the
+next save to such a directory replaces them with the current layout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
+import secrets
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: saves are then serialized within one process only
+    fcntl = None  # type: ignore[assignment]
 
 import numpy as np
 
@@ -50,10 +74,22 @@ __all__ = ["FlatIndex"]
 #: Name of the header file and the format written into it.
 HEADER = "quantlib-index.json"
 FORMAT = "quantlib.FlatIndex"
-VERSION = 2
+VERSION = 3
 #: Versions :meth:`FlatIndex.load` reads (tests/golden/formats holds one index of each).
-_READS = (1, 2)
+_READS = (1, 2, 3)
+#: The fixed array file names of versions 1 and 2.
 _FILES = {"codes": "codes.npy", "ids": "ids.npy", "rescore": "rescore.npy"}
+#: Array files of version 3: ``<key>-<save>.npy``, ``<save>`` 16 hex digits new for each save.
+_V3_FILE = re.compile(r"(codes|ids|rescore)-[0-9a-f]{16}\.npy")
+#: Every name a save writes or a crashed save may leave: what a later save may delete when no header names it.
+_OWNED = re.compile(r"(codes|ids|rescore)(-[0-9a-f]{16}\.npy|\.npy|\.npy\.tmp)"
+                    r"|quantlib-index\.json(\.[0-9a-f]{16})?\.tmp")
+#: How many times :meth:`FlatIndex.load` starts again when saves replace the index under it.
+_LOAD_ATTEMPTS = 8
+
+# Directories being saved to by this process (the file lock below covers other processes).
+_saving: set[str] = set()
+_saving_guard = threading.Lock()
 
 
 def _codec_of(codec: Any, name: str) -> Any:
@@ -82,6 +118,23 @@ class _RawScalar:
         return {"id": self.precision, "raw": True}
 
 
+class _State:
+    """One consistent version of an index's rows: codes, ids and rescoring rows of the same rows.
+
+    Replaced whole when rows are added, never changed in place; the corpora
+    prepared from exactly these arrays are filled in lazily, under the index's lock.
+    """
+
+    __slots__ = ("codes", "ids", "rescore", "corpus", "rescore_corpus")
+
+    def __init__(self, codes: np.ndarray, ids: np.ndarray, rescore: np.ndarray | None) -> None:
+        self.codes = codes
+        self.ids = ids
+        self.rescore = rescore
+        self.corpus: Corpus | None = None
+        self.rescore_corpus: Corpus | None = None
+
+
 class FlatIndex:
     """Stored codes with int64 ids, searched exhaustively.
 
@@ -104,7 +157,10 @@ class FlatIndex:
     -----
     :meth:`search` may be called from many threads at once (the kernels release
     the GIL, so they run in parallel) and gives each the result a serial call
-    would; :meth:`add` must not run while another thread searches.
+    would.  :meth:`add` may run beside them, and beside other adds: each search
+    sees the rows of the adds finished before it started (and perhaps of adds
+    running meanwhile), never part of an add, and its ids are those of the rows
+    it scored.  :meth:`save` writes one such consistent state.
 
     Examples
     --------
@@ -142,16 +198,15 @@ class FlatIndex:
                 f"got {info.name!r}"
             )
         self._width = (self._dim + 7) // 8 if info.packed else self._dim
-        self._parts: dict[str, list[np.ndarray]] = {"codes": [], "ids": [], "rescore": []}
-        self._arrays: dict[str, np.ndarray] = {
-            "codes": np.empty((0, self._width), info.dtype.newbyteorder("=")),
-            "ids": np.empty(0, np.int64),
-        }
-        if self._rescore_codec is not None:
-            self._arrays["rescore"] = np.empty((0, self._dim), self._rescore_dtype)
-        self._corpus: Corpus | None = None
-        self._rescore_corpus: Corpus | None = None
-        self._lock = threading.RLock()
+        self._codes_dtype = info.dtype.newbyteorder("=")
+        # Everything below is read and replaced under the lock only: the joined rows, the
+        # batches added since (joined by the next reader), and every id (for add's checks).
+        self._lock = threading.Lock()
+        self._state = _State(np.empty((0, self._width), self._codes_dtype), np.empty(0, np.int64),
+                             None if self._rescore_codec is None
+                             else np.empty((0, self._dim), self._rescore_dtype))
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+        self._all_ids = self._state.ids
 
     # -- properties ---------------------------------------------------------
 
@@ -177,29 +232,55 @@ class FlatIndex:
     @property
     def codes(self) -> np.ndarray:
         """The stored codes, ``(len(self), width)`` (a memory map after :meth:`load`)."""
-        return self._array("codes")
+        return self._snapshot().codes
 
     @property
     def ids(self) -> np.ndarray:
         """The int64 id of each stored row."""
-        return self._array("ids")
+        return self._snapshot().ids
 
     def __len__(self) -> int:
-        return int(self._array("ids").shape[0])
+        with self._lock:
+            return int(self._all_ids.shape[0])
 
     def __repr__(self) -> str:
         extra = f", rescore={self._rescore_codec.precision!r}" if self._rescore_codec else ""
         return (f"FlatIndex({self._codec.precision!r}, dim={self._dim}, metric={self.metric!r}{extra}, "
                 f"n={len(self)})")
 
-    def _array(self, key: str) -> np.ndarray:
-        # Searches may run in many threads at once (add() may not run beside them): the
-        # lock makes the first one after an add() join the pending parts exactly once.
+    @property
+    def _corpus(self) -> Corpus | None:
+        """The corpus the last search prepared from the current rows (None before one; internal)."""
         with self._lock:
-            if self._parts[key]:
-                self._arrays[key] = np.concatenate([self._arrays[key], *self._parts[key]])
-                self._parts[key] = []
-            return self._arrays[key]
+            return self._state.corpus
+
+    def _array(self, key: str) -> np.ndarray:
+        """One array of the current rows: "codes", "ids" or "rescore"."""
+        return getattr(self._snapshot(), key)
+
+    def _snapshot(self, corpus: bool = False, rescore: bool = False) -> _State:
+        """The current rows, consistent with each other (and, if asked, their prepared corpora).
+
+        The first reader after an add joins the added batches into a new state, once,
+        under the lock; a state is never changed afterwards except to fill in its corpora,
+        which are made from exactly its arrays.
+        """
+        with self._lock:
+            state = self._state
+            if self._pending:
+                codes, ids, extra = zip(*self._pending, strict=True)
+                state = _State(np.concatenate([state.codes, *codes]), self._all_ids,
+                               None if state.rescore is None else np.concatenate([state.rescore, *extra]))
+                self._state = state
+                self._pending = []
+            if corpus and state.corpus is None and state.ids.shape[0]:
+                state.corpus = prepare_corpus(state.codes, self._metric, precision=self._info.name,
+                                              codec=self._search_codec(), name="codes")
+            if rescore and state.rescore is not None and state.rescore_corpus is None and state.ids.shape[0]:
+                rm = metric_info("cosine") if self._metric.name == "hamming" else self._metric
+                state.rescore_corpus = prepare_corpus(state.rescore, rm, codec=self._rescore_search_codec(),
+                                                      name="rescore")
+            return state
 
     # -- adding -------------------------------------------------------------
 
@@ -226,7 +307,7 @@ class FlatIndex:
             codes = self._encode(self._codec, arr)
         else:
             codes = np.ascontiguousarray(arr)
-            want = self._arrays["codes"].dtype
+            want = self._codes_dtype
             if codes.dtype != want or codes.shape[1] != self._width:
                 raise ShapeError(
                     f"vectors: codes of this index are ({self._width},) {want} rows, "
@@ -261,13 +342,11 @@ class FlatIndex:
                 extra_corpus.check_cosine_norms()
         elif rescore is not None:
             raise ConfigError("rescore: this index keeps no rescoring rows; create it with rescore=")
-        new_ids = self._new_ids(ids, n)
-        self._parts["codes"].append(codes)
-        self._parts["ids"].append(new_ids)
-        if extra is not None:
-            self._parts["rescore"].append(extra)
-        self._corpus = None
-        self._rescore_corpus = None
+        given = None if ids is None else self._given_ids(ids, n)  # outside the lock: may call user code
+        with self._lock:  # ids are checked against, and appended to, the same rows
+            new_ids = self._new_ids(given, n, self._all_ids)
+            self._pending.append((codes, new_ids, extra))
+            self._all_ids = np.concatenate([self._all_ids, new_ids])
 
     def _encode(self, codec: Any, arr: np.ndarray) -> np.ndarray:
         if isinstance(codec, _RawScalar):
@@ -277,16 +356,9 @@ class FlatIndex:
             )
         return codec.encode(arr)
 
-    def _new_ids(self, ids: Any, n: int) -> np.ndarray:
-        current = self.ids
-        if ids is None:
-            start = int(current.max()) + 1 if current.size else 0
-            if start + n - 1 > np.iinfo(np.int64).max:
-                raise ShapeError(
-                    f"ids: the default ids continue from the largest id ({start - 1}), and {n} more "
-                    "would not fit in int64; pass ids= explicitly"
-                )
-            return np.arange(start, start + n, dtype=np.int64)
+    @staticmethod
+    def _given_ids(ids: Any, n: int) -> np.ndarray:
+        """``ids=`` as int64, checked on its own (the lock then checks it against the index)."""
         arr = as_array(ids, "ids")
         if arr.dtype.kind not in "iu" or arr.ndim != 1:
             raise DTypeError(f"ids: expected a 1-D array of integers, got {describe(arr)}")
@@ -297,10 +369,23 @@ class FlatIndex:
         out = arr.astype(np.int64)
         if np.unique(out).size != n:
             raise ShapeError("ids: expected unique ids, got a repeated id within the batch")
-        clash = np.isin(out, current)
-        if clash.any():
-            raise ShapeError(f"ids: id {int(out[np.argmax(clash)])} is already in the index")
         return out
+
+    @staticmethod
+    def _new_ids(given: np.ndarray | None, n: int, current: np.ndarray) -> np.ndarray:
+        """The ids of ``n`` new rows: ``given`` (none may be in ``current``), or ids after the largest in it."""
+        if given is None:
+            start = int(current.max()) + 1 if current.size else 0
+            if start + n - 1 > np.iinfo(np.int64).max:
+                raise ShapeError(
+                    f"ids: the default ids continue from the largest id ({start - 1}), and {n} more "
+                    "would not fit in int64; pass ids= explicitly"
+                )
+            return np.arange(start, start + n, dtype=np.int64)
+        clash = np.isin(given, current)
+        if clash.any():
+            raise ShapeError(f"ids: id {int(given[np.argmax(clash)])} is already in the index")
+        return given
 
     def _search_codec(self) -> Codec | None:
         return self._codec if isinstance(self._codec, ScalarCodec) else None
@@ -332,71 +417,84 @@ class FlatIndex:
             The stored ids of the rows.
         """
         k = check_k(k)
-        if len(self) == 0:
+        # one state throughout: rows added meanwhile by other threads are not part of this search
+        state = self._snapshot(corpus=True, rescore=rescore)
+        if state.ids.shape[0] == 0:
             raise ShapeError("index: expected at least one row, got an empty index; add() rows first")
-        # local references: another thread's search may be filling the same lazy fields
-        corpus = self._corpus
-        if corpus is None:
-            corpus = self._corpus = prepare_corpus(self.codes, self._metric, precision=self._info.name,
-                                                   codec=self._search_codec(), name="codes")
-        extra = None
-        if rescore and self._rescore_codec is not None:
-            extra = self._rescore_corpus
-            if extra is None:
-                rm = metric_info("cosine") if self._metric.name == "hamming" else self._metric
-                extra = self._rescore_corpus = prepare_corpus(self._array("rescore"), rm,
-                                                              codec=self._rescore_search_codec(), name="rescore")
         dim = self._dim if self._info.packed else None
-        scores, rows = search_corpus(queries, corpus, k, self._metric, dim=dim, rescore=extra,
-                                     oversample=oversample)
-        return scores, self.ids[rows]
+        scores, rows = search_corpus(queries, state.corpus, k, self._metric, dim=dim,
+                                     rescore=state.rescore_corpus if rescore else None, oversample=oversample)
+        return scores, state.ids[rows]
 
     # -- saving and loading ------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the index to the directory ``path`` (created; existing index files are replaced).
+        """Write the index to the directory ``path`` (created if needed), replacing any index there.
 
-        Saving to the directory the index was loaded from is safe: the arrays are
-        written to new files first, which then take the old names, so an index
-        memory-mapped from those files never reads its own truncated files.
+        The replacement is atomic: whenever the save stops (an error, a crash, the
+        process killed), ``path`` holds the old index or the new one, whole.  A save
+        writes new files and renames its header over the old one last, so saving to
+        the directory the index was memory-mapped from is safe too (the open maps keep
+        reading the old files).  Files the directory holds besides the index's own are
+        left alone.
+
+        Raises
+        ------
+        ConfigError
+            Another save to ``path`` (from another thread or process) is under way;
+            this one wrote nothing.  Or ``path`` exists and is not a directory.
         """
+        state = self._snapshot()
         root = Path(path)
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"path: expected a directory to save the index in, got the file {root}")
         root.mkdir(parents=True, exist_ok=True)
-        header_path = root / HEADER
-        arrays = {"codes": self.codes, "ids": self.ids}
-        if self._rescore_codec is not None:
-            arrays["rescore"] = self._array("rescore")
-        entries = {}
-        written = {}
-        for key, arr in arrays.items():
-            tmp = root / (_FILES[key] + ".tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
-            written[key] = tmp
-            entries[key] = {"file": _FILES[key], "dtype": arr.dtype.str, "shape": list(arr.shape),
-                            "sha256": _sha256(tmp)}
-        if header_path.exists():
-            header_path.unlink()  # an interrupted save then leaves no header: never half an index
-        for key, tmp in written.items():
-            tmp.replace(root / _FILES[key])  # a memory map of the old file keeps the old data
-        header = {
-            "format": FORMAT,
-            "version": VERSION,
-            "metric": self._metric.name,
-            "dim": self._dim,
-            "count": len(self),
-            "codec": self._codec.get_config(),
-            "rescore_codec": None if self._rescore_codec is None else self._rescore_codec.get_config(),
-            "arrays": entries,
-        }
-        header[_checksum.KEY] = _checksum.record_checksum(header, "sha256")
-        tmp = root / (HEADER + ".tmp")
-        tmp.write_text(json.dumps(header, indent=1))
-        tmp.replace(header_path)
+        with _save_lock(root):
+            save = secrets.token_hex(8)
+            arrays = {"codes": state.codes, "ids": state.ids}
+            if state.rescore is not None:
+                arrays["rescore"] = state.rescore
+            entries = {}
+            header_path = root / HEADER
+            tmp = root / f"{HEADER}.{save}.tmp"
+            written = [tmp]
+            try:
+                for key, arr in arrays.items():
+                    name = f"{key}-{save}.npy"
+                    written.append(root / name)
+                    entries[key] = {"file": name, "dtype": arr.dtype.str, "shape": list(arr.shape),
+                                    "sha256": _write_npy(root / name, arr)}
+                header = {
+                    "format": FORMAT,
+                    "version": VERSION,
+                    "metric": self._metric.name,
+                    "dim": self._dim,
+                    "count": int(state.ids.shape[0]),
+                    "codec": self._codec.get_config(),
+                    "rescore_codec": None if self._rescore_codec is None else self._rescore_codec.get_config(),
+                    "arrays": entries,
+                }
+                header[_checksum.KEY] = _checksum.record_checksum(header, "sha256")
+                with open(tmp, "xb") as f:
+                    f.write(json.dumps(header, indent=1).encode("ascii"))
+                    f.flush()
+                    os.fsync(f.fileno())
+            except BaseException:
+                for file in written:
+                    with contextlib.suppress(OSError):
+                        file.unlink()  # nothing names them yet
+                raise
+            os.replace(tmp, header_path)  # the commit
+            _fsync_directory(root)
+            keep = {e["file"] for e in entries.values()}
+            for file in sorted(root.iterdir()):
+                if file.name not in keep and _OWNED.fullmatch(file.name):
+                    with contextlib.suppress(OSError):  # gone already, or (Windows) still mapped
+                        file.unlink()
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> FlatIndex:
-        """Read an index written by :meth:`save` (format version 2, or 1).
+        """Read an index written by :meth:`save` (format version 3, 2 or 1).
 
         Parameters
         ----------
@@ -414,34 +512,64 @@ class FlatIndex:
             ``path`` holds no index header.
         ConfigError
             A header or array that is corrupt, truncated, missing, of an
-            unknown version, or does not match the header.
+            unknown version, or does not match the header; or an index that
+            other saves replaced again and again while this load read it.
+
+        Notes
+        -----
+        A load that runs while another thread or process saves to ``path``
+        returns the old index or the new one: when a file named by the header it
+        read has gone, it reads the new header and starts again.
         """
         root = Path(path)
         header_path = root / HEADER
-        if not header_path.is_file():
-            raise FileNotFoundError(f"path: {root} holds no {HEADER}; it is not a saved FlatIndex")
-        header = _read_header(header_path)
+        for _ in range(_LOAD_ATTEMPTS):
+            if not header_path.is_file():
+                raise FileNotFoundError(f"path: {root} holds no {HEADER}; it is not a saved FlatIndex")
+            try:
+                text = header_path.read_bytes()
+            except FileNotFoundError:
+                continue
+            header = _read_header(header_path, text)
+            try:
+                return cls._from_header(root, header, mmap=mmap, verify=verify)
+            except _Vanished as gone:
+                try:
+                    if header_path.read_bytes() != text:
+                        continue  # a save committed meanwhile and removed the files of the old header
+                except FileNotFoundError:
+                    continue
+                raise ConfigError(f"path: {gone.name} is missing; the index is incomplete") from None
+        raise ConfigError(f"path: the index in {root} was replaced by other saves {_LOAD_ATTEMPTS} times while "
+                          "this load read it; load again when the saves have finished")
+
+    @classmethod
+    def _from_header(cls, root: Path, header: dict[str, Any], *, mmap: bool, verify: bool) -> FlatIndex:
+        header_path = root / HEADER
         try:
             index = cls(header["codec"], header["dim"], metric=header["metric"],
                         rescore=header["rescore_codec"])
         except QuantlibError as exc:
             raise ConfigError(f"path: {header_path} describes an index this quantlib cannot build ({exc})") from None
         n = header["count"]
-        want = {"codes": (index._arrays["codes"].dtype, (n, index._width)), "ids": (np.dtype(np.int64), (n,))}
+        want = {"codes": (index._codes_dtype, (n, index._width)), "ids": (np.dtype(np.int64), (n,))}
         if index._rescore_codec is not None:
             want["rescore"] = (index._rescore_dtype, (n, index._dim))
         if set(header["arrays"]) != set(want):
             raise ConfigError(f"path: {header_path} lists arrays {sorted(header['arrays'])}, "
                               f"this index needs {sorted(want)}")
+        arrays = {}
         for key, entry in header["arrays"].items():
-            file = root / _FILES[key]
-            if not file.is_file():
-                raise ConfigError(f"path: {file.name} is missing; the index is incomplete")
-            if verify and _sha256(file) != entry["sha256"]:
-                raise ConfigError(f"path: {file.name} does not match its checksum; the index is corrupt")
+            file = root / entry["file"]
             try:
+                if verify and _sha256(file) != entry["sha256"]:
+                    raise ConfigError(f"path: {file.name} does not match its checksum; the index is corrupt")
                 arr = load_npy(file, mmap=mmap)
+            except FileNotFoundError:
+                raise _Vanished(file.name) from None
             except (ValueError, OSError, EOFError) as exc:
+                if isinstance(exc, QuantlibError):
+                    raise
                 raise ConfigError(f"path: {file.name} is not a readable .npy array ({exc}); "
                                   "the index is corrupt or truncated") from None
             if arr.dtype.str != entry["dtype"] or list(arr.shape) != entry["shape"]:
@@ -453,14 +581,94 @@ class FlatIndex:
             if arr.dtype != dtype or arr.shape != shape:
                 raise ConfigError(f"path: {file.name} holds {describe(arr)}; this index needs "
                                   f"{dtype} of shape {shape}")
-            index._arrays[key] = arr
+            arrays[key] = arr
+        index._state = _State(arrays["codes"], arrays["ids"], arrays.get("rescore"))
+        index._all_ids = arrays["ids"]
         return index
 
 
-def _read_header(header_path: Path) -> dict[str, Any]:
-    """The header, checked for everything :meth:`FlatIndex.load` reads from it."""
+class _Vanished(Exception):
+    """An array file named by the header is not there (internal: load reads the header again)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+@contextlib.contextmanager
+def _save_lock(root: Path) -> Iterator[None]:
+    """Hold the save lock of directory ``root``, or raise ConfigError at once if a save holds it.
+
+    Threads of this process are kept apart by a set of the directories being saved to;
+    processes by ``flock`` on the directory itself (released by the kernel when a process
+    dies, so a killed save leaves no stale lock).  Where there is no ``flock``, or the file
+    system refuses it, only the threads of one process are kept apart.
+    """
+    key = os.path.realpath(root)
+    busy = ConfigError(f"path: another save to {root} is under way (in this or another process); "
+                       "this save wrote nothing")
+    with _saving_guard:
+        if key in _saving:
+            raise busy
+        _saving.add(key)
+    fd = None
     try:
-        header = json.loads(header_path.read_bytes().decode("utf-8"))
+        if fcntl is not None:
+            fd = os.open(root, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise busy from None
+            except OSError:  # a file system without flock: threads of this process only
+                pass
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the flock
+        with _saving_guard:
+            _saving.discard(key)
+
+
+class _HashingWriter:
+    """A write-only file wrapper that hashes what passes through (numpy writes .npy headers and data to it)."""
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self._f.write(data)
+
+
+def _write_npy(file: Path, arr: np.ndarray) -> str:
+    """Write ``arr`` as a new ``.npy`` file, flushed to disk; the SHA-256 of the bytes written."""
+    with open(file, "xb") as f:
+        writer = _HashingWriter(f)
+        np.lib.format.write_array(writer, np.ascontiguousarray(arr), allow_pickle=False)
+        f.flush()
+        os.fsync(f.fileno())
+    return writer.digest.hexdigest()
+
+
+def _fsync_directory(root: Path) -> None:
+    """Make the renames in ``root`` durable (where directories can be opened: not on Windows)."""
+    try:
+        fd = os.open(root, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _read_header(header_path: Path, text: bytes) -> dict[str, Any]:
+    """The header (``text``, read from ``header_path``), checked for everything :meth:`FlatIndex.load` reads."""
+    try:
+        header = json.loads(text.decode("utf-8"))
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer too long to parse
         raise ConfigError(f"path: {header_path} is not valid JSON ({exc})") from None
     except RecursionError:
@@ -495,10 +703,17 @@ def _read_header(header_path: Path) -> dict[str, Any]:
     for key, entry in arrays.items():
         if key not in _FILES:
             raise ConfigError(f"path: unknown array {short_repr(key)} in {header_path}")
-        if (not isinstance(entry, dict) or entry.get("file") != _FILES[key]
-                or not isinstance(entry.get("dtype"), str) or not isinstance(entry.get("shape"), list)
+        file = entry.get("file") if isinstance(entry, dict) else None
+        if version >= 3:
+            # a name of this form only: never a path out of the directory
+            good_file = isinstance(file, str) and _V3_FILE.fullmatch(file) and file.startswith(key + "-")
+            wanted = f"{key}-<16 hex digits>.npy"
+        else:
+            good_file = file == _FILES[key]
+            wanted = _FILES[key]
+        if (not good_file or not isinstance(entry.get("dtype"), str) or not isinstance(entry.get("shape"), list)
                 or not isinstance(entry.get("sha256"), str)):
-            raise ConfigError(f"path: {header_path}: array {key!r} needs file {_FILES[key]!r}, a dtype, "
+            raise ConfigError(f"path: {header_path}: array {key!r} needs file {wanted!r}, a dtype, "
                               f"a shape and a sha256, got {short_repr(entry, 120)}")
     return header
 

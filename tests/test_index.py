@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 import quantlib as ql
+from quantlib import _checksum
 from quantlib import _reference as R
+from quantlib import index as index_module
 
 D = 48
 
@@ -132,8 +134,11 @@ def test_resave_unchanged_loaded_index_to_its_own_directory(fmt, rescore, data, 
     again = ql.FlatIndex.load(tmp_path / "a")
     assert np.array_equal(again.codes, index.codes) and np.array_equal(again.ids, index.ids)
     assert np.array_equal(again.search(q, 4)[1], want[1])
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(
-        ["quantlib-index.json", "codes.npy", "ids.npy"] + (["rescore.npy"] if rescore else []))
+    # the header and the files it names, nothing else (the old ones are removed)
+    header = json.loads((tmp_path / "a" / "quantlib-index.json").read_text())
+    files = sorted(e["file"] for e in header["arrays"].values())
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(["quantlib-index.json", *files])
+    assert [f.split("-")[0] for f in files] == ["codes", "ids"] + (["rescore"] if rescore else [])
 
 
 def test_header_is_json_with_version_and_checksums(data, tmp_path):
@@ -141,12 +146,100 @@ def test_header_is_json_with_version_and_checksums(data, tmp_path):
     index, _ = _index("int8-codec", x)
     index.save(tmp_path / "idx")
     header = json.loads((tmp_path / "idx" / "quantlib-index.json").read_text())
-    assert header["format"] == "quantlib.FlatIndex" and header["version"] == 2
+    assert header["format"] == "quantlib.FlatIndex" and header["version"] == 3
     assert header["checksum"].startswith("sha256:") and len(header["checksum"]) == 7 + 64
     assert header["codec"]["id"] == "int8" and len(header["codec"]["ranges"][0]) == D
     assert set(header["arrays"]) == {"codes", "ids"}
     assert all(len(e["sha256"]) == 64 for e in header["arrays"].values())
+    # each save names its files anew: 16 hex digits, the same for all arrays of one save
+    save = header["arrays"]["codes"]["file"][len("codes-"):-len(".npy")]
+    assert len(save) == 16 and int(save, 16) >= 0 and header["arrays"]["ids"]["file"] == f"ids-{save}.npy"
     assert not list((tmp_path / "idx").glob("*.npz")) and not list((tmp_path / "idx").glob("*.pkl"))
+
+
+def test_a_save_removes_what_crashed_saves_left_and_keeps_other_files(data, tmp_path):
+    x, q = data
+    index, _ = _index("ubinary", x, rescore="float32")
+    root = tmp_path / "idx"
+    index.save(root)
+    header = json.loads((root / "quantlib-index.json").read_text())
+    # what a save killed before its commit leaves, in this layout and in the previous one; and a file of the user's
+    strays = ["codes-00000000000000aa.npy", "rescore-00000000000000aa.npy", "quantlib-index.json.00000000000000aa.tmp",
+              "codes.npy.tmp", "quantlib-index.json.tmp"]
+    for name in strays:
+        (root / name).write_bytes(b"half")
+    (root / "notes.txt").write_text("mine")
+    want = index.search(q, 4)
+    loaded = ql.FlatIndex.load(root)  # strays are ignored
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.search(q, 4), want, strict=True))
+    loaded.save(root)
+    named = {e["file"] for e in json.loads((root / "quantlib-index.json").read_text())["arrays"].values()}
+    assert not named & {e["file"] for e in header["arrays"].values()}  # new names
+    assert {p.name for p in root.iterdir()} == named | {"quantlib-index.json", "notes.txt"}
+    with pytest.raises(ql.ConfigError, match="path: expected a directory to save the index in, got the file"):
+        index.save(root / "notes.txt")
+
+
+def test_a_save_that_fails_half_way_leaves_the_old_index_and_no_files(data, tmp_path, monkeypatch):
+    x, q = data
+    old, _ = _index("ubinary", x[:100], rescore="float32")
+    new, _ = _index("ubinary", x, rescore="float32")
+    root = tmp_path / "idx"
+    old.save(root)
+    before = sorted(p.name for p in root.iterdir())
+    real = index_module._write_npy
+
+    def full_disk(file, arr):
+        if file.name.startswith("ids-"):
+            with open(file, "xb") as f:
+                f.write(b"\x93NUMPY")  # part of a file, then the disk is full
+            raise OSError(28, "No space left on device")
+        return real(file, arr)
+
+    monkeypatch.setattr(index_module, "_write_npy", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        new.save(root)
+    assert sorted(p.name for p in root.iterdir()) == before
+    assert np.array_equal(ql.FlatIndex.load(root).ids, old.ids)
+    monkeypatch.setattr(index_module, "_write_npy", real)
+    new.save(root)  # and the lock was released
+    assert len(ql.FlatIndex.load(root)) == 600
+
+
+def test_load_starts_again_when_a_save_replaces_the_index_under_it(data, tmp_path, monkeypatch):
+    # a save that commits while a load reads removes the files of the header the load read:
+    # the load reads the new header and returns the new index, never a mix or a bare error
+    x, q = data
+    first, _ = _index("float32", x[:100])
+    second, _ = _index("float32", x[100:300])
+    root = tmp_path / "idx"
+    first.save(root)
+    real = index_module.load_npy
+    calls = []
+
+    def racing_load_npy(file, **kw):
+        calls.append(file.name)
+        if len(calls) == 1:
+            second.save(root)  # commits and removes the file this load is about to read
+        return real(file, **kw)
+
+    monkeypatch.setattr(index_module, "load_npy", racing_load_npy)
+    loaded = ql.FlatIndex.load(root, verify=False)
+    assert len(loaded) == 200 and np.array_equal(loaded.codes, second.codes) and len(calls) == 3
+
+    def always_saving(file, **kw):
+        second.save(root)
+        return real(file, **kw)
+
+    monkeypatch.setattr(index_module, "load_npy", always_saving)
+    with pytest.raises(ql.ConfigError, match="replaced by other saves 8 times while this load read it"):
+        ql.FlatIndex.load(root, verify=False)
+    monkeypatch.setattr(index_module, "load_npy", real)
+    # a file that is missing while the header stays the same is damage, not a race
+    header = json.loads((root / "quantlib-index.json").read_text())
+    (root / header["arrays"]["ids"]["file"]).unlink()
+    with pytest.raises(ql.ConfigError, match=r"path: ids-[0-9a-f]{16}\.npy is missing; the index is incomplete"):
+        ql.FlatIndex.load(root)
 
 
 # ---------------------------------------------------------------------------
@@ -162,24 +255,35 @@ def test_load_errors(data, tmp_path):
     index.save(tmp_path / "idx")
     head = tmp_path / "idx" / "quantlib-index.json"
     header = json.loads(head.read_text())
-    codes = tmp_path / "idx" / "codes.npy"
+    codes = tmp_path / "idx" / header["arrays"]["codes"]["file"]
     raw = bytearray(codes.read_bytes())
     raw[-1] ^= 0xFF
     codes.write_bytes(bytes(raw))
-    with pytest.raises(ql.ConfigError, match="codes.npy does not match its checksum"):
+    with pytest.raises(ql.ConfigError, match=r"codes-[0-9a-f]{16}\.npy does not match its checksum"):
         ql.FlatIndex.load(tmp_path / "idx")
-    head.write_text(json.dumps({**header, "version": 3}))
-    with pytest.raises(ql.ConfigError, match=r"index format version 3 is not one this quantlib reads \(1, 2\)"):
+    head.write_text(json.dumps({**header, "version": 4}))
+    with pytest.raises(ql.ConfigError, match=r"index format version 4 is not one this quantlib reads \(1, 2, 3\)"):
         ql.FlatIndex.load(tmp_path / "idx")
     head.write_text(json.dumps({**header, "dim": 65}))
     with pytest.raises(ql.ConfigError, match="quantlib-index.json: the checksum says sha256:.*the index is corrupt"):
         ql.FlatIndex.load(tmp_path / "idx")
     # version 1 headers carry no checksum of their own: the array checks behind it still hold
+    for key, entry in header["arrays"].items():
+        (tmp_path / "idx" / entry["file"]).rename(tmp_path / "idx" / f"{key}.npy")
     v1 = {k: v for k, v in header.items() if k != "checksum"} | {"version": 1}
-    head.write_text(json.dumps({**v1, "arrays": {**header["arrays"], "ids": {
-        **header["arrays"]["ids"], "shape": [5]}}}))
+    v1["arrays"] = {key: {**entry, "file": f"{key}.npy"} for key, entry in header["arrays"].items()}
+    v1["arrays"]["ids"]["shape"] = [5]
+    head.write_text(json.dumps(v1))
     with pytest.raises(ql.ConfigError, match="ids.npy holds array of dtype int64 and shape \\(600,\\)"):
         ql.FlatIndex.load(tmp_path / "idx", verify=False)
+    # a version 3 header names its files by a fixed pattern: never a path out of the directory
+    for bad in ("../codes-0123456789abcdef.npy", "codes.npy", "ids-0123456789abcdef.npy", "codes-0123.npy"):
+        arrays = {**header["arrays"], "codes": {**header["arrays"]["codes"], "file": bad}}
+        forged = {k: v for k, v in header.items() if k != "checksum"} | {"arrays": arrays}
+        forged["checksum"] = _checksum.record_checksum(forged, "sha256")
+        head.write_text(json.dumps(forged))
+        with pytest.raises(ql.ConfigError, match=r"array 'codes' needs file 'codes-<16 hex digits>.npy'"):
+            ql.FlatIndex.load(tmp_path / "idx")
     head.write_text("{not json")
     with pytest.raises(ql.ConfigError, match="is not valid JSON"):
         ql.FlatIndex.load(tmp_path / "idx")
