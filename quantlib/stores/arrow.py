@@ -11,6 +11,7 @@ int8 / uint8 codes ``(n, d)``        ``fixed_size_list<int8 | uint8>[d]``
 binary / ubinary bits ``(n, w)``     ``fixed_size_list<uint8>[ceil(d / 8)]``, the packed sign bits
 :class:`~quantlib.MultiVectorBatch`  ``list<fixed_size_list<T>[w]>`` (``large_list`` beyond 2**31 - 1 tokens)
 :class:`~quantlib.SparseBatch`       ``struct<indices: list<int32 | int64>, values: list<float>>``
+                                     (and ``tokens: list<string>`` when the batch has them)
 ===================================  ==============================================
 
 Bits are always stored as the packed sign bits (most significant bit first,
@@ -117,16 +118,11 @@ class _Plan:
         return {METADATA_KEY: json.dumps(record, sort_keys=True).encode("ascii")}
 
     def arrow_type(self) -> Any:
+        """The ``fixed_size_list`` type of one vector (dense and multi-vector tokens)."""
         pa = _pa()
-        if self.kind == "sparse":
-            return pa.struct([pa.field("indices", pa.list_(pa.from_numpy_dtype(self.index_dtype)), nullable=False),
-                              pa.field("values", pa.list_(pa.float32()), nullable=False)])
         assert self.info is not None and self.dim is not None
         item = pa.uint8() if self.info.packed else pa.from_numpy_dtype(self.info.dtype)
-        row = pa.list_(item, code_width(self.info, self.dim))
-        if self.kind == "multivector":
-            return row  # the caller wraps it in list or large_list
-        return row
+        return pa.list_(item, code_width(self.info, self.dim))
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -260,21 +256,41 @@ def _to_arrow(plan: _Plan, data: Any) -> Any:
     if plan.kind == "dense":
         assert plan.info is not None and plan.values is not None
         return pa.FixedSizeListArray.from_arrays(_flat(plan.values, plan.info), plan.values.shape[1])
+    typ = _arrow_type(plan, data)
     if plan.kind == "multivector":
         tokens, offsets = data.to_flat()
         rows = pa.FixedSizeListArray.from_arrays(_flat(tokens, data.info), tokens.shape[1])
-        if offsets[-1] <= _INT32_MAX:
-            return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), rows)
-        return pa.LargeListArray.from_arrays(pa.array(offsets), rows)
-    ptr = data.indptr
-    if ptr[-1] <= _INT32_MAX:
-        offs = pa.array(ptr.astype(np.int32))
-        make = pa.ListArray.from_arrays
-    else:
-        offs = pa.array(ptr)
-        make = pa.LargeListArray.from_arrays
-    return pa.StructArray.from_arrays([make(offs, pa.array(data.indices)), make(offs, pa.array(data.values))],
-                                      names=["indices", "values"])
+        return _lists(typ, offsets, rows)
+    parts = [data.indices, data.values]
+    if data.tokens is not None:
+        parts.append(pa.array(data.tokens, pa.string()))
+    children = [_lists(typ.field(i).type, data.indptr, part if isinstance(part, pa.Array) else pa.array(part))
+                for i, part in enumerate(parts)]
+    return pa.StructArray.from_arrays(children, fields=list(typ))
+
+
+def _lists(typ: Any, offsets: np.ndarray, values: Any) -> Any:
+    """A list (int32 offsets) or large_list (int64) array of ``values`` split at ``offsets``."""
+    pa = _pa()
+    if pa.types.is_large_list(typ):
+        return pa.LargeListArray.from_arrays(pa.array(offsets), values, type=typ)
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values, type=typ)
+
+
+def _arrow_type(plan: _Plan, data: Any) -> Any:
+    """The column's Arrow type (list offsets widen to large_list beyond 2**31 - 1 items)."""
+    pa = _pa()
+    if plan.kind == "dense":
+        return plan.arrow_type()
+    if plan.kind == "multivector":
+        kind = pa.list_ if data.offsets[-1] <= _INT32_MAX else pa.large_list
+        return kind(pa.field("item", plan.arrow_type(), nullable=False))
+    kind = pa.list_ if data.indptr[-1] <= _INT32_MAX else pa.large_list
+    fields = [pa.field("indices", kind(pa.from_numpy_dtype(plan.index_dtype)), nullable=False),
+              pa.field("values", kind(pa.float32()), nullable=False)]
+    if data.tokens is not None:
+        fields.append(pa.field("tokens", kind(pa.string()), nullable=False))
+    return pa.struct(fields)
 
 
 def field(name: str, data: Column, *, codec: Codec | dict[str, Any] | None = None, precision: str | None = None,
@@ -296,18 +312,7 @@ def field(name: str, data: Column, *, codec: Codec | dict[str, Any] | None = Non
 
 
 def _field(name: str, plan: _Plan, data: Any, nullable: bool) -> Any:
-    pa = _pa()
-    if plan.kind == "multivector":
-        rows = plan.arrow_type()
-        kind = pa.list_ if data.offsets[-1] <= _INT32_MAX else pa.large_list
-        typ = kind(pa.field("item", rows, nullable=False))
-    elif plan.kind == "sparse":
-        typ = plan.arrow_type()
-        if data.indptr[-1] > _INT32_MAX:
-            typ = pa.struct([pa.field(f.name, pa.large_list(f.type.value_type), nullable=False) for f in typ])
-    else:
-        typ = plan.arrow_type()
-    return pa.field(name, typ, nullable=nullable, metadata=plan.metadata())
+    return _pa().field(name, _arrow_type(plan, data), nullable=nullable, metadata=plan.metadata())
 
 
 def to_table(data: Column, *, column: str = "vector", codec: Codec | dict[str, Any] | None = None,
@@ -567,21 +572,28 @@ def _read(arr: Any, plan: _Plan, name: str) -> tuple[Column, Codec | None, int |
                                  codec=plan.codec if isinstance(plan.codec, ScalarCodec) else None)
         return batch, plan.codec, dim
     typ = arr.type
-    if not (pa.types.is_struct(typ) and typ.num_fields == 2 and typ.get_field_index("indices") >= 0
-            and typ.get_field_index("values") >= 0):
-        raise DTypeError(f"{name}: sparse vectors are a struct<indices: list<int>, values: list<float>> column, "
-                         f"got {typ}")
+    keys = ("indices", "values", "tokens")[:typ.num_fields if pa.types.is_struct(typ) else 0]
+    if len(keys) < 2 or any(typ.get_field_index(key) < 0 for key in keys):
+        raise DTypeError(f"{name}: sparse vectors are a struct<indices: list<int>, values: list<float>"
+                         f"[, tokens: list<string>]> column, got {typ}")
     _no_nulls(arr, name)
     parts = {}
-    for key in ("indices", "values"):
+    for key in keys:
         child = arr.field(key)
         if not (pa.types.is_list(child.type) or pa.types.is_large_list(child.type)):
             raise DTypeError(f"{name}: the sparse {key} are a list column, got {child.type}")
         _no_nulls(child, name, f" in {key}")
         parts[key] = child
     ptr = _offsets(parts["indices"], name)
-    if not np.array_equal(ptr, _offsets(parts["values"], name)):
-        raise ShapeError(f"{name}: the indices and values lists have different lengths in some row")
+    if any(not np.array_equal(ptr, _offsets(parts[key], name)) for key in keys[1:]):
+        raise ShapeError(f"{name}: the {' and '.join(keys)} lists have different lengths in some row")
+    tokens = None
+    if "tokens" in parts:
+        flat = parts["tokens"].flatten()
+        if not (pa.types.is_string(flat.type) or pa.types.is_large_string(flat.type)):
+            raise DTypeError(f"{name}: sparse tokens must be strings, got list<{flat.type}>")
+        _no_nulls(flat, name, " inside the tokens")
+        tokens = flat.to_pylist()
     idx, val = (parts[k].flatten() for k in ("indices", "values"))
     if not pa.types.is_integer(idx.type):
         raise DTypeError(f"{name}: sparse indices must be integers, got list<{idx.type}>")
@@ -590,7 +602,7 @@ def _read(arr: Any, plan: _Plan, name: str) -> tuple[Column, Codec | None, int |
     _no_nulls(idx, name, " inside the indices")
     _no_nulls(val, name, " inside the values")
     batch = SparseBatch(ptr, idx.to_numpy(zero_copy_only=True), val.to_numpy(zero_copy_only=True),
-                        vocab_size=plan.vocab_size)
+                        vocab_size=plan.vocab_size, tokens=tokens)
     return batch, None, plan.vocab_size
 
 
@@ -612,5 +624,9 @@ def read_parquet(source: Any, column: str = "vector", *, memory_map: bool = Fals
     """
     import pyarrow.parquet as pq
 
-    table = pq.read_table(source, columns=[column], memory_map=memory_map)
+    with pq.ParquetFile(source, memory_map=memory_map) as pf:
+        names = pf.schema_arrow.names
+        if not isinstance(column, str) or column not in names:
+            raise ConfigError(f"column: expected one of the file's columns {names}, got {short_repr(column)}")
+        table = pf.read(columns=[column])
     return from_arrow(table.combine_chunks(), column)
