@@ -61,6 +61,7 @@ import numpy as np
 
 from .. import _checksum
 from ..codecs import Codec, ScalarCodec, codec_from_config, get_codec
+from .._validation import check_dim
 from ..codecs.binary import from_offset_binary, to_offset_binary
 from ..errors import ConfigError, DTypeError, QuantlibError, ShapeError, short_repr
 from ..multivector import MultiVectorBatch
@@ -193,9 +194,7 @@ def _plan(data: Any, codec: Any, precision: Any, dim: Any, name: str = "data") -
 
 
 def _checked_dim(dim: Any) -> int:
-    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)) or dim < 1:
-        raise ShapeError(f"dim: expected a positive integer, got {short_repr(dim)}")
-    return int(dim)
+    return check_dim(dim, "dim")
 
 
 def _record_codec(info: PrecisionInfo, codec: Codec | None) -> Codec | None:
@@ -430,10 +429,13 @@ def from_arrow(data: Any, column: str | None = None, *, field: pa.Field | None =
         raise DTypeError(f"data: expected a pyarrow Table, RecordBatch, Array or ChunkedArray, "
                          f"got {type(data).__name__}")
     if isinstance(arr, pa.ChunkedArray):
-        if arr.num_chunks != 1:
+        if arr.num_chunks == 0:  # an empty table
+            arr = pa.array([], type=arr.type)
+        elif arr.num_chunks != 1:
             raise ShapeError(f"{name}: expected one chunk, got a chunked array of {arr.num_chunks} chunks; "
                              "join them with combine_chunks() (a copy) or read one chunk at a time")
-        arr = arr.chunk(0)
+        else:
+            arr = arr.chunk(0)
     record = _read_metadata(field, name) if field is not None else None
     if field is not None and not arr.type.equals(field.type):
         raise DTypeError(f"field: the field has type {field.type}, the column {arr.type}")
