@@ -60,8 +60,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from .. import _checksum
-from ..codecs import Codec, ScalarCodec, codec_from_config, get_codec
 from .._validation import check_dim
+from ..codecs import Codec, ScalarCodec, codec_from_config, get_codec
 from ..codecs.binary import from_offset_binary, to_offset_binary
 from ..errors import ConfigError, DTypeError, QuantlibError, ShapeError, short_repr
 from ..multivector import MultiVectorBatch
