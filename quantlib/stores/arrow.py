@@ -53,6 +53,7 @@ FixedSizeListType(fixed_size_list<item: int8>[3])
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -115,7 +116,7 @@ class _Plan:
         }
         if self.kind == "sparse":
             record["vocab_size"] = self.vocab_size
-        record[_checksum.KEY] = _checksum.record_checksum(record)
+        record[_checksum.KEY] = _record_checksum(record)
         return {METADATA_KEY: json.dumps(record, sort_keys=True).encode("ascii")}
 
     def arrow_type(self) -> Any:
@@ -448,11 +449,47 @@ def from_arrow(data: Any, column: str | None = None, *, field: pa.Field | None =
         raise type(exc)(f"{name}: {exc}") from None
 
 
-def _read_metadata(field: Any, name: str) -> dict[str, Any] | None:
-    meta = field.metadata or {}
-    raw = meta.get(METADATA_KEY)
-    if raw is None:
-        return None
+def _record_checksum(record: dict[str, Any]) -> str:
+    """The record's checksum: its canonical JSON with the codec config stood for by the config's own checksum.
+
+    The codec config carries a checksum of everything in it, so the chain still
+    covers every byte while the record's own sum stays cheap (a 1024-dimension
+    int8 codec is 2048 floats of JSON, milliseconds to print).  A config without
+    a checksum (version 1) is covered whole.
+    """
+    body = dict(record)
+    cfg = body.get("codec")
+    if isinstance(cfg, dict) and isinstance(cfg.get(_checksum.KEY), str):
+        body["codec"] = {_checksum.KEY: cfg[_checksum.KEY]}
+    return _checksum.record_checksum(body)
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """A checked metadata record."""
+
+    kind: Kind
+    precision: str | None
+    dim: int | None
+    codec_class: type[Codec] | None
+    codec_config: dict[str, Any] | None
+    vocab_size: int | None
+
+    def codec(self) -> Codec | None:
+        """A new codec from the checked config (a caller may change what it gets; the cache keeps the config)."""
+        if self.codec_class is None or self.codec_config is None:
+            return None
+        return self.codec_class.from_config(self.codec_config)
+
+
+def _read_metadata(field: Any, name: str) -> _Recorded | None:
+    raw = (field.metadata or {}).get(METADATA_KEY)
+    return None if raw is None else _parse_metadata(raw, name)
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_metadata(raw: bytes, name: str) -> _Recorded:
+    """Parse and check a metadata record once per distinct record (reading a column again is then cheap)."""
     try:
         record = json.loads(raw)
     except (UnicodeDecodeError, ValueError):
@@ -460,22 +497,50 @@ def _read_metadata(field: Any, name: str) -> dict[str, Any] | None:
                           f"{short_repr(raw)}") from None
     if not isinstance(record, dict):
         raise ConfigError(f"{name}: the field's quantlib metadata is not a JSON object: {short_repr(record)}")
-    if record.get("version") != FORMAT_VERSION:
+    if record.get("version") != FORMAT_VERSION or isinstance(record.get("version"), bool):
         raise ConfigError(f"{name}: quantlib metadata version {short_repr(record.get('version'))} is not one "
                           f"this quantlib reads ({FORMAT_VERSION})")
-    problem = _checksum.record_mismatch(record)
-    if problem:
-        raise ConfigError(f"{name}: quantlib metadata: {problem}")
-    return record
+    stored = record.get(_checksum.KEY)
+    try:
+        actual = _record_checksum(record)
+    except (TypeError, ValueError, RecursionError) as exc:  # pragma: no cover - json.loads gives JSON data
+        raise ConfigError(f"{name}: quantlib metadata is not JSON data ({short_repr(str(exc), 120)})") from None
+    if stored != actual:
+        raise ConfigError(f"{name}: quantlib metadata: the checksum says {short_repr(stored)}, the content gives "
+                          f"{actual}: it was changed or corrupted")
+    try:
+        kind = record["kind"]
+        if kind not in ("dense", "multivector", "sparse"):
+            raise ConfigError(f"{name}: quantlib metadata has an unknown kind {short_repr(kind)}")
+        if kind == "sparse":
+            vocab = record.get("vocab_size")
+            if vocab is not None and (not isinstance(vocab, int) or isinstance(vocab, bool) or vocab < 1):
+                raise ConfigError(f"{name}: quantlib metadata has a bad vocab_size {short_repr(vocab)}")
+            return _Recorded("sparse", None, None, None, None, vocab)
+        info = precision_info(record["precision"], name=f"{name} metadata precision")
+        dim = check_dim(record["dim"], f"{name} metadata dim")
+        codec = codec_from_config(record["codec"]) if record["codec"] is not None else None
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"{name}: quantlib metadata lacks or garbles {exc}") from None
+    except (ConfigError, ShapeError, ValueError) as exc:
+        if isinstance(exc, ConfigError) and str(exc).startswith(name):
+            raise
+        raise ConfigError(f"{name}: quantlib metadata: {exc}") from None
+    if codec is not None and codec.precision != info.name:
+        raise ConfigError(f"{name}: quantlib metadata records a {codec.precision} codec for {info.name} values")
+    if codec is None and not info.is_scalar:
+        raise ConfigError(f"{name}: quantlib metadata records no codec for {info.name} values")
+    config = None if codec is None else {**record["codec"], "id": codec.precision}
+    return _Recorded(kind, info.name, dim, None if codec is None else type(codec), config, None)
 
 
-def _read_plan(record: dict[str, Any] | None, codec: Any, precision: Any, dim: Any, typ: Any, name: str) -> _Plan:
+def _read_plan(rec: _Recorded | None, codec: Any, precision: Any, dim: Any, typ: Any, name: str) -> _Plan:
     pa = _pa()
     if isinstance(codec, dict):
         codec = codec_from_config(codec)
     if codec is not None and not isinstance(codec, Codec):
         raise DTypeError(f"codec: expected a quantlib codec or its config dict, got {type(codec).__name__}")
-    if record is None:
+    if rec is None:
         if pa.types.is_struct(typ):
             return _Plan("sparse", None, None, None)
         if precision is None and codec is None:
@@ -486,35 +551,19 @@ def _read_plan(record: dict[str, Any] | None, codec: Any, precision: Any, dim: A
             raise ConfigError(f"codec: the codec is for {codec.precision}, but precision is {info.name!r}")
         kind: Kind = "multivector" if (pa.types.is_list(typ) or pa.types.is_large_list(typ)) else "dense"
         return _Plan(kind, info, None if dim is None else _checked_dim(dim), _record_codec(info, codec))
-    try:
-        kind = record["kind"]
-        if kind not in ("dense", "multivector", "sparse"):
-            raise ConfigError(f"{name}: quantlib metadata has an unknown kind {short_repr(kind)}")
-        if kind == "sparse":
-            vocab = record.get("vocab_size")
-            if vocab is not None and (not isinstance(vocab, int) or isinstance(vocab, bool) or vocab < 1):
-                raise ConfigError(f"{name}: quantlib metadata has a bad vocab_size {short_repr(vocab)}")
-            if codec is not None or precision is not None or dim is not None:
-                raise ConfigError(f"{name}: a sparse column takes no codec, precision or dim")
-            return _Plan("sparse", None, None, None, vocab_size=vocab)
-        info = precision_info(record["precision"], name=f"{name} metadata precision")
-        mdim = _checked_dim(record["dim"])
-        mcodec = codec_from_config(record["codec"]) if record["codec"] is not None else None
-    except (KeyError, TypeError) as exc:
-        raise ConfigError(f"{name}: quantlib metadata lacks or garbles {exc}") from None
-    except (ConfigError, ShapeError, ValueError) as exc:
-        if isinstance(exc, ConfigError) and str(exc).startswith(name):
-            raise
-        raise ConfigError(f"{name}: quantlib metadata: {exc}") from None
-    if mcodec is not None and mcodec.precision != info.name:
-        raise ConfigError(f"{name}: quantlib metadata records a {mcodec.precision} codec for {info.name} values")
+    if rec.kind == "sparse":
+        if codec is not None or precision is not None or dim is not None:
+            raise ConfigError(f"{name}: a sparse column takes no codec, precision or dim")
+        return _Plan("sparse", None, None, None, vocab_size=rec.vocab_size)
+    info = precision_info(rec.precision)
+    mcodec = rec.codec()
     if precision is not None and precision_info(precision).name != info.name:
         raise ConfigError(f"precision: the column holds {info.name} values, got precision={precision!r}")
-    if dim is not None and _checked_dim(dim) != mdim:
-        raise ShapeError(f"dim: the column's dimension is {mdim}, got dim={dim!r}")
+    if dim is not None and _checked_dim(dim) != rec.dim:
+        raise ShapeError(f"dim: the column's dimension is {rec.dim}, got dim={dim!r}")
     if codec is not None and codec != mcodec:
         raise ConfigError(f"codec: the column records {mcodec!r}, a different codec than the one given")
-    return _Plan(kind, info, mdim, mcodec)
+    return _Plan(rec.kind, info, rec.dim, mcodec)
 
 
 def _no_nulls(arr: Any, name: str, what: str = "") -> None:
