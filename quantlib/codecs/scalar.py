@@ -46,7 +46,8 @@ class ScalarCodec(Codec):
     instead (as sentence-transformers does, so ``x - min_j`` is taken as a
     code offset and clipped) and every code decodes to ``min_j``; nothing
     divides by zero.
-    Ranges are kept in float32, and arithmetic follows numpy's float32 order.
+    Ranges are kept in float32 (a -0.0 as 0.0, which codes and decodes
+    alike), and arithmetic follows numpy's float32 order.
     Ranges that would break the half-step bound are a
     :class:`~quantlib.CalibrationError`: a span ``max_j - min_j`` that
     overflows float32 (its codes would decode to inf or NaN), and a nonzero
@@ -167,7 +168,12 @@ class ScalarCodec(Codec):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ScalarCodec:
         try:
-            return cls(config["id"], config["ranges"], rounding=config.get("rounding", "nearest"))
+            ranges = config["ranges"]
+            if isinstance(ranges, list) and all(isinstance(row, list) for row in ranges):
+                # JSON from other programs writes integral floats as integers (jsonb: 3e20 as
+                # 300000006012263200000, beyond int64): read every number as the float it stands for
+                ranges = [[float(v) if type(v) is int else v for v in row] for row in ranges]
+            return cls(config["id"], ranges, rounding=config.get("rounding", "nearest"))
         except KeyError as exc:
             raise ConfigError(f"config: {config.get('id')} codec config needs key {exc}") from None
 
@@ -231,6 +237,10 @@ def _check_ranges(ranges: Any) -> np.ndarray:
             raise CalibrationError(f"ranges: {float(given[where])!r} at index {where} is beyond float32's "
                                    f"largest finite value {float(np.finfo(np.float32).max):g}")
         raise CalibrationError(f"ranges: expected finite values, got {arr[where]} at index {where}")
+    # -0.0 becomes 0.0 (x + 0.0 does that and nothing else): the codes and values are the same either way,
+    # and so then are the config, equality and hash of codecs that differ only there (PostgreSQL jsonb
+    # and JavaScript write -0.0 as 0).
+    arr = arr + np.float32(0)
     below = np.flatnonzero(arr[1] < arr[0])
     if below.size:
         j = int(below[0])
