@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -29,6 +29,34 @@ MIN_SPAN = 255 * MIN_STEP
 
 #: Code range of each precision: the lowest code, the highest code.
 _CODE_RANGE = {"int8": (-128, 127), "uint8": (0, 255)}
+
+
+class FoldedQuery(NamedTuple):
+    """Float queries folded by a :class:`ScalarCodec` (see :meth:`ScalarCodec.fold_query`).
+
+    For a query ``q`` and stored codes ``c`` (as the codec wrote them)::
+
+        q . decode(c) = weights . c + offset               (exact in real arithmetic)
+                      ~ (int8 . c) / scale + offset        (int8 weights: rounding of the weights only)
+
+    Attributes
+    ----------
+    weights : numpy.ndarray of float32, shape (m, d)
+        ``q_j * step_j``: a store's raw dot of these with the codes ranks rows
+        as quantlib's dequantized dot does.
+    offset : numpy.ndarray of float64, shape (m,)
+        ``q . start - low * sum_j weights_j``: the same for every row of one
+        query, so it never changes a ranking; add it to get the scores.
+    int8 : numpy.ndarray of int8, shape (m, d)
+        ``round(weights * scale)``, for stores that take int8 queries only.
+    scale : numpy.ndarray of float64, shape (m,)
+        ``127 / max_j |weights_j|`` (1 for an all-zero row).
+    """
+
+    weights: np.ndarray
+    offset: np.ndarray
+    int8: np.ndarray
+    scale: np.ndarray
 
 
 class ScalarCodec(Codec):
@@ -148,6 +176,66 @@ class ScalarCodec(Codec):
         out = np.empty(arr.shape, np.float32)
         K.scalar_decode(arr, self._start, self._step, np.float32(self._low), out)
         return out[0] if single else out
+
+    def fold_query(self, queries: Any) -> FoldedQuery:
+        """Fold float queries by this codec, for stores that only take a raw dot of the codes.
+
+        A store that keeps these int8/uint8 codes (pgvector, usearch ``i8``,
+        faiss ``IndexScalarQuantizer``...) and ranks by the raw dot of query
+        and codes ranks by the wrong vectors: the codes' integer values, not
+        the values ``start + (code - low) * step`` they stand for.  quantlib
+        folds the codec into the query instead (the identity in
+        docs/search.md)::
+
+            q . value(c) = sum_j (q_j step_j) c_j + (q . start - low sum_j q_j step_j)
+
+        so a raw dot of the codes with ``weights`` ranks rows exactly as
+        quantlib's dequantized ``metric="dot"`` search does (up to float
+        rounding), and ``weights . c + offset`` is that search's score.  For
+        stores that take int8 queries only, ``int8`` is ``weights`` scaled by
+        ``scale`` to -127..127 and rounded: ``(int8 . c) / scale + offset``
+        approximates the score, with the rounding of the weights as its only
+        error.  Cosine needs each row's dequantized norm, which no raw dot
+        has: for normalised embeddings dot ranks as cosine does; otherwise
+        rescore the store's candidates (:func:`quantlib.rescore`).
+
+        Parameters
+        ----------
+        queries : array_like, shape (m, d) or (d,)
+            float embeddings.
+
+        Returns
+        -------
+        FoldedQuery
+            ``(weights, offset, int8, scale)``; each with a leading query
+            axis of 1 for a single vector.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> codec = ScalarCodec("uint8", [[0.0, -1.0], [1.0, 1.0]])
+        >>> x = np.array([[0.9, 0.1], [0.1, -0.9]], dtype=np.float32)
+        >>> q = np.array([1.0, 0.25], dtype=np.float32)
+        >>> folded = codec.fold_query(q)
+        >>> codes = codec.encode(x)
+        >>> (codes @ folded.weights[0] + folded.offset[0]).round(4)
+        array([ 0.9225, -0.1265])
+        >>> (codec.decode(codes) @ q).round(4)
+        array([ 0.9225, -0.1265], dtype=float32)
+        >>> folded.int8
+        array([[127,  64]], dtype=int8)
+        """
+        arr, _ = as_float_matrix(queries, "queries")
+        check_finite(arr, "queries")
+        self._check_dim(arr.shape[1], "queries")
+        q = arr.astype(np.float64)
+        weights = (q * self._step.astype(np.float64)).astype(np.float32)
+        w64 = weights.astype(np.float64)
+        offset = q @ self._start.astype(np.float64) - self._low * w64.sum(axis=1)
+        top = np.abs(w64).max(axis=1)
+        scale = np.where(top > 0, 127.0 / np.where(top > 0, top, 1.0), 1.0)
+        int8 = np.clip(np.rint(w64 * scale[:, None]), -127, 127).astype(np.int8)
+        return FoldedQuery(weights, offset, int8, scale)
 
     def thresholds(self) -> np.ndarray:
         """Per dimension, the largest code whose value is <= 0 (``low - 1`` if none).
