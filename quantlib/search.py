@@ -47,6 +47,7 @@ from .metrics import (
     plan_queries,
     prepare_corpus,
 )
+from .precision import precision_info
 
 __all__ = ["rescore", "search"]
 
@@ -67,11 +68,15 @@ def search(
 
     Parameters
     ----------
-    queries : array_like, shape (m, d) or (d,)
+    queries : array_like, shape (m, d) or (d,), or EmbeddingResponse
         float embeddings, or codes in the corpus format.  One vector counts
         as one query: the result still has shape ``(1, k)``.
-    corpus : array_like, shape (n, d) or (n, w)
-        float32/float16 embeddings, int8/uint8 codes or packed bits.
+    corpus : array_like, shape (n, d) or (n, w), or EmbeddingResponse
+        float32/float16 embeddings, int8/uint8 codes or packed bits.  A
+        decoded :class:`~quantlib.EmbeddingResponse` (for either argument)
+        stands for its ``embeddings``, with its ``precision`` and, for bits,
+        its ``dim``; int8/uint8 codes from a provider are uncalibrated and
+        are scored by their integer values.
     k : int
         Rows per query, ``1 <= k <= n``.  A larger ``k`` raises
         :class:`~quantlib.ShapeError` (it is never clipped silently); ask for
@@ -116,9 +121,37 @@ def search(
     """
     m = metric_info(metric)
     k = check_k(k)
+    queries, _, qdim = _from_response(queries, "queries", None)
+    corpus, precision, cdim = _from_response(corpus, "corpus", precision)
+    if dim is None and (qdim is not None or cdim is not None):
+        dim = qdim if qdim is not None else cdim
     c = prepare_corpus(corpus, m, precision=precision, codec=codec, name="corpus")
     extra = prepare_rescore(rescore, c.n, m) if rescore is not None else None
     return search_corpus(queries, c, k, m, dim=dim, rescore=extra, oversample=oversample)
+
+
+def _from_response(value: Any, name: str, precision: Any) -> tuple[Any, Any, int | None]:
+    """An EmbeddingResponse's dense embeddings, its precision and (for bits) its dimension; else ``value``.
+
+    Returns ``(array, precision, dim)``: ``dim`` only for packed bits, where the
+    byte width does not say it.  A response without dense vectors, or whose
+    precision contradicts ``precision=``, is refused naming what to pass.
+    """
+    from .providers import EmbeddingResponse
+
+    if not isinstance(value, EmbeddingResponse):
+        return value, precision, None
+    if value.embeddings is None:
+        if value.multivectors is not None:
+            hint = "search multi-vectors with quantlib.maxsim_search(queries, MultiVectorBatch.from_response(r))"
+        else:
+            hint = "search sparse vectors with quantlib.sparse_search (SparseBatch from r.sparse)"
+        raise DTypeError(f"{name}: the EmbeddingResponse holds no dense embeddings; {hint}")
+    if precision is not None and precision_info(precision).name != value.precision:
+        raise ConfigError(f"precision, {name}: precision {precision_info(precision).name!r} but the "
+                          f"response's embeddings are {value.precision!r}")
+    info = precision_info(value.precision or "float32")
+    return value.embeddings, info.name, (value.dim if info.packed else None)
 
 
 def check_k(k: Any, name: str = "k") -> int:
