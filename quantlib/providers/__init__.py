@@ -88,6 +88,9 @@ def decode_response(
         and dashscope responses), its JSON text, a file-like object holding
         it, an HTTP response (httpx, requests), or an SDK object (openai,
         cohere, voyageai) read through its attributes; no SDK is imported.
+        An object whose attributes hold no payload (properties, slots, a
+        wrapper) is read through its ``model_dump()``, ``to_dict()`` or
+        ``dict()``, the first that gives a dict.
     output_dtype : str, optional
         The request's ``output_dtype`` / ``embedding_type``: ``"float"``,
         ``"int8"``, ``"uint8"``, ``"binary"``, ``"ubinary"`` (or any quantlib
