@@ -178,7 +178,8 @@ def _provider_name(provider: Any) -> str | None:
 
 def _what(payload: Any) -> str:
     """How an error names the payload's top level: its type, when it was an SDK (or other) object."""
-    if isinstance(payload, (Mapping, str, bytes, bytearray, memoryview)) or callable(getattr(payload, "read", None)):
+    if (isinstance(payload, (Mapping, str, bytes, bytearray, memoryview)) or callable(getattr(payload, "read", None))
+            or isinstance(getattr(payload, "content", None), bytes)):  # JSON text, files, HTTP responses
         return "an object"
     t = type(payload)
     return (f"a {t.__module__}.{t.__qualname__} read as an object (through its attributes, or "
