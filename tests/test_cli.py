@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from quantlib.cli import main
+import quantlib
+from quantlib.cli import load_codes, main
 
 
 @pytest.fixture
@@ -282,3 +286,268 @@ def test_printed_output_path_is_the_file_written(tmp_path, capsys, emb, command,
     assert status == 0
     assert set(tmp_path.iterdir()) - before == {tmp_path / written}
     assert out.split(":")[0] == str(tmp_path / written)
+
+
+# ---------------------------------------------------------------------------- issue 21 points 3-9, issue 22 point 6
+
+GOLDEN = Path(__file__).parent / "golden" / "providers"
+COHERE_TYPES = ["base64", "binary", "float32", "int8", "ubinary", "uint8"]
+
+
+def _members(path):
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_decode_keeps_every_type_of_a_cohere_response(tmp_path, capsys):
+    src = GOLDEN / "cohere_v2_by_type.json"
+    want = quantlib.decode_response(src.read_bytes()).embeddings_by_type
+    assert sorted(want) == COHERE_TYPES
+    status, out, err = run(capsys, "decode", str(src), "-o", str(tmp_path / "all.npz"))
+    assert (status, err) == (0, "")
+    got = _members(tmp_path / "all.npz")
+    assert sorted(got) == ["embeddings"] + [f"embeddings_{t}" for t in COHERE_TYPES if t != "float32"]
+    assert got["embeddings"].tobytes() == want["float32"].tobytes()
+    for t in COHERE_TYPES:
+        if t != "float32":
+            assert got[f"embeddings_{t}"].dtype == want[t].dtype and np.array_equal(got[f"embeddings_{t}"], want[t])
+    assert "also embeddings_int8, embeddings_uint8, embeddings_binary, embeddings_ubinary, embeddings_base64" in out
+    # a .npy holds one matrix: the others are named as not saved, not dropped without a word
+    status, out, _ = run(capsys, "decode", str(src), "-o", str(tmp_path / "f.npy"))
+    assert status == 0 and "embeddings_int8" in out and "not saved" in out
+
+
+@pytest.mark.parametrize("precision", ["int8", "uint8", "binary", "ubinary"])
+def test_decoded_codes_are_a_codes_file_that_search_and_dequantize_read(tmp_path, capsys, precision):
+    src = GOLDEN / "cohere_v2_by_type.json"  # dimension 10: the bits fill 2 bytes, 6 padding bits
+    r = quantlib.decode_response(src.read_bytes(), output_dtype=precision, output_dimension=10)
+    codes_file = tmp_path / "codes.npz"
+    status, out, err = run(capsys, "decode", str(src), "--output-dtype", precision, "--output-dimension", "10",
+                           "-o", str(codes_file))
+    assert (status, err) == (0, "")
+    codes, config, dim = load_codes(str(codes_file), "IN")
+    assert codes.tobytes() == r.embeddings.tobytes() and dim == 10
+    raw = precision in ("int8", "uint8")
+    assert config["id"] == precision and config.get("raw", False) is raw
+    assert ("(uncalibrated)" in out) is raw and "codes file" in out
+    # dequantize: bits as +1/-1 of the true dimension; a provider's int8/uint8 as their integer values
+    status, out, _ = run(capsys, "dequantize", str(codes_file), "-o", str(tmp_path / "back.npy"))
+    assert status == 0 and ("uncalibrated" in out) is raw
+    assert np.load(tmp_path / "back.npy").tobytes() == r.as_float32().tobytes()
+    # search, with float queries (the response's float32 type) and with the codes themselves as queries
+    scores = {}
+    for extra in (["--queries-key", "embeddings_float32"], []):
+        status, out, err = run(capsys, "search", str(codes_file), str(codes_file), "-k", "2", *extra)
+        assert status == 0, err
+        lines = out.strip().splitlines()
+        assert [line.split("\t")[2] for line in lines[1::2]] == ["0", "1"]  # each row finds itself first
+        scores[len(extra)] = [line.split("\t")[3] for line in lines[1:]]
+    if raw:  # float queries against the codes' integer values, and the codes' own dot: not the same numbers
+        assert scores[0] != scores[2]
+    # --key searches a float member of the codes file instead of its codes
+    status, out, _ = run(capsys, "search", str(codes_file), str(codes_file), "-k", "1", "--key",
+                         "embeddings_float32", "--queries-key", "embeddings_float32")
+    assert status == 0 and out.splitlines()[1].split("\t")[2:] == ["0", "1"]
+
+
+def test_decode_output_dimension_describes_bits_of_any_dimension(tmp_path, capsys):
+    from quantlib.providers.build import build_response
+
+    x = np.random.default_rng(3).standard_normal((4, 13)).astype(np.float32)
+    payload = build_response(quantlib.quantize(x, "binary"), precision="binary", dim=13)
+    src = tmp_path / "voyage.json"
+    src.write_text(json.dumps(payload))
+    assert run(capsys, "decode", str(src), "--output-dtype", "binary", "--output-dimension", "13",
+               "-o", str(tmp_path / "b.npz"))[0] == 0
+    assert load_codes(str(tmp_path / "b.npz"), "IN")[2] == 13
+    assert run(capsys, "dequantize", str(tmp_path / "b.npz"), "-o", str(tmp_path / "b.npy"))[0] == 0
+    assert np.array_equal(np.load(tmp_path / "b.npy"), np.where(x > 0, 1.0, -1.0).astype(np.float32))
+    # codes to a .npy would lose their precision and dimension: refused, nothing written
+    status, _, err = run(capsys, "decode", str(src), "--output-dtype", "binary", "-o", str(tmp_path / "b2.npy"))
+    assert status == 1 and "use an .npz output" in err and not (tmp_path / "b2.npy").exists()
+
+
+def _float_payload(rows, model="m"):
+    from quantlib.providers.build import build_response
+
+    return build_response(np.asarray(rows, np.float32), model=model)
+
+
+def test_decode_concatenates_files_json_lines_and_stdin_in_order(tmp_path, capsys, monkeypatch):
+    rng = np.random.default_rng(5)
+    parts = [rng.standard_normal((n, 6)).astype(np.float32) for n in (10, 10, 3, 7)]
+    (tmp_path / "a.json").write_text(json.dumps(_float_payload(parts[0]), indent=2))  # pretty-printed
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps(_float_payload(p)) + "\n\n" for p in parts[1:3]))
+    stdin = io.TextIOWrapper(io.BytesIO(json.dumps(_float_payload(parts[3])).encode()))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    status, out, err = run(capsys, "decode", str(tmp_path / "a.json"), str(tmp_path / "b.jsonl"), "-",
+                           "-o", str(tmp_path / "all.npy"))
+    assert (status, err) == (0, "") and "30x6 float32 embeddings" in out and "from 4 responses" in out
+    assert np.load(tmp_path / "all.npy").tobytes() == np.concatenate(parts).tobytes()
+    # responses of another model or dimension are not mixed into one file
+    (tmp_path / "c.json").write_text(json.dumps(_float_payload(parts[0], model="other")))
+    status, _, err = run(capsys, "decode", str(tmp_path / "a.json"), str(tmp_path / "c.json"),
+                         "-o", str(tmp_path / "mixed.npy"))
+    assert status == 1 and "c.json: differs from" in err and "model 'other'" in err
+    assert not (tmp_path / "mixed.npy").exists()
+    # a bad line is named by its number
+    (tmp_path / "bad.jsonl").write_text(json.dumps(_float_payload(parts[2])) + "\n" + '{"data": 3}\n')
+    status, _, err = run(capsys, "decode", str(tmp_path / "bad.jsonl"), "-o", str(tmp_path / "bad.npy"))
+    assert status == 1 and "bad.jsonl line 2: data:" in err
+
+
+def test_decode_reads_a_pipe(tmp_path):
+    payload = json.dumps(_float_payload([[0.5, -1.0], [2.0, 0.25]]))
+    env = {**os.environ, "PYTHONPATH": str(Path(quantlib.__file__).parent.parent)}
+    for source in ("/dev/stdin", "-"):
+        out = tmp_path / f"p{len(source)}.npy"
+        done = subprocess.run([sys.executable, "-m", "quantlib", "decode", source, "-o", str(out)], input=payload,
+                              capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        assert np.load(out).tolist() == [[0.5, -1.0], [2.0, 0.25]]
+
+
+def test_npz_inputs_take_key_and_refuse_ambiguous_files(tmp_path, capsys, emb):
+    x, _ = emb
+    many = tmp_path / "many.npz"
+    np.savez(many, multivector_offsets=np.arange(4), docs=x, other=x[:, :5])
+    status, _, err = run(capsys, "quantize", str(many), "-p", "int8", "-o", str(tmp_path / "c.npz"))
+    assert status == 2 and "holds several arrays (multivector_offsets, docs, other); pick one with --key" in err
+    assert run(capsys, "quantize", str(many), "--key", "docs", "-p", "float32", "-o", str(tmp_path / "c.npz"))[0] == 0
+    assert np.array_equal(load_codes(str(tmp_path / "c.npz"), "IN")[0], x)
+    status, _, err = run(capsys, "quantize", str(many), "--key", "nope", "-p", "int8", "-o", str(tmp_path / "d.npz"))
+    assert status == 1 and "has no array 'nope'" in err
+    # search: --key for CORPUS, --queries-key and --rescore-key for the others
+    status, out, err = run(capsys, "search", str(many), str(many), "--key", "docs", "--queries-key", "docs",
+                           "-k", "1")
+    assert status == 0, err
+    assert [line.split("\t")[2] for line in out.strip().splitlines()[1:4]] == ["0", "1", "2"]
+    status, _, err = run(capsys, "search", str(many), str(many), "--key", "docs", "-k", "1")
+    assert status == 2 and "QUERIES" in err and "--queries-key NAME" in err
+    # what decode writes ('embeddings' beside sparse weights) needs no key
+    np.savez(tmp_path / "dec.npz", embeddings=x, sparse_indptr=np.zeros(301, np.int64))
+    assert run(capsys, "quantize", str(tmp_path / "dec.npz"), "-p", "int8", "-o", str(tmp_path / "e.npz"))[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "given", "status", "written", "message"),
+    [
+        (["quantize", "{x}", "-p", "int8"], "codes.npy", 2, None, "--output: {tmp}/codes.npy ends in .npy"),
+        (["quantize", "{x}", "-p", "int8"], "codes.NPZ", 0, "codes.NPZ", ""),
+        (["quantize", "{x}", "-p", "int8"], "codes.bin", 2, None, "ends in .bin"),
+        (["dequantize", "{codes}"], "back.npz", 0, "back.npz", ""),
+        (["dequantize", "{codes}"], "back.NPY", 0, "back.NPY", ""),
+        (["search", "{x}", "{x}", "-k", "2"], "hits.npy", 2, None, "can be written as .npz"),
+        (["decode", "{sparse}"], "out.NPZ", 0, "out.NPZ", ""),
+        (["decode", "{sparse}"], "out", 0, "out.npz", ""),  # no suffix: .npz, as a .npy cannot hold it
+        (["decode", "{json}"], "out.json", 2, None, "ends in .json"),
+    ],
+)
+def test_output_suffix_chooses_the_format_or_is_refused(tmp_path, capsys, emb, command, given, status, written,
+                                                        message):
+    _, path = emb
+    src, sparse = tmp_path / "r.json", tmp_path / "s.json"
+    src.write_text(json.dumps({"data": [{"index": 0, "embedding": [1.0, 2.0]}]}))
+    sparse.write_text(json.dumps(DASHSCOPE_SPARSE))
+    codes = tmp_path / "c.npz"
+    assert run(capsys, "quantize", path, "-p", "int8", "-o", str(codes))[0] == 0
+    argv = [a.format(json=src, codes=codes, x=path, sparse=sparse) for a in command]
+    before = set(tmp_path.iterdir())
+    code, out, err = run(capsys, *argv, "-o", str(tmp_path / given))
+    assert code == status, err
+    assert set(tmp_path.iterdir()) - before == ({tmp_path / written} if written else set())
+    if written:
+        assert out.split(":")[0] == str(tmp_path / written)
+        members = _members(tmp_path / written) if written.lower().endswith(".npz") else {}
+        if command[0] == "dequantize" and members:
+            assert list(members) == ["embeddings"] and members["embeddings"].shape == (300, 37)
+        if command[0] == "decode":
+            assert "sparse_values" in members  # the sparse rows are kept whatever the suffix's case
+    else:
+        assert message.format(tmp=tmp_path) in err and len(err.strip().splitlines()) == 1
+
+
+def test_messages_name_cli_flags_and_warnings_are_one_line(tmp_path, capsys, emb):
+    x, path = emb
+    codes = tmp_path / "c.npz"
+    src = GOLDEN / "cohere_v2_by_type.json"
+    assert run(capsys, "decode", str(src), "--output-dtype", "int8", "-o", str(codes))[0] == 0
+    status, _, err = run(capsys, "search", str(codes), str(codes), "--metric", "hamming", "-k", "1")
+    assert status == 1 and "--metric: 'hamming'" in err and "--metric dot or --metric cosine" in err
+    assert "metric=" not in err
+    status, _, err = run(capsys, "decode", str(src), "--output-dtype", "int9", "-o", str(tmp_path / "o.npz"))
+    assert status == 2 and err.startswith("quantlib decode: error: --output-dtype: ") and "output_dtype" not in err
+    status, _, err = run(capsys, "decode", str(src), "--output-dtype", "binary", "--output-dimension", "24",
+                         "-o", str(tmp_path / "o.npz"))
+    assert status == 1 and "--output-dimension 24 but" in err and "output_dimension" not in err
+    calib = tmp_path / "calib.npy"
+    np.save(calib, x[:, :20])
+    status, _, err = run(capsys, "quantize", path, "-p", "int8", "--calibration", str(calib), "-o", str(codes))
+    assert status == 1 and err.startswith(f"quantlib quantize: error: --calibration: {calib} has dimension 20; ")
+    np.save(calib, x[:50])
+    status, _, err = run(capsys, "quantize", path, "-p", "int8", "--calibration", str(calib), "-o", str(codes))
+    assert status == 0
+    assert err == ("quantlib: warning: --calibration: int8/uint8 ranges computed from 50 row(s); quantization is "
+                   "more stable with --ranges or a --calibration file of at least 100 rows\n")
+
+
+def test_search_over_bits_says_the_column_is_a_hamming_distance(tmp_path, capsys, emb):
+    x, path = emb
+    codes, q = tmp_path / "b.npz", tmp_path / "q.npy"
+    np.save(q, x[:2])
+    assert run(capsys, "quantize", path, "-p", "ubinary", "-o", str(codes))[0] == 0
+    status, out, err = run(capsys, "search", str(codes), str(q), "-k", "3")
+    assert status == 0 and out.splitlines()[0] == "query\trank\tindex\thamming_distance"
+    assert "Hamming distance" in err and "lower is better" in err
+    distances = [int(line.split("\t")[3]) for line in out.splitlines()[1:4]]
+    assert distances == sorted(distances)
+    status, out, _ = run(capsys, "search", str(codes), str(q), "-k", "3", "-o", str(tmp_path / "r.npz"))
+    assert status == 0 and "scores are Hamming distances (bits that differ): lower is better" in out
+    assert str(_members(tmp_path / "r.npz")["metric"]) == "hamming"
+    # rescored, the scores are cosine similarities again
+    status, out, _ = run(capsys, "search", str(codes), str(q), "-k", "3", "--rescore", path)
+    assert status == 0 and out.splitlines()[0] == "query\trank\tindex\tscore"
+
+
+@pytest.mark.parametrize("dtype", [">f4", ">f2"])
+def test_dequantize_accepts_big_endian_float_codes(tmp_path, capsys, emb, dtype):
+    from quantlib import cli
+    from quantlib.codecs import get_codec
+
+    x, _ = emb
+    precision = "float32" if dtype == ">f4" else "float16"
+    codes = x.astype(dtype)
+    cli.save_codes(str(tmp_path / "be.npz"), codes, get_codec(precision).get_config(), x.shape[1])
+    status, _, err = run(capsys, "dequantize", str(tmp_path / "be.npz"), "-o", str(tmp_path / "y.npy"))
+    assert status == 0, err
+    assert np.load(tmp_path / "y.npy").tobytes() == codes.astype(np.float32).tobytes()
+
+
+def test_code_queries_must_come_from_the_corpus_codec(tmp_path, capsys, emb):
+    x, path = emb
+    other = tmp_path / "other.npy"
+    np.save(other, x[:150] * 2)
+    a, b = tmp_path / "a.npz", tmp_path / "b.npz"
+    assert run(capsys, "quantize", path, "-p", "int8", "-o", str(a))[0] == 0
+    assert run(capsys, "quantize", str(other), "-p", "int8", "-o", str(b))[0] == 0
+    status, out, _ = run(capsys, "search", str(a), str(a), "-k", "1")
+    assert status == 0 and [line.split("\t")[2] for line in out.splitlines()[1:4]] == ["0", "1", "2"]
+    status, _, err = run(capsys, "search", str(a), str(b), "-k", "1")  # same precision, other ranges
+    assert status == 1 and "holds codes of another codec than CORPUS's" in err
+
+
+def test_decode_multivector_bits_record_their_precision_and_concatenate(tmp_path, capsys):
+    first = {"object": "list", "model": "jina-colbert-v2", "usage": {"total_tokens": 3},
+             "data": [{"object": "embedding", "index": 1, "embeddings": [[3, 0]]},
+                      {"object": "embedding", "index": 0, "embeddings": [[77, 128], [12, 0]]}]}
+    second = json.loads(json.dumps(first))
+    second["data"] = [{"object": "embedding", "index": 0, "embeddings": [[255, 128]]}]
+    src = tmp_path / "mv.jsonl"
+    src.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n")
+    status, out, err = run(capsys, "decode", str(src), "--output-dtype", "ubinary", "--output-dimension", "9",
+                           "-o", str(tmp_path / "mv"))
+    assert (status, err) == (0, "") and "3 multi-vector inputs (4 vectors)" in out and "from 2 responses" in out
+    got = _members(tmp_path / "mv.npz")
+    assert got["multivector_offsets"].tolist() == [0, 2, 3, 4]
+    assert got["multivectors"].tolist() == [[77, 128], [12, 0], [3, 0], [255, 128]]
+    assert (str(got["multivector_precision"]), int(got["multivector_dim"])) == ("ubinary", 9)

@@ -1,0 +1,234 @@
+"""Rotated low-bit codes: the rotation, the codes, their bit order, the scores, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from quantlib import ConfigError, DTypeError, NonFiniteError, ShapeError
+from quantlib._kernels import lowbit as K
+from quantlib.codecs.rotated import RotatedCodec, _splitmix64, padded_dim, rotation_plan
+from quantlib.sample import load_sample
+
+PRECISIONS = ("rotated4", "rotated2", "rotated1")
+BITS = {"rotated4": 4, "rotated2": 2, "rotated1": 1}
+
+
+def reference_rotate(x: np.ndarray, codec: RotatedCodec) -> np.ndarray:
+    """numpy twin of the rotation: the same float32 operations, in the same order, per component."""
+    D = codec.padded_dim
+    v = np.zeros((x.shape[0], D), np.float32)
+    v[:, : x.shape[1]] = x.astype(np.float32)
+    B = codec._block
+    for signs, perm in zip(codec._signs, codec._perms, strict=True):
+        v = v * signs
+        blocks = v.reshape(len(v), D // B, B)
+        h = 1
+        while h < B:
+            pairs = blocks.reshape(len(v), D // B, B // (2 * h), 2, h)
+            a = pairs[:, :, :, 0, :].copy()
+            b = pairs[:, :, :, 1, :].copy()
+            pairs[:, :, :, 0, :] = a + b
+            pairs[:, :, :, 1, :] = a - b
+            h *= 2
+        v = blocks.reshape(len(v), D) * codec._scale
+        v = v[:, perm]
+    return v
+
+
+def grid_vectors(codes: np.ndarray, codec: RotatedCodec) -> np.ndarray:
+    """The half-integer grid vectors ``w`` of packed rows, unpacked in numpy from the documented bit order."""
+    packed = codes[:, : codec.code_size() - 4]
+    bits, D = codec.bits, codec.padded_dim
+    if bits == 1:
+        return np.unpackbits(packed, axis=1).astype(np.float64) - 0.5
+    per, mask = 8 // bits, (1 << bits) - 1
+    nb = D // per
+    w = np.concatenate([(packed >> (m * bits)) & mask for m in range(per)], axis=1).astype(np.float64)
+    assert w.shape == (len(codes), D) and nb == packed.shape[1]
+    return w - mask / 2
+
+
+def test_rotation_is_orthogonal_and_spreads():
+    codec = RotatedCodec("rotated4", np.zeros(384, np.float32))
+    R = codec.rotate(np.eye(384, dtype=np.float32))  # row j is R e_j
+    assert np.abs(R @ R.T - np.eye(384)).max() < 1e-6
+    # every basis vector is spread over all components (no component left out of the mixing)
+    assert np.count_nonzero(np.abs(R) > 1e-4) > 0.99 * R.size
+
+
+@settings(max_examples=25, deadline=None)
+@given(d=st.sampled_from([1, 7, 63, 64, 65, 96, 300, 384, 768]), seed=st.integers(0, 2**64 - 1),
+       n=st.integers(1, 5), data=st.data())
+def test_rotation_equals_numpy_twin_bit_for_bit(d, seed, n, data):
+    codec = RotatedCodec("rotated2", np.zeros(d, np.float32), seed=seed)
+    x = np.asarray(data.draw(st.lists(st.lists(st.floats(-10, 10, width=32), min_size=d, max_size=d),
+                                      min_size=n, max_size=n)), np.float32)
+    assert codec.rotate(x).tobytes() == reference_rotate(x, codec).tobytes()
+
+
+def test_rotation_plan_is_fixed_by_the_seed():
+    s1, p1 = rotation_plan(128, 7)
+    s2, p2 = rotation_plan(128, 7)
+    s3, _ = rotation_plan(128, 8)
+    assert np.array_equal(s1, s2) and np.array_equal(p1, p2) and not np.array_equal(s1, s3)
+    assert all(sorted(p) == list(range(128)) for p in p1)
+    # golden: the published SplitMix64 sequence of seed 0 ...
+    state, z1 = _splitmix64(0)
+    assert (z1, _splitmix64(state)[1]) == (0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4)
+    # ... drawn in the documented order (signs from the top bit, then a Fisher-Yates shuffle): a change shows here
+    signs, perms = rotation_plan(64, 0)
+    assert signs[0, :8].tolist() == [1.0, -1.0, -1.0, 1.0, -1.0, -1.0, -1.0, 1.0]
+    assert perms[0, :8].tolist() == [56, 9, 34, 22, 63, 31, 62, 45]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_codes_follow_the_documented_layout_and_factor(precision):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((50, 200)).astype(np.float32)
+    codec = RotatedCodec.fit(x, precision)
+    rows = codec.encode(x)
+    D = padded_dim(200)
+    assert D == 256 and rows.shape == (50, D * BITS[precision] // 8 + 4) and rows.dtype == np.uint8
+    r = reference_rotate(x - codec.mean, codec).astype(np.float64)
+    w = grid_vectors(rows, codec)
+    L = (1 << BITS[precision]) - 1
+    assert np.all(np.abs(w) <= L / 2) and np.all(np.sign(w) == np.where(r >= 0, 1, -1))
+    factors = rows[:, -4:].copy().view("<f4").reshape(-1)
+    want = ((r * r).sum(1) / (r * w).sum(1)).astype(np.float32)
+    np.testing.assert_allclose(factors, want, rtol=1e-6)
+    # the decoded vector is the centre plus the factor times the grid vector, rotated back (and cut to d:
+    # (R^T y)_j = (R e_j) . y)
+    back = codec.decode(rows).astype(np.float64)
+    Re = reference_rotate(np.eye(200, dtype=np.float32), codec).astype(np.float64)
+    np.testing.assert_allclose(back - codec.mean, (factors[:, None] * w) @ Re.T, atol=2e-5)
+
+
+def test_bit_order_by_hand():
+    # 4 bits, D = 64: byte t holds component t in its low nibble and component t + 32 in its high nibble
+    w = np.full(64, -7.5)
+    w[0], w[32], w[5] = 7.5, -6.5, 0.5          # codes 15, 1, 8
+    out = np.empty(32, np.uint8)
+    K._pack_one(w, 4, 7.5, out)
+    assert out[0] == 0x1F and out[5] == 0x08 and out[1] == 0x00
+    back = np.empty(64)
+    K._unpack_one(out, 4, 64, back)
+    assert np.array_equal(back, w)
+    # 2 bits, D = 64 (16 bytes): byte t holds components t, t+16, t+32, t+48 from the low bits
+    w2 = np.full(64, -1.5)
+    w2[3], w2[19], w2[35], w2[51] = 1.5, 0.5, -0.5, -1.5   # codes 3, 2, 1, 0
+    out2 = np.empty(16, np.uint8)
+    K._pack_one(w2, 2, 1.5, out2)
+    assert out2[3] == 0b00_01_10_11
+
+
+@settings(max_examples=30, deadline=None)
+@given(bits=st.sampled_from([1, 2, 4]), blocks=st.integers(1, 5), data=st.data())
+def test_pack_unpack_round_trip(bits, blocks, data):
+    D = 64 * blocks
+    L = (1 << bits) - 1
+    u = np.asarray(data.draw(st.lists(st.integers(0, L), min_size=D, max_size=D)), np.float64)
+    w = u - L / 2
+    out = np.empty(D * bits // 8, np.uint8)
+    K._pack_one(w, bits, L / 2, out)
+    back = np.empty(D)
+    K._unpack_one(out, bits, D, back)
+    assert np.array_equal(back, w)
+
+
+@pytest.mark.parametrize("nq", [1, 7, 8, 20])  # the per-row scan below 8 queries, BLAS blocks from 8
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_scores_equal_the_dot_with_decoded_vectors(precision, nq):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2500, 130)).astype(np.float32)   # more rows than one BLAS block
+    q = rng.standard_normal((nq, 130)).astype(np.float32)
+    codec = RotatedCodec.fit(x, precision, seed=11)
+    rows = codec.encode(x)
+    got = codec.scores(q, rows)
+    want = q.astype(np.float64) @ codec.decode(rows).astype(np.float64).T
+    np.testing.assert_allclose(got, want, atol=2e-4 * np.abs(want).max())
+
+
+@pytest.mark.parametrize(("precision", "bound"), [("rotated4", 0.16), ("rotated2", 0.45), ("rotated1", 0.90)])
+def test_reconstruction_error_bound(precision, bound):
+    """The relative error of the residual, ||x^ - x|| / ||x - c||, on Gaussian data (stated in docs)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((400, 256)).astype(np.float32)
+    codec = RotatedCodec.fit(x, precision)
+    err = np.linalg.norm(codec.decode(codec.encode(x)) - x, axis=1) / np.linalg.norm(x - codec.mean, axis=1)
+    assert err.max() < bound
+
+
+def test_encoding_is_the_same_serial_and_parallel():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((700, 64)).astype(np.float32)
+    codec = RotatedCodec.fit(x, "rotated4")
+    args = (codec._mean, codec._signs, codec._perms, codec._block, codec._scale, 4)
+    a = (np.empty((700, 32), np.uint8), np.empty(700, np.float32))
+    b = (np.empty((700, 32), np.uint8), np.empty(700, np.float32))
+    K.encode(x, *args, *a)
+    K.encode_parallel(x, *args, *b)
+    assert a[0].tobytes() == b[0].tobytes() and a[1].tobytes() == b[1].tobytes()
+
+
+def _recall(found, truth, k=10):
+    return float(np.mean([len(set(f[:k]) & set(t[:k])) / k for f, t in zip(found, truth, strict=True)]))
+
+
+@pytest.mark.parametrize(("precision", "raw", "rescored"),
+                         [("rotated4", 0.94, 1.0), ("rotated2", 0.83, 0.998), ("rotated1", 0.67, 0.95)])
+def test_recall_on_the_bundled_sample(precision, raw, rescored):
+    """Recall@10 against exact float32 (seed 0; docs/formats.md gives the spread over seeds)."""
+    s = load_sample()
+    X, Q = s.documents, s.queries
+    exact = Q @ X.T
+    truth = np.argsort(-exact, axis=1, kind="stable")[:, :10]
+    codec = RotatedCodec.fit(X, precision)
+    est = codec.scores(Q, codec.encode(X))
+    order = np.argsort(-est, axis=1, kind="stable")
+    assert _recall(order[:, :10], truth) >= raw
+    cand = order[:, :40]
+    reranked = np.take_along_axis(cand, np.argsort(-np.take_along_axis(exact, cand, 1), 1, kind="stable"), 1)
+    assert _recall(reranked, truth) >= rescored
+
+
+def test_config_round_trip_through_json():
+    x = np.random.default_rng(5).standard_normal((100, 48)).astype(np.float32)
+    codec = RotatedCodec.fit(x, "rotated2", seed=2**63 + 5)
+    again = RotatedCodec.from_config(json.loads(json.dumps(codec.get_config())))
+    assert again == codec
+    assert again.encode(x).tobytes() == codec.encode(x).tobytes()
+
+
+def test_bad_input():
+    x = np.random.default_rng(6).standard_normal((20, 16)).astype(np.float32)
+    codec = RotatedCodec.fit(x, "rotated4")
+    with pytest.raises(ConfigError, match="precision"):
+        RotatedCodec("rotated3", np.zeros(4, np.float32))
+    with pytest.raises(ConfigError, match="seed"):
+        RotatedCodec("rotated4", np.zeros(4, np.float32), seed=-1)
+    with pytest.raises(ConfigError, match="'seed'"):
+        RotatedCodec.from_config({"id": "rotated4", "mean": [0.0]})
+    with pytest.raises(NonFiniteError, match="calibration"):
+        RotatedCodec.fit(np.array([[0.0, np.nan]], np.float32), "rotated2")
+    with pytest.raises(NonFiniteError, match="mean"):
+        RotatedCodec("rotated2", [0.0, np.inf])
+    bad = x.copy()
+    bad[3, 2] = np.inf
+    with pytest.raises(NonFiniteError, match="embeddings"):
+        codec.encode(bad)
+    with pytest.raises(ShapeError, match="dimension 16, got 15"):
+        codec.encode(x[:, :15])
+    with pytest.raises(DTypeError, match="embeddings"):
+        codec.encode(x.astype(np.int32))
+    rows = codec.encode(x)
+    with pytest.raises(ShapeError, match="codes: rotated4 rows of dimension 16 have 36 bytes, got 35"):
+        codec.decode(rows[:, :35])
+    with pytest.raises(DTypeError, match="uint8"):
+        codec.decode(rows.view(np.int8))
+    with pytest.raises(ShapeError, match="queries"):
+        codec.scores(x[:, :8], rows)
