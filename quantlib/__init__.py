@@ -38,7 +38,7 @@ from .multivector import MultiVectorBatch, MuveraEncoder, maxsim, maxsim_search
 from .precision import PRECISIONS, Precision, PrecisionInfo, code_width, precision_info
 from .providers import EmbeddingResponse, build_response, build_response_json, decode_response
 from .quantization import convert_codes, dequantize, quantize
-from .search import search
+from .search import rescore, search
 from .sparse import SparseBatch, SparseIndex, hybrid_scores, sparse_cosine, sparse_dot, sparse_search
 from .threads import get_num_threads, set_num_threads
 
@@ -101,6 +101,7 @@ __all__ = [
     "precision_info",
     "quantize",
     "register_codec",
+    "rescore",
     "search",
     "set_num_threads",
     "sparse_cosine",

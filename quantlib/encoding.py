@@ -18,7 +18,7 @@ from ._kernels import codecs as K
 from ._validation import check_dim, describe
 from .codecs.binary import resolve_bit_dim
 from .errors import Base64DecodeError, DTypeError, short_repr
-from .precision import PrecisionInfo, code_width, precision_info
+from .precision import PrecisionInfo, code_width, wire_dtype
 
 __all__ = ["b64decode", "b64encode", "b64encode_rows"]
 
@@ -40,8 +40,16 @@ _WIRE = {
 }
 
 
-def _wire_dtype(array: np.ndarray, name: str) -> np.dtype:
+def _wire_dtype(array: np.ndarray, name: str, dtype: Any = None) -> np.dtype:
     wire = _WIRE.get((array.dtype.kind, array.dtype.itemsize))
+    if dtype is not None and wire is not None:
+        info, stated = _dtype_precision(dtype)
+        if (stated.kind, stated.itemsize) != (wire.kind, wire.itemsize):
+            raise DTypeError(
+                f"dtype: {short_repr(dtype)} ({info.name}, {stated.itemsize}-byte {stated.kind} items) does not "
+                f"match the {name}'s dtype {array.dtype}; cast or quantize the {name} first"
+            )
+        return stated
     if wire is None:
         raise DTypeError(
             f"{name}: expected float32, float16, int8 or uint8 (the embedding wire dtypes), "
@@ -51,13 +59,20 @@ def _wire_dtype(array: np.ndarray, name: str) -> np.dtype:
     return wire
 
 
-def b64encode(array: Any) -> str:
+def b64encode(array: Any, dtype: Any = None) -> str:
     """Base64 of an array's items, little-endian, row after row.
 
     Parameters
     ----------
     array : numpy.ndarray
-        float32, float16, int8 or uint8 (bit-packed codes are uint8 or int8).
+        float32, float16, int8 or uint8 (bit-packed codes are uint8 or int8),
+        in either byte order: the values are written, not the memory.
+    dtype : str or numpy dtype, optional
+        The layout to write, when it is not the little-endian one: ``">f4"``
+        or ``np.dtype(">f2")`` writes big-endian items (read them back with
+        :func:`b64decode` and the same ``dtype``).  It must be the array's own
+        type in some byte order or spelling (``"float32"``, ``"<f4"``...);
+        anything else is a :class:`~quantlib.DTypeError`, never a cast.
 
     Returns
     -------
@@ -69,16 +84,20 @@ def b64encode(array: Any) -> str:
     >>> import numpy as np
     >>> b64encode(np.array([1.0, -2.0], dtype=np.float32))
     'AACAPwAAAMA='
+    >>> b64encode(np.array([1.0, -2.0], dtype=np.float32), ">f4")
+    'P4AAAMAAAAA='
     """
     if not isinstance(array, np.ndarray):
         raise DTypeError(f"array: expected a numpy array, got {describe(array)}")
-    wire = _wire_dtype(array, "array")
+    wire = _wire_dtype(array, "array", dtype)
     data = np.ascontiguousarray(array, dtype=wire)
     return binascii.b2a_base64(data.reshape(-1).view(np.uint8), newline=False).decode("ascii")
 
 
-def b64encode_rows(array: Any) -> list[str]:
+def b64encode_rows(array: Any, dtype: Any = None) -> list[str]:
     """One base64 string per row of a 2-D array, as provider responses carry them.
+
+    ``dtype`` states a big-endian layout to write, as in :func:`b64encode`.
 
     Examples
     --------
@@ -92,7 +111,7 @@ def b64encode_rows(array: Any) -> list[str]:
         from .errors import ShapeError
 
         raise ShapeError(f"array: expected a 2-D (n, d) array, got shape {array.shape}")
-    wire = _wire_dtype(array, "array")
+    wire = _wire_dtype(array, "array", dtype)
     data = np.ascontiguousarray(array, dtype=wire).view(np.uint8)
     return [binascii.b2a_base64(row, newline=False).decode("ascii") for row in data]
 
@@ -107,9 +126,13 @@ def b64decode(data: Base64Data, dtype: str | Any, *, dim: int | None = None) -> 
         is given) or a list of strings, one per row.
     dtype : str or numpy dtype
         A precision word (``"float32"``/``"float"``, ``"float16"``, ``"int8"``,
-        ``"uint8"``, ``"binary"``, ``"ubinary"``) or a numpy dtype (float32,
-        float16, int8, uint8).  For bits say ``"binary"``/``"ubinary"``: that
-        makes ``dim`` count bits.
+        ``"uint8"``, ``"binary"``, ``"ubinary"``) or any numpy spelling of
+        float32, float16, int8 or uint8 (``np.float32``, ``"f4"``, ``"<f4"``,
+        ``"single"``, ``"e"``, ``"i1"``, ``"B"``...).  The bytes are read
+        little-endian, the providers' order, unless the dtype states
+        big-endian order (``">f4"``, ``np.dtype(">f2")``): then they are read
+        big-endian.  Either way the result is in native order.  For bits say
+        ``"binary"``/``"ubinary"``: that makes ``dim`` count bits.
     dim : int, optional
         Components per row; for ``binary``/``ubinary`` the logical dimension,
         so a row is ``ceil(dim / 8)`` bytes (and its padding bits must be zero).
@@ -130,12 +153,13 @@ def b64decode(data: Base64Data, dtype: str | Any, *, dim: int | None = None) -> 
     --------
     >>> b64decode("AACAPwAAAMA=", "float32")
     array([ 1., -2.], dtype=float32)
+    >>> b64decode("P4AAAMAAAAA=", ">f4")
+    array([ 1., -2.], dtype=float32)
     >>> b64decode(["TQ==", "Aw=="], "ubinary", dim=8)
     array([[77],
            [ 3]], dtype=uint8)
     """
-    info = _dtype_precision(dtype)
-    wire = info.dtype
+    info, wire = _dtype_precision(dtype)
     if dim is not None:
         dim = check_dim(dim)
     width = code_width(info, dim) if dim is not None else None
@@ -154,21 +178,18 @@ def b64decode(data: Base64Data, dtype: str | Any, *, dim: int | None = None) -> 
     return out
 
 
-def _dtype_precision(dtype: Any) -> PrecisionInfo:
-    if isinstance(dtype, (str, PrecisionInfo)):
-        return precision_info(dtype, name="dtype")
+def _dtype_precision(dtype: Any) -> tuple[PrecisionInfo, np.dtype]:
+    """The precision of ``dtype`` and the byte layout of its items (big-endian only if ``dtype`` says so)."""
     if dtype is None:  # np.dtype(None) is float64, which the message would name instead
         raise DTypeError("dtype: expected a precision name or numpy dtype, got None")
-    try:
-        npd = np.dtype(dtype)
-    except TypeError:
-        raise DTypeError(f"dtype: expected a precision name or numpy dtype, got {short_repr(dtype)}") from None
-    names = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16",
-             np.dtype(np.int8): "int8", np.dtype(np.uint8): "uint8"}
-    name = names.get(npd.newbyteorder("="))
-    if name is None:
-        raise DTypeError(f"dtype: expected float32, float16, int8 or uint8, got {npd}")
-    return precision_info(name)
+    if not isinstance(dtype, (str, PrecisionInfo)):  # a dtype object of another type stays a DTypeError
+        try:
+            npd = np.dtype(dtype)
+        except TypeError:
+            raise DTypeError(f"dtype: expected a precision name or numpy dtype, got {short_repr(dtype)}") from None
+        if npd.newbyteorder("=") not in (np.float32, np.float16, np.int8, np.uint8):
+            raise DTypeError(f"dtype: expected float32, float16, int8 or uint8, got {npd}")
+    return wire_dtype(dtype, name="dtype")
 
 
 def _decode_fast(rows: Sequence[Any], wire: np.dtype, width: int | None, *, one: bool) -> np.ndarray | None:

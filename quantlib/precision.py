@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from .errors import UnknownPrecisionError, short_repr
 
-__all__ = ["PRECISIONS", "Precision", "PrecisionInfo", "code_width", "precision_info"]
+__all__ = ["PRECISIONS", "Precision", "PrecisionInfo", "PrecisionLike", "code_width", "precision_info",
+           "wire_dtype"]
 
 Precision = Literal["float32", "float16", "int8", "uint8", "binary", "ubinary"]
+
+#: What a ``precision=``/``dtype=`` argument may be: a precision word, a
+#: :class:`PrecisionInfo`, or any numpy spelling of float32, float16, int8 or
+#: uint8 (``np.float32``, ``np.dtype("<f4")``, ``"f4"``, ``"single"``, ``"e"``, ``"B"``...).
+PrecisionLike = Any
 
 
 @dataclass(frozen=True)
@@ -90,14 +96,19 @@ for _info in PRECISIONS:
 del _info, _alias
 
 
-def precision_info(precision: str | PrecisionInfo, *, name: str = "precision") -> PrecisionInfo:
-    """Look up a precision by its name or one of its aliases.
+def precision_info(precision: PrecisionLike, *, name: str = "precision") -> PrecisionInfo:
+    """Look up a precision by its name, one of its aliases, or a numpy dtype.
 
     Parameters
     ----------
-    precision : str or PrecisionInfo
+    precision : str, numpy dtype or PrecisionInfo
         ``"float32"``, ``"float16"``, ``"int8"``, ``"uint8"``, ``"binary"``,
-        ``"ubinary"`` or an alias such as ``"float"``.  Case-insensitive.
+        ``"ubinary"`` or an alias such as ``"float"`` (case-insensitive), or any
+        numpy spelling of float32, float16, int8 or uint8: ``np.float32``,
+        ``np.dtype("<f4")``, ``"f4"``, ``"=f4"``, ``"single"``, ``"half"``,
+        ``"e"``, ``"<f2"``, ``"i1"``, ``"b"``, ``"u1"``, ``"B"``...  The words
+        keep the providers' meaning: ``"float"`` is float32 (not numpy's
+        float64), and the bit precisions are only ``"binary"``/``"ubinary"``.
     name : str
         The argument name used in error messages.
 
@@ -108,7 +119,12 @@ def precision_info(precision: str | PrecisionInfo, *, name: str = "precision") -
     Raises
     ------
     UnknownPrecisionError
-        For a name quantlib does not know; the message suggests close ones.
+        For a name quantlib does not know (the message suggests close ones),
+        a dtype that is not one of the four (float64, bool...), and a stated
+        byte order that is not little-endian or native (``">f4"``): a
+        precision names what is computed or stored, in native order, so a
+        big-endian order here could only be ignored.  Bytes in big-endian
+        order are read by :func:`quantlib.b64decode` with ``dtype=">f4"``.
 
     Examples
     --------
@@ -116,25 +132,77 @@ def precision_info(precision: str | PrecisionInfo, *, name: str = "precision") -
     'float32'
     >>> precision_info("ubinary").bits
     1
+    >>> import numpy as np
+    >>> precision_info(np.dtype("<f2")).name, precision_info("B").name
+    ('float16', 'uint8')
     """
-    if isinstance(precision, PrecisionInfo):
-        return precision
-    if not isinstance(precision, str):
+    info, wire = _resolve(precision, name)
+    if wire is not None and not (wire.isnative or wire.byteorder == "<"):
         raise UnknownPrecisionError(
-            f"{name}: expected one of {', '.join(get_args(Precision))}, "
-            f"got {type(precision).__name__} {short_repr(precision)}"
-        )
-    info = _BY_NAME.get(precision.strip().lower())
-    if info is None:
-        close = difflib.get_close_matches(precision.lower(), [p.name for p in PRECISIONS], n=2, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownPrecisionError(
-            f"{name}: expected one of {', '.join(get_args(Precision))}, got {short_repr(precision)}{hint}"
+            f"{name}: expected a precision in little-endian or native byte order, got {short_repr(precision)} "
+            f"(big-endian {info.name}); a precision names values computed in native order, so the stated "
+            f"byte order cannot be honoured here: say {info.name!r}, and read big-endian bytes with "
+            f"b64decode(..., dtype={wire.str!r}) or array.astype({info.name!r})"
         )
     return info
 
 
-def code_width(precision: str | PrecisionInfo, dim: int) -> int:
+def wire_dtype(dtype: PrecisionLike, *, name: str = "dtype") -> tuple[PrecisionInfo, np.dtype]:
+    """The precision of ``dtype`` and the byte layout it states, for reading or writing bytes.
+
+    The layout is the precision's little-endian dtype (``<f4``, ``<f2``,
+    ``i1``, ``u1``), the wire order of every embedding API, unless ``dtype``
+    states big-endian order (``">f4"``, ``np.dtype(">f2")``), which is then
+    kept so that it is honoured, never ignored.
+
+    Examples
+    --------
+    >>> info, layout = wire_dtype(">f4")
+    >>> info.name, layout.str
+    ('float32', '>f4')
+    >>> wire_dtype("float")[1].str
+    '<f4'
+    """
+    info, wire = _resolve(dtype, name)
+    if wire is None or wire.itemsize == 1 or wire.isnative or wire.byteorder == "<":
+        return info, info.dtype
+    return info, info.dtype.newbyteorder(">")
+
+
+#: numpy dtypes of the four storage types, native order, to the precision they are.
+_BY_DTYPE = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16",
+             np.dtype(np.int8): "int8", np.dtype(np.uint8): "uint8"}
+
+
+def _resolve(spec: Any, name: str) -> tuple[PrecisionInfo, np.dtype | None]:
+    """The precision of ``spec`` and, if ``spec`` was a numpy dtype spelling, that dtype (for its byte order)."""
+    expected = f"one of {', '.join(get_args(Precision))}"
+    if isinstance(spec, PrecisionInfo):
+        return spec, None
+    if isinstance(spec, str):
+        info = _BY_NAME.get(spec.strip().lower())
+        if info is not None:
+            return info, None
+    elif not isinstance(spec, (np.dtype, type)):
+        # np.dtype(None) is float64 and np.dtype of arbitrary objects is object: name the object instead
+        raise UnknownPrecisionError(f"{name}: expected {expected}, got {type(spec).__name__} {short_repr(spec)}")
+    try:
+        npd = np.dtype(spec.strip() if isinstance(spec, str) else spec)
+    except (TypeError, ValueError):
+        npd = None
+    word = _BY_DTYPE.get(npd.newbyteorder("=")) if npd is not None and npd.kind in "fiu" else None
+    if word is None:
+        if npd is not None:
+            hint = "; cast float64 to float32 first" if npd.kind == "f" and npd.itemsize == 8 else ""
+            raise UnknownPrecisionError(f"{name}: expected {expected} (or a numpy float32, float16, int8 or "
+                                        f"uint8 dtype), got {short_repr(spec)}, numpy dtype {npd}{hint}")
+        close = difflib.get_close_matches(str(spec).lower(), [p.name for p in PRECISIONS], n=2, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownPrecisionError(f"{name}: expected {expected}, got {short_repr(spec)}{hint}")
+    return _BY_NAME[word], npd
+
+
+def code_width(precision: PrecisionLike, dim: int) -> int:
     """Number of stored items (and, as every item is one byte or wider, codes) per vector.
 
     For the packed precisions this is ``ceil(dim / 8)`` bytes; otherwise ``dim``.

@@ -37,7 +37,7 @@ import numpy as np
 
 from ._validation import as_array, describe
 from .codecs import Codec
-from .errors import DTypeError, ShapeError
+from .errors import ConfigError, DTypeError, NonFiniteError, OutOfRangeError, ShapeError
 from .metrics import (
     Corpus,
     Metric,
@@ -47,8 +47,9 @@ from .metrics import (
     plan_queries,
     prepare_corpus,
 )
+from .precision import precision_info
 
-__all__ = ["search"]
+__all__ = ["rescore", "search"]
 
 
 def search(
@@ -67,11 +68,15 @@ def search(
 
     Parameters
     ----------
-    queries : array_like, shape (m, d) or (d,)
+    queries : array_like, shape (m, d) or (d,), or EmbeddingResponse
         float embeddings, or codes in the corpus format.  One vector counts
         as one query: the result still has shape ``(1, k)``.
-    corpus : array_like, shape (n, d) or (n, w)
-        float32/float16 embeddings, int8/uint8 codes or packed bits.
+    corpus : array_like, shape (n, d) or (n, w), or EmbeddingResponse
+        float32/float16 embeddings, int8/uint8 codes or packed bits.  A
+        decoded :class:`~quantlib.EmbeddingResponse` (for either argument)
+        stands for its ``embeddings``, with its ``precision`` and, for bits,
+        its ``dim``; int8/uint8 codes from a provider are uncalibrated and
+        are scored by their integer values.
     k : int
         Rows per query, ``1 <= k <= n``.  A larger ``k`` raises
         :class:`~quantlib.ShapeError` (it is never clipped silently); ask for
@@ -116,9 +121,37 @@ def search(
     """
     m = metric_info(metric)
     k = check_k(k)
+    queries, _, qdim = _from_response(queries, "queries", None)
+    corpus, precision, cdim = _from_response(corpus, "corpus", precision)
+    if dim is None and (qdim is not None or cdim is not None):
+        dim = qdim if qdim is not None else cdim
     c = prepare_corpus(corpus, m, precision=precision, codec=codec, name="corpus")
     extra = prepare_rescore(rescore, c.n, m) if rescore is not None else None
     return search_corpus(queries, c, k, m, dim=dim, rescore=extra, oversample=oversample)
+
+
+def _from_response(value: Any, name: str, precision: Any) -> tuple[Any, Any, int | None]:
+    """An EmbeddingResponse's dense embeddings, its precision and (for bits) its dimension; else ``value``.
+
+    Returns ``(array, precision, dim)``: ``dim`` only for packed bits, where the
+    byte width does not say it.  A response without dense vectors, or whose
+    precision contradicts ``precision=``, is refused naming what to pass.
+    """
+    from .providers import EmbeddingResponse
+
+    if not isinstance(value, EmbeddingResponse):
+        return value, precision, None
+    if value.embeddings is None:
+        if value.multivectors is not None:
+            hint = "search multi-vectors with quantlib.maxsim_search(queries, MultiVectorBatch.from_response(r))"
+        else:
+            hint = "search sparse vectors with quantlib.sparse_search (SparseBatch from r.sparse)"
+        raise DTypeError(f"{name}: the EmbeddingResponse holds no dense embeddings; {hint}")
+    if precision is not None and precision_info(precision).name != value.precision:
+        raise ConfigError(f"precision, {name}: precision {precision_info(precision).name!r} but the "
+                          f"response's embeddings are {value.precision!r}")
+    info = precision_info(value.precision or "float32")
+    return value.embeddings, info.name, (value.dim if info.packed else None)
 
 
 def check_k(k: Any, name: str = "k") -> int:
@@ -138,24 +171,24 @@ def _rescore_metric(m: MetricInfo) -> MetricInfo:
     return metric_info("cosine") if m.name == "hamming" else m
 
 
-def prepare_rescore(rescore: Any, n: int, m: MetricInfo) -> Corpus:
-    """Validate the rescoring rows (float rows, or ``(codes, codec)``) against a corpus of ``n`` rows."""
+def prepare_rescore(rescore: Any, n: int, m: MetricInfo, *, name: str = "rescore") -> Corpus:
+    """Validate the rescoring rows (float rows, or ``(codes, codec)``) against a corpus of ``n`` rows (-1: any)."""
     rm = _rescore_metric(m)
     if isinstance(rescore, tuple):
         if len(rescore) != 2 or not isinstance(rescore[1], (Codec, dict)):
             raise DTypeError(
-                f"rescore: expected float rows or a (codes, codec) pair, got a tuple of {len(rescore)} items"
+                f"{name}: expected float rows or a (codes, codec) pair, got a tuple of {len(rescore)} items"
             )
-        rc = prepare_corpus(rescore[0], rm, codec=rescore[1], name="rescore")
+        rc = prepare_corpus(rescore[0], rm, codec=rescore[1], name=name)
     else:
-        arr = as_array(rescore, "rescore")
+        arr = as_array(rescore, name)
         if arr.dtype.kind != "f":
             raise DTypeError(
-                f"rescore: expected float rows or a (codes, codec) pair, got {describe(arr)}; "
+                f"{name}: expected float rows or a (codes, codec) pair, got {describe(arr)}; "
                 "pass (codes, codec) for int8/uint8 codes"
             )
-        rc = prepare_corpus(arr, rm, name="rescore")
-    if rc.n != n:
+        rc = prepare_corpus(arr, rm, name=name)
+    if n >= 0 and rc.n != n:
         raise ShapeError(f"rescore: expected one row per corpus row ({n}), got {rc.n} rows")
     return rc
 
@@ -213,17 +246,234 @@ def search_corpus(
 
 
 def _rescore(queries: np.ndarray, cand: np.ndarray, rc: Corpus, m: MetricInfo,
-             k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Re-rank candidate rows ``cand`` (m, kk) by the queries' scores against ``rc``."""
+             k: int, *, keys: np.ndarray | None = None, check: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Re-rank candidate rows ``cand`` (m, kk) by the queries' scores against ``rc``.
+
+    Entries of ``cand`` below 0 are padding, dropped; the rows of a query must
+    be distinct.  ``keys`` (the ids the caller knows the rows by, default the
+    row numbers) are what ties are broken by and what is returned.  A query with
+    fewer than ``k`` candidates is padded at the end with id -1 and score -inf.
+    ``check``: refuse NaN/inf among the candidate rows, naming the row (search's
+    first stage has already scored every row, so it does not need this).
+    """
     nq, kk = cand.shape
-    out_scores = np.empty((nq, k), np.float32)
-    out_ids = np.empty((nq, k), np.int64)
+    out_scores = np.full((nq, k), -np.inf, np.float32)
+    out_ids = np.full((nq, k), -1, np.int64)
+    padded = bool((cand < 0).any())
     for qi in range(nq):
         rows = cand[qi]
+        if padded:
+            rows = rows[rows >= 0]
+            if rows.size == 0:
+                continue
         sub = rc.take(rows)
         plan = plan_queries(queries[qi:qi + 1], sub, m, name="queries")
-        s = plan.scores(np.empty((1, kk), plan.score_dtype))[0]
-        order = np.lexsort((rows, -s.astype(np.float64)))[:k]
-        out_scores[qi] = s[order]
-        out_ids[qi] = rows[order]
+        try:
+            s = plan.scores(np.empty((1, rows.size), plan.score_dtype))[0]
+        except (NonFiniteError, OutOfRangeError):
+            # the kernel flagged a non-finite score: name the candidate row behind it (the corpus's
+            # own message names the first bad row of the whole corpus, which may be no candidate)
+            bad = ~np.isfinite(sub.rows.astype(np.float32)).all(axis=1) if sub.info.is_float else None
+            if not check or bad is None or not bad.any():
+                raise
+            at = int(rows[int(np.flatnonzero(bad)[0])])
+            who = at if keys is None else int(keys[at])
+            raise NonFiniteError(f"{rc.name}: row {who}, a candidate of query {qi}, holds NaN or infinity") from None
+        ids = rows if keys is None else keys[rows]
+        order = np.lexsort((ids, -s.astype(np.float64)))[:k]
+        out_scores[qi, :order.size] = s[order]
+        out_ids[qi, :order.size] = ids[order]
     return out_scores, out_ids
+
+
+def rescore(
+    queries: Any,
+    candidate_ids: Any,
+    rows: Any,
+    k: int = 10,
+    *,
+    metric: Metric | str | None = None,
+    codec: Any = None,
+    precision: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-rank candidates found elsewhere (an ANN index, a database) by exact scores: ``(scores, ids)``.
+
+    The second stage of :func:`search` with ``rescore=``, for candidates from
+    faiss, usearch, pgvector, LanceDB...: each query is scored against its own
+    candidate rows only, gathered from ``rows`` (the corpus is never copied: a
+    memory map or a loaded :class:`~quantlib.FlatIndex` is read only where the
+    candidates lie).
+
+    Parameters
+    ----------
+    queries : array_like, shape (m, d) or (d,)
+        float embeddings (one vector counts as one query).
+    candidate_ids : array_like of int, shape (m, c), or a list of m lists
+        Row numbers in ``rows`` (or the stored ids of a FlatIndex) per query,
+        in any order.  ``-1`` is padding (faiss's and usearch's marker for
+        "no result"), dropped; ragged lists are accepted.  An id listed twice
+        for one query counts once.  Any other negative id, or one beyond the
+        rows, is an :class:`~quantlib.OutOfRangeError` naming its place.
+    rows : array_like, (codes, codec) pair, or FlatIndex
+        The rows to score: float embeddings ``(n, d)`` (float32/float16 are
+        read in place; other float dtypes are converted to float32 once),
+        int8/uint8 codes with ``codec=`` (or as a ``(codes, codec)`` pair),
+        or packed bits with ``precision=``.  A :class:`~quantlib.FlatIndex` is
+        read through its rescoring rows if it has them, else its codes and
+        codec; ``candidate_ids`` are then its stored ids (what its ``search``
+        and a store keyed by them return), mapped to rows once per call
+        (a sort of its ids unless they are ``0..n-1``), and the ids returned
+        are stored ids too.
+    k : int
+        Results per query.
+    metric : {"cosine", "dot"}, optional
+        Default ``"cosine"``, or the FlatIndex's metric; ``"hamming"``
+        rescores by cosine, as :func:`search` does.
+    codec, precision
+        As in :func:`search`, for code rows.
+
+    Returns
+    -------
+    scores : numpy.ndarray of float32, shape (m, k)
+        Best first.
+    ids : numpy.ndarray of int64, shape (m, k)
+        Equal scores are ordered by the lower id.  A query with fewer than
+        ``k`` valid candidates gets them all, then padding: id ``-1`` with
+        score ``-inf`` (unlike :func:`search` and ``FlatIndex.search``, which
+        refuse ``k`` beyond the corpus, candidates may legitimately be few).
+
+    Raises
+    ------
+    NonFiniteError
+        A candidate row holding NaN or infinity (rows that are not
+        candidates are never read).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [0.8, 0.6]], dtype=np.float32)
+    >>> q = np.array([[0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    >>> scores, ids = rescore(q, [[3, 1, 0], [2, -1]], rows, k=2)
+    >>> ids
+    array([[ 1,  3],
+           [ 2, -1]])
+    >>> scores
+    array([[ 0.8,  0.6],
+           [ 0. , -inf]], dtype=float32)
+    """
+    from .index import FlatIndex  # index imports this module
+
+    k = check_k(k)
+    keys = None
+    if isinstance(rows, FlatIndex):
+        if codec is not None or precision is not None:
+            raise ConfigError("codec, precision: a FlatIndex knows its own; pass neither")
+        if len(rows) == 0:
+            raise ShapeError("rows: expected at least one row, got an empty FlatIndex")
+        m = _rescore_metric(metric_info(rows.metric if metric is None else metric))
+        rc = _flat_index_rows(rows, m)
+        keys = np.asarray(rows.ids)
+    else:
+        m = _rescore_metric(metric_info("cosine" if metric is None else metric))
+        if isinstance(rows, tuple):
+            if codec is not None:
+                raise ConfigError("codec: given twice, in rows=(codes, codec) and as codec=")
+            rc = prepare_rescore(rows, -1, m, name="rows")
+        else:
+            rc = prepare_corpus(rows, m, precision=precision, codec=codec, name="rows")
+    arr = as_array(queries, "queries")
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ShapeError(f"queries: expected a vector (d,) or a batch (m, d), got shape {arr.shape}")
+    if arr.dtype.kind != "f":
+        raise DTypeError(f"queries: rescoring needs float queries, got dtype {arr.dtype}")
+    cand = _candidate_matrix(candidate_ids, arr.shape[0])
+    cand = _candidate_rows(cand, rc.n, keys)
+    if arr.shape[0] == 0:
+        plan_queries(arr, rc, m)  # checks the queries' width
+        return np.empty((0, k), np.float32), np.empty((0, k), np.int64)
+    return _rescore(arr, cand, rc, m, k, keys=keys, check=True)
+
+
+def _flat_index_rows(index: Any, m: MetricInfo) -> Corpus:
+    """A FlatIndex's rescoring rows if it keeps them, else its codes, as a corpus (read in place)."""
+    if index._rescore_codec is not None:
+        return prepare_corpus(index._array("rescore"), m, codec=index._rescore_search_codec(), name="rows")
+    return prepare_corpus(index.codes, m, precision=index._info.name, codec=index._search_codec(), name="rows")
+
+
+def _candidate_matrix(candidate_ids: Any, nq: int) -> np.ndarray:
+    """``candidate_ids`` as an int64 matrix, one row per query, ragged lists padded with -1."""
+    if isinstance(candidate_ids, np.ndarray):
+        arr = candidate_ids
+    elif isinstance(candidate_ids, (list, tuple)) and any(
+            isinstance(r, (list, tuple, np.ndarray)) for r in candidate_ids):
+        if len(candidate_ids) != nq:
+            raise ShapeError(f"candidate_ids: expected one list per query ({nq}), got {len(candidate_ids)}")
+        parts = [np.asarray(r) for r in candidate_ids]
+        width = max((p.size for p in parts), default=0)
+        arr = np.full((nq, width), -1, np.int64)
+        for i, p in enumerate(parts):
+            if p.ndim != 1:
+                raise ShapeError(f"candidate_ids[{i}]: expected a list of ids, got shape {p.shape}")
+            if p.size:
+                arr[i, :p.size] = _int_ids(p, f"candidate_ids[{i}]")
+        return arr
+    else:
+        arr = as_array(candidate_ids, "candidate_ids")
+    if arr.ndim == 1 and nq == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[0] != nq:
+        raise ShapeError(f"candidate_ids: expected shape ({nq}, c), one row per query, got shape {arr.shape}")
+    return _int_ids(arr, "candidate_ids")
+
+
+def _int_ids(arr: np.ndarray, name: str) -> np.ndarray:
+    if arr.dtype.kind not in "iu" or arr.dtype == np.bool_:
+        raise DTypeError(f"{name}: expected integer ids, got {describe(arr)}")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise OutOfRangeError(f"{name}: id {int(arr.max())} is beyond int64")
+    return arr.astype(np.int64, copy=False)
+
+
+def _candidate_rows(cand: np.ndarray, n: int, keys: np.ndarray | None) -> np.ndarray:
+    """Candidate ids as row numbers (-1 padding kept), each row's duplicates dropped."""
+    bad = (cand < -1) if keys is not None else (cand < -1) | (cand >= n)
+    if keys is None and bad.any():
+        qi, j = (int(v) for v in np.argwhere(bad)[0])
+        raise OutOfRangeError(f"candidate_ids[{qi}, {j}]: expected a row number in 0..{n - 1} or -1 "
+                              f"(padding), got {int(cand[qi, j])}")
+    if keys is not None:
+        if bad.any():
+            qi, j = (int(v) for v in np.argwhere(bad)[0])
+            raise OutOfRangeError(f"candidate_ids[{qi}, {j}]: expected a stored id or -1 (padding), "
+                                  f"got {int(cand[qi, j])}")
+        cand = _ids_to_rows(cand, keys)
+    if cand.shape[1] > 1:
+        srt = np.sort(cand, axis=1)
+        dup = np.zeros(cand.shape, bool)
+        dup[:, 1:] = (srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)
+        if dup.any():
+            srt[dup] = -1
+            cand = srt
+    return cand
+
+
+def _ids_to_rows(cand: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Stored ids to row numbers (-1 stays -1); an id the index does not hold is an error."""
+    n = keys.shape[0]
+    valid = cand >= 0
+    if n and keys[0] == 0 and keys[-1] == n - 1 and np.array_equal(keys, np.arange(n)):
+        pos = cand.copy()
+        missing = valid & (cand >= n)
+    else:
+        order = np.argsort(keys, kind="stable")
+        at = np.searchsorted(keys[order], cand)
+        at = np.minimum(at, n - 1)
+        pos = np.where(valid, order[at], -1)
+        missing = valid & (keys[pos] != cand)
+    if missing.any():
+        qi, j = (int(v) for v in np.argwhere(missing)[0])
+        raise OutOfRangeError(f"candidate_ids[{qi}, {j}]: id {int(cand[qi, j])} is not in the FlatIndex")
+    return np.where(valid, pos, -1)

@@ -355,9 +355,9 @@ CASES = {
         "config: uint8 codec config needs key 'ranges'",
     ),
     "config newer version": (
-        lambda: codec_from_config({"id": "int8", "version": 3}),
+        lambda: codec_from_config({"id": "int8", "version": 4}),
         ConfigError,
-        r"config: version 3 is not one this quantlib reads \(1, 2\)",
+        r"config: version 4 is not one this quantlib reads \(1, 2, 3\)",
     ),
     "config not a dict": (
         lambda: codec_from_config(["int8"]),

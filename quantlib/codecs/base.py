@@ -20,9 +20,12 @@ Every codec in quantlib keeps this contract, and the tests check it for each:
     needed to rebuild the codec (the calibration ranges for 8-bit codes), and
     ``quantlib.codec_from_config(config)`` rebuilds an equal codec.  The base
     class adds ``"version"`` (:data:`CONFIG_VERSION`) and ``"checksum"``, the
-    CRC-32 of the config's canonical JSON, to whatever a subclass returns;
-    ``codec_from_config`` refuses a version-2 config whose checksum does not
-    match (a hand-edited config must drop both keys, or say ``"version": 1``).
+    CRC-32 of the config's canonical JSON with normalised numbers (so it
+    survives PostgreSQL ``jsonb``, JavaScript and Go, which write ``-0.0`` as
+    ``0`` and ``1.0`` as ``1``, reorder keys and respace), to whatever a
+    subclass returns; ``codec_from_config`` refuses a config of version 2 or
+    later whose checksum does not match (a hand-edited config must drop both
+    keys, or say ``"version": 1``).
 ``code_size(dim)``
     Bytes per stored vector of dimension ``dim``.
 """
@@ -40,8 +43,10 @@ from ..errors import ConfigError
 from ..precision import PrecisionInfo, code_width, precision_info
 
 #: Version of the JSON config layout; bumped only with a reader for the old one.
-#: 1: ``id`` and the parameters; 2: also ``checksum`` (tests/golden/formats holds one of each).
-CONFIG_VERSION = 2
+#: 1: ``id`` and the parameters; 2: also ``checksum``, of the canonical JSON text;
+#: 3: the checksum is of the canonical JSON with normalised numbers (``_checksum.canonical_numbers``),
+#: which survives other programs' JSON.  tests/golden/formats holds one of each.
+CONFIG_VERSION = 3
 
 
 def _sealed(get_config: Any) -> Any:
@@ -56,7 +61,7 @@ def _sealed(get_config: Any) -> Any:
     def wrapper(self: Codec) -> dict[str, Any]:
         config = {k: v for k, v in get_config(self).items() if k != _checksum.KEY}
         config["version"] = CONFIG_VERSION
-        config[_checksum.KEY] = _checksum.record_checksum(config)
+        config[_checksum.KEY] = _checksum.record_checksum(config, numbers=True)
         return config
 
     wrapper.__sealed__ = True  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ from .base import Codec
 _REGISTRY: dict[str, type[Codec]] = {}
 
 #: Config versions codec_from_config reads (see CONFIG_VERSION in base.py).
-_READS = (1, 2)
+_READS = (1, 2, 3)
 
 
 def register_codec(cls: type[Codec]) -> type[Codec]:
@@ -89,7 +89,7 @@ def codec_from_config(config: dict[str, Any]) -> Codec:
         raise ConfigError(f"config: version {short_repr(version)} is not one this quantlib reads "
                           f"({', '.join(map(str, _READS))})")
     if version >= 2:  # version 1 configs had no checksum
-        problem = record_mismatch(config)
+        problem = record_mismatch(config, numbers=True) if version >= 3 else _v2_mismatch(config)
         if problem:
             raise ConfigError(f"config: {problem}")
     try:
@@ -97,3 +97,41 @@ def codec_from_config(config: dict[str, Any]) -> Codec:
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return _REGISTRY[name].from_config({**config, "id": name})
+
+
+#: A version-2 config with at most this many zeros in its ranges is also checked with each sign of them.
+_V2_ZERO_SIGNS = 8
+
+
+def _v2_mismatch(config: dict[str, Any]) -> str | None:
+    """:func:`record_mismatch` for version 2, whose checksum is of the numbers' text as Python printed them.
+
+    Another program's JSON may have printed the float ranges differently
+    (JavaScript and Go write ``1.0`` as ``1``, PostgreSQL ``jsonb`` writes
+    ``-0.0`` as ``0``); the values are the same, so the ranges' integers are
+    read back as floats and, when there are few zeros, each sign of them is
+    tried.  Version 3 checksums normalised numbers and needs none of this.
+    """
+    problem = record_mismatch(config)
+    if problem is None:
+        return None
+    config = {**config, "version": 2}  # Java writes 2.0
+    ranges = config.get("ranges")
+    if not _number_rows(ranges):
+        return problem if record_mismatch(config) else None
+    floats = [[float(v) for v in row] for row in ranges]
+    zeros = [(i, j) for i, row in enumerate(floats) for j, v in enumerate(row) if v == 0]
+    if len(zeros) > _V2_ZERO_SIGNS:
+        zeros = []
+    for signs in range(1 << len(zeros)):
+        trial = [row[:] for row in floats]
+        for b, (i, j) in enumerate(zeros):
+            trial[i][j] = -0.0 if signs >> b & 1 else 0.0
+        if record_mismatch({**config, "ranges": trial}) is None:
+            return None
+    return problem
+
+
+def _number_rows(value: Any) -> bool:
+    return (isinstance(value, list) and all(isinstance(row, list) for row in value)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for row in value for v in row))

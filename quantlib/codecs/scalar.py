@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -31,6 +31,34 @@ MIN_SPAN = 255 * MIN_STEP
 _CODE_RANGE = {"int8": (-128, 127), "uint8": (0, 255)}
 
 
+class FoldedQuery(NamedTuple):
+    """Float queries folded by a :class:`ScalarCodec` (see :meth:`ScalarCodec.fold_query`).
+
+    For a query ``q`` and stored codes ``c`` (as the codec wrote them)::
+
+        q . decode(c) = weights . c + offset               (exact in real arithmetic)
+                      ~ (int8 . c) / scale + offset        (int8 weights: rounding of the weights only)
+
+    Attributes
+    ----------
+    weights : numpy.ndarray of float32, shape (m, d)
+        ``q_j * step_j``: a store's raw dot of these with the codes ranks rows
+        as quantlib's dequantized dot does.
+    offset : numpy.ndarray of float64, shape (m,)
+        ``q . start - low * sum_j weights_j``: the same for every row of one
+        query, so it never changes a ranking; add it to get the scores.
+    int8 : numpy.ndarray of int8, shape (m, d)
+        ``round(weights * scale)``, for stores that take int8 queries only.
+    scale : numpy.ndarray of float64, shape (m,)
+        ``127 / max_j |weights_j|`` (1 for an all-zero row).
+    """
+
+    weights: np.ndarray
+    offset: np.ndarray
+    int8: np.ndarray
+    scale: np.ndarray
+
+
 class ScalarCodec(Codec):
     """Per-dimension scalar quantization to ``int8`` or ``uint8``.
 
@@ -46,7 +74,8 @@ class ScalarCodec(Codec):
     instead (as sentence-transformers does, so ``x - min_j`` is taken as a
     code offset and clipped) and every code decodes to ``min_j``; nothing
     divides by zero.
-    Ranges are kept in float32, and arithmetic follows numpy's float32 order.
+    Ranges are kept in float32 (a -0.0 as 0.0, which codes and decodes
+    alike), and arithmetic follows numpy's float32 order.
     Ranges that would break the half-step bound are a
     :class:`~quantlib.CalibrationError`: a span ``max_j - min_j`` that
     overflows float32 (its codes would decode to inf or NaN), and a nonzero
@@ -148,6 +177,66 @@ class ScalarCodec(Codec):
         K.scalar_decode(arr, self._start, self._step, np.float32(self._low), out)
         return out[0] if single else out
 
+    def fold_query(self, queries: Any) -> FoldedQuery:
+        """Fold float queries by this codec, for stores that only take a raw dot of the codes.
+
+        A store that keeps these int8/uint8 codes (pgvector, usearch ``i8``,
+        faiss ``IndexScalarQuantizer``...) and ranks by the raw dot of query
+        and codes ranks by the wrong vectors: the codes' integer values, not
+        the values ``start + (code - low) * step`` they stand for.  quantlib
+        folds the codec into the query instead (the identity in
+        docs/search.md)::
+
+            q . value(c) = sum_j (q_j step_j) c_j + (q . start - low sum_j q_j step_j)
+
+        so a raw dot of the codes with ``weights`` ranks rows exactly as
+        quantlib's dequantized ``metric="dot"`` search does (up to float
+        rounding), and ``weights . c + offset`` is that search's score.  For
+        stores that take int8 queries only, ``int8`` is ``weights`` scaled by
+        ``scale`` to -127..127 and rounded: ``(int8 . c) / scale + offset``
+        approximates the score, with the rounding of the weights as its only
+        error.  Cosine needs each row's dequantized norm, which no raw dot
+        has: for normalised embeddings dot ranks as cosine does; otherwise
+        rescore the store's candidates (:func:`quantlib.rescore`).
+
+        Parameters
+        ----------
+        queries : array_like, shape (m, d) or (d,)
+            float embeddings.
+
+        Returns
+        -------
+        FoldedQuery
+            ``(weights, offset, int8, scale)``; each with a leading query
+            axis of 1 for a single vector.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> codec = ScalarCodec("uint8", [[0.0, -1.0], [1.0, 1.0]])
+        >>> x = np.array([[0.9, 0.1], [0.1, -0.9]], dtype=np.float32)
+        >>> q = np.array([1.0, 0.25], dtype=np.float32)
+        >>> folded = codec.fold_query(q)
+        >>> codes = codec.encode(x)
+        >>> (codes @ folded.weights[0] + folded.offset[0]).round(4)
+        array([ 0.9225, -0.1265])
+        >>> (codec.decode(codes) @ q).round(4)
+        array([ 0.9225, -0.1265], dtype=float32)
+        >>> folded.int8
+        array([[127,  64]], dtype=int8)
+        """
+        arr, _ = as_float_matrix(queries, "queries")
+        check_finite(arr, "queries")
+        self._check_dim(arr.shape[1], "queries")
+        q = arr.astype(np.float64)
+        weights = (q * self._step.astype(np.float64)).astype(np.float32)
+        w64 = weights.astype(np.float64)
+        offset = q @ self._start.astype(np.float64) - self._low * w64.sum(axis=1)
+        top = np.abs(w64).max(axis=1)
+        scale = np.where(top > 0, 127.0 / np.where(top > 0, top, 1.0), 1.0)
+        int8 = np.clip(np.rint(w64 * scale[:, None]), -127, 127).astype(np.int8)
+        return FoldedQuery(weights, offset, int8, scale)
+
     def thresholds(self) -> np.ndarray:
         """Per dimension, the largest code whose value is <= 0 (``low - 1`` if none).
 
@@ -167,7 +256,12 @@ class ScalarCodec(Codec):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ScalarCodec:
         try:
-            return cls(config["id"], config["ranges"], rounding=config.get("rounding", "nearest"))
+            ranges = config["ranges"]
+            if isinstance(ranges, list) and all(isinstance(row, list) for row in ranges):
+                # JSON from other programs writes integral floats as integers (jsonb: 3e20 as
+                # 300000006012263200000, beyond int64): read every number as the float it stands for
+                ranges = [[float(v) if type(v) is int else v for v in row] for row in ranges]
+            return cls(config["id"], ranges, rounding=config.get("rounding", "nearest"))
         except KeyError as exc:
             raise ConfigError(f"config: {config.get('id')} codec config needs key {exc}") from None
 
@@ -231,6 +325,10 @@ def _check_ranges(ranges: Any) -> np.ndarray:
             raise CalibrationError(f"ranges: {float(given[where])!r} at index {where} is beyond float32's "
                                    f"largest finite value {float(np.finfo(np.float32).max):g}")
         raise CalibrationError(f"ranges: expected finite values, got {arr[where]} at index {where}")
+    # -0.0 becomes 0.0 (x + 0.0 does that and nothing else): the codes and values are the same either way,
+    # and so then are the config, equality and hash of codecs that differ only there (PostgreSQL jsonb
+    # and JavaScript write -0.0 as 0).
+    arr = arr + np.float32(0)
     below = np.flatnonzero(arr[1] < arr[0])
     if below.size:
         j = int(below[0])

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError, PayloadError, short_repr
 from ._common import (
+    DUMP_METHODS,
     EmbeddingResponse,
     SparseRow,
     check_output_dimension,
@@ -87,6 +88,9 @@ def decode_response(
         and dashscope responses), its JSON text, a file-like object holding
         it, an HTTP response (httpx, requests), or an SDK object (openai,
         cohere, voyageai) read through its attributes; no SDK is imported.
+        An object whose attributes hold no payload (properties, slots, a
+        wrapper) is read through its ``model_dump()``, ``to_dict()`` or
+        ``dict()``, the first that gives a dict.
     output_dtype : str, optional
         The request's ``output_dtype`` / ``embedding_type``: ``"float"``,
         ``"int8"``, ``"uint8"``, ``"binary"``, ``"ubinary"`` (or any quantlib
@@ -147,14 +151,15 @@ def decode_response(
     raise_for_error(root, forced)
     dimension = check_output_dimension(output_dimension)
     info = wire_precision(output_dtype) if output_dtype is not None else None
-    shape = forced or _detect(root)
+    what = _what(payload)
+    shape = forced or _detect(root, what)
     if shape in ("openai", "jina") or (shape in ("voyage", "dashscope") and root.get("data") is not None):
-        _require(root, "data", forced)
+        _require(root, "data", forced, what)
         return decode_openai(root, info=info, output_dimension=dimension, provider=forced)
     if shape == "dashscope":
-        _require(root, "output", forced)
+        _require(root, "output", forced, what)
         return decode_dashscope(root, info=info, output_dimension=dimension, provider="dashscope")
-    _require(root, "embeddings", forced)
+    _require(root, "embeddings", forced, what)
     label = forced or ("voyage" if _is_voyage_client(root) else "cohere")
     return decode_cohere(root, output_dtype=output_dtype, output_dimension=dimension, provider=label)
 
@@ -171,7 +176,17 @@ def _provider_name(provider: Any) -> str | None:
     return name
 
 
-def _detect(root: Mapping[str, Any]) -> str:
+def _what(payload: Any) -> str:
+    """How an error names the payload's top level: its type, when it was an SDK (or other) object."""
+    if (isinstance(payload, (Mapping, str, bytes, bytearray, memoryview)) or callable(getattr(payload, "read", None))
+            or isinstance(getattr(payload, "content", None), bytes)):  # JSON text, files, HTTP responses
+        return "an object"
+    t = type(payload)
+    return (f"a {t.__module__}.{t.__qualname__} read as an object (through its attributes, or "
+            f"{', '.join(m + '()' for m in DUMP_METHODS)} when they hold nothing)")
+
+
+def _detect(root: Mapping[str, Any], what: str = "an object") -> str:
     if root.get("output") is not None:
         return "dashscope"
     if root.get("data") is not None:
@@ -179,7 +194,7 @@ def _detect(root: Mapping[str, Any]) -> str:
     if root.get("embeddings") is not None:
         return "voyage" if _is_voyage_client(root) else "cohere"
     raise PayloadError(
-        f"payload: unknown shape, an object with keys {sorted(map(str, root))[:12]}; tried "
+        f"payload: unknown shape, {what} with keys {sorted(map(str, root))[:12]}; tried "
         + "; ".join(_SHAPES)
     )
 
@@ -189,9 +204,9 @@ def _is_voyage_client(root: Mapping[str, Any]) -> bool:
     return "total_tokens" in root and isinstance(root.get("embeddings"), (list, tuple)) and "id" not in root
 
 
-def _require(root: Mapping[str, Any], key: str, forced: str | None) -> None:
+def _require(root: Mapping[str, Any], key: str, forced: str | None, what: str = "an object") -> None:
     if root.get(key) is None:
         raise PayloadError(
-            f"{key}: missing; provider={forced!r} responses carry {key!r}, got an object with keys "
+            f"{key}: missing; provider={forced!r} responses carry {key!r}, got {what} with keys "
             f"{sorted(map(str, root))[:12]}"
         )

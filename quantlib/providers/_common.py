@@ -13,6 +13,7 @@ from __future__ import annotations
 import binascii
 import json
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
@@ -214,6 +215,10 @@ def load_payload(payload: Any) -> Mapping[str, Any]:
     if isinstance(content, bytes) and callable(getattr(payload, "json", None)):  # a requests.Response
         return _parse_json(content)
     mapping = as_mapping(payload)
+    if mapping is not None and not any(key in mapping for key in PAYLOAD_KEYS):
+        # attributes hold no payload (properties, slots, a wrapper around the body): the object's own
+        # dump method may (pydantic model_dump(), to_dict(), pydantic v1 dict())
+        mapping = dumped(payload) or mapping
     if mapping is None:
         raise PayloadError(
             "payload: expected a dict, JSON text (str or bytes), a file-like object or an SDK response "
@@ -249,23 +254,57 @@ def _parse_json(text: Any) -> Mapping[str, Any]:
     return value
 
 
+#: Top-level keys of the payloads quantlib reads (responses and errors).
+PAYLOAD_KEYS = ("data", "embeddings", "output", "error", "detail", "message", "code")
+
+#: Methods that dump an object to a dict, tried in this order when its attributes hold nothing.
+DUMP_METHODS = ("model_dump", "to_dict", "dict")
+
+
+def dumped(obj: Any) -> Mapping[str, Any] | None:
+    """``obj.model_dump()``, ``obj.to_dict()`` or ``obj.dict()``: the first that gives a mapping, else None.
+
+    Warnings a serializer raises while dumping are not passed on (they are
+    about the SDK's own models, not the caller's code).
+    """
+    for name in DUMP_METHODS:
+        method = getattr(obj, name, None)
+        if not callable(method) or isinstance(obj, type):
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                value = method()
+        except (TypeError, ValueError):  # a method of that name that needs arguments, or fails
+            continue
+        if isinstance(value, Mapping):
+            return value
+    return None
+
+
 def as_mapping(obj: Any) -> Mapping[str, Any] | None:
     """A mapping view of ``obj``: itself if a mapping, else its public attributes (or None).
 
     Pydantic models (openai, cohere) keep their fields in ``__dict__`` and
     their extra fields in ``__pydantic_extra__``; Voyage's ``EmbeddingsObject``
-    is a plain object.  Nested values are left as they are.
+    is a plain object.  An object without public attributes (properties,
+    ``__slots__``) is read through :func:`dumped` instead.  Nested values are
+    left as they are.
     """
     if type(obj) is dict or isinstance(obj, Mapping):
         return obj
     try:
         attrs = vars(obj)
     except TypeError:
-        return None
-    out = {k: v for k, v in attrs.items() if not k.startswith("_")}
-    extra = getattr(obj, "__pydantic_extra__", None)
-    if isinstance(extra, Mapping):
-        out.update(extra)
+        attrs = None
+    out: dict[str, Any] | None = None
+    if attrs is not None:
+        out = {k: v for k, v in attrs.items() if not k.startswith("_")}
+        extra = getattr(obj, "__pydantic_extra__", None)
+        if isinstance(extra, Mapping):
+            out.update(extra)
+    if not out and not isinstance(obj, (str, bytes, int, float, list, tuple, np.ndarray)):
+        return dumped(obj) or out
     return out
 
 
@@ -411,6 +450,8 @@ def rows_to_array(
     except (ValueError, TypeError, OverflowError):
         arr = None
     if arr is None or arr.dtype.kind not in "fiu" or arr.ndim != 2:
+        arr = _with_big_integers(rows, info, where)
+    if arr is None or arr.dtype.kind not in "fiu" or arr.ndim != 2:
         _raise_bad_rows(rows, where)
     assert arr is not None
     if arr.shape[1] == 0:
@@ -432,6 +473,44 @@ def rows_to_array(
     _refuse_booleans(rows, out, where)
     dim = _check_width(out, info, where, output_dimension)
     return out, info, dim
+
+
+def _big_integer(rows: Sequence[Any]) -> tuple[int, int, int] | None:
+    """The first integer beyond 64 bits (row, item, value) in rows of numbers, if any."""
+    for r, row in enumerate(rows):
+        if not isinstance(row, (list, tuple)):
+            return None
+        for j, v in enumerate(row):
+            if type(v) is int and not -(1 << 63) <= v < (1 << 64):
+                return r, j, v
+    return None
+
+
+def _with_big_integers(rows: Sequence[Any], info: PrecisionInfo | None, where: Where) -> np.ndarray | None:
+    """Rows that numpy could not read because an integer is beyond 64 bits: as float64, or the error.
+
+    Float rows take such a value as the float it is (later refused if beyond
+    float32, naming it); code rows and integer-only rows cannot hold it.
+    """
+    found = _big_integer(rows)
+    if found is None:
+        return None
+    r, j, v = found
+    floats = info.is_float if info is not None else any(
+        isinstance(x, float) for row in rows for x in row)
+    if info is None and not floats:
+        raise PayloadError(f"{where(r)}[{j}]: {short_repr(v)} is beyond 64 bits, and the rows hold only integers, "
+                           "so their precision cannot be known; pass output_dtype= the value of the request "
+                           "('float' reads it as a float)")
+    if not floats:
+        raise OutOfRangeError(f"{where(r)}[{j}]: {short_repr(v)} is beyond 64 bits, outside {info.name}'s range")
+    try:
+        return np.array(rows, dtype=np.float64)
+    except OverflowError:
+        raise OutOfRangeError(f"{where(r)}[{j}]: {short_repr(v)} is beyond float32's largest finite value "
+                              f"{float(np.finfo(np.float32).max):g}") from None
+    except (ValueError, TypeError):
+        return None  # something else is wrong too: _raise_bad_rows words it
 
 
 def _raise_bad_rows(rows: Sequence[Any], where: Where) -> NoReturn:
