@@ -256,6 +256,19 @@ def test_copy_binary_round_trips_100k_rows_bit_exactly(conn, big):
     assert np.array_equal(pg.from_pgvector([t[2] for t in texts]), codes[:50])
 
 
+def test_a_bad_halfvec_value_in_a_late_chunk_aborts_the_whole_copy(conn):
+    x = np.ones((3000, 384), np.float32)
+    x[2999, 5] = 70000.0  # beyond float16: found while the last chunk is built
+    conn.execute("DROP TABLE IF EXISTS half")
+    conn.execute("CREATE TABLE half (id bigint, h halfvec(384))")
+    with conn.cursor() as cur, pytest.raises(OutOfRangeError, match=r"columns\[1\]: 70000.0 at index \(2999, 5\)"):
+        pg.copy_to_table(cur, "half", np.arange(3000), x, types=["bigint", "halfvec"])
+    assert conn.execute("SELECT count(*) FROM half").fetchone()[0] == 0
+    x[2999, 5] = np.nan
+    with pytest.raises(NonFiniteError, match=r"columns\[0\]: nan at index \(2999, 5\) is not finite"):
+        b"".join(pg.iter_copy_binary(x, types="halfvec", chunk_bytes=1000))
+
+
 def test_server_binary_quantize_equals_ubinary_for_every_row(conn, big):
     x, _, codes = big
     with conn.cursor() as cur:

@@ -104,6 +104,14 @@ def _dense(x: Any, name: str, type: str) -> np.ndarray:
     d = arr.shape[1]
     if d > _limit(type):
         raise ShapeError(f"{name}: pgvector's {type} holds at most {_limit(type)} dimensions, got {d}")
+    if type == "halfvec" and arr.dtype == np.float32:
+        # quantlib's float16 kernel: one pass that also checks finiteness and overflow (the path below
+        # words the error when it fails)
+        from .._kernels.codecs import float32_to_float16
+
+        out = np.empty(arr.shape, np.float16)
+        if float32_to_float16(arr, arr.view(np.int32), out.view(np.int16)):
+            return out
     check_finite(arr, name)
     if type == "vector":
         if arr.dtype == np.float32:
@@ -353,43 +361,12 @@ def to_binary(x: Any, type: str, *, dim: int | None = None) -> list[bytes]:
         batch = _sparse(x, "x")
         d = _sparse_dim(batch, "x", dim)
         return [_sparse_binary(ids, vals, d) for ids, vals in _nonzero_rows(batch)]
-    arr, _, block = _payload(x, "x", type, dim)
-    return [row.tobytes() for row in block(0, arr.shape[0])]
+    col = _Column(x, type if dim is None else f"{type}({int(dim)})", "x")
+    return [row[4:].tobytes() for row in col.records(0, col.n)]
 
 
 def _sparse_binary(ids: np.ndarray, vals: np.ndarray, d: int) -> bytes:
     return (struct.pack(">iii", d, ids.size, 0) + ids.astype(">i4").tobytes() + vals.astype(">f4").tobytes())
-
-
-def _payload(x: Any, name: str, type: str, dim: int | None) -> tuple[np.ndarray, int, Any]:
-    """The checked array, the size of one binary value, and ``block(start, stop)``: those rows' binary values
-    as (m, size) uint8 (vector, halfvec and bit: values of one size)."""
-    if type in ("vector", "halfvec"):
-        arr = _dense(x, name, type)
-        if dim is not None and arr.shape[1] != dim:
-            raise ShapeError(f"{name}: {type}({dim}) expects {dim} dimensions, got {arr.shape[1]}")
-        head = np.frombuffer(_dense_header(type, arr.shape[1]), np.uint8)
-        big = ">f4" if type == "vector" else ">f2"
-        size = 4 + arr.shape[1] * arr.dtype.itemsize
-
-        def block(start: int, stop: int) -> np.ndarray:
-            out = np.empty((stop - start, size), np.uint8)
-            out[:, :4] = head
-            out[:, 4:] = _u8(arr[start:stop], big)
-            return out
-
-        return arr, size, block
-    codes, d = _bits(x, name, dim)
-    head = np.frombuffer(struct.pack(">i", d), np.uint8)
-    size = 4 + codes.shape[1]
-
-    def bit_block(start: int, stop: int) -> np.ndarray:
-        out = np.empty((stop - start, size), np.uint8)
-        out[:, :4] = head
-        out[:, 4:] = codes[start:stop]
-        return out
-
-    return codes, size, bit_block
 
 
 def _as_bytes_list(values: Any, name: str) -> list[bytes]:
@@ -632,71 +609,123 @@ def _from_objects(rows: list[Any], kind: str) -> Any:
 # ---------------------------------------------------------------------------------------------- COPY BINARY
 
 class _Column:
-    """One column of a COPY stream: its SQL type, the size of its values, and its rows' binary values."""
+    """One column of a COPY stream, as fields of a numpy record: ``const`` (the int32 length and any
+    fixed header, the same in every row) and ``dtype`` (the value, big-endian), filled by ``fill``."""
 
     def __init__(self, data: Any, spec: str, name: str) -> None:
         key = _column_key(spec)
         self.type = key
+        self.name = name
         self.variable: list[bytes] | None = None
-        self.size = 0
-        if key in TYPES:
-            mod = _type_modifier(spec)
-            if key == "sparsevec":
-                batch = _sparse(data, name)
-                d = _sparse_dim(batch, name, mod)
-                self.variable = [_sparse_binary(ids, vals, d) for ids, vals in _nonzero_rows(batch)]
-                self.n = len(batch)
-                return
-            arr, self.size, self._block = _payload(data, name, key, mod)
-            self.n = arr.shape[0]
+        if key == "sparsevec":
+            batch = _sparse(data, name)
+            d = _sparse_dim(batch, name, _type_modifier(spec))
+            self.variable = [_sparse_binary(ids, vals, d) for ids, vals in _nonzero_rows(batch)]
+            self.n = len(batch)
             return
-        arr = as_array(data, name)
-        if key in _SCALARS:
-            if arr.ndim != 1:
-                raise ShapeError(f"{name}: a {key} column is one value per row (1-D), got shape {arr.shape}")
-            want = np.dtype(_SCALARS[key])
-            if want.kind == "i":
-                if arr.dtype.kind not in "iu":
-                    raise DTypeError(f"{name}: a {key} column takes integers, got dtype {arr.dtype}")
-                info = np.iinfo(want)
-                if arr.size and (arr.min() < info.min or arr.max() > info.max):
-                    raise OutOfRangeError(f"{name}: {key} holds {info.min} to {info.max}, got values from "
-                                          f"{arr.min()} to {arr.max()}")
-            elif arr.dtype.kind != "f":
-                raise DTypeError(f"{name}: a {key} column takes floats, got dtype {arr.dtype}")
+        if key in ("vector", "halfvec", "bit"):
+            mod = _type_modifier(spec)
+            if key == "bit":
+                arr, d = _bits(data, name, mod)
+                head = struct.pack(">i", d)
+                self.dtype = np.dtype((np.uint8, (arr.shape[1],)))
             else:
-                check_finite(arr, name)
-            body = _u8(arr.reshape(-1, 1), _SCALARS[key])
-        else:  # bytea, smallint[]: codes of one width per row
-            if arr.ndim == 1:
-                arr = arr.reshape(1, -1)
-            if arr.ndim != 2 or arr.dtype.kind not in "iu":
-                raise DTypeError(f"{name}: a {key} column of codes takes a 2-D integer array (n, width), got "
-                                 f"{describe(arr)}")
-            if key == "bytea":
-                if arr.dtype.itemsize != 1:
-                    raise DTypeError(f"{name}: bytea holds int8 or uint8 codes, got dtype {arr.dtype}")
-                body = np.ascontiguousarray(arr).view(np.uint8)
-            else:
-                if arr.dtype.itemsize > 1 and arr.size and (arr.min() < -(2**15) or arr.max() >= 2**15):
-                    raise OutOfRangeError(f"{name}: smallint holds -32768 to 32767, got values from {arr.min()} "
-                                          f"to {arr.max()}")
-                n, d = arr.shape
-                head = np.frombuffer(struct.pack(">iiIii", 1, 0, _INT2_OID, d, 1), np.uint8)
-                elems = np.empty((n, d, 6), np.uint8)
-                elems[:, :, :4] = np.frombuffer(struct.pack(">i", 2), np.uint8)
-                elems[:, :, 4:] = np.ascontiguousarray(arr, dtype=">i2").view(np.uint8).reshape(n, d, 2)
-                body = np.hstack([np.broadcast_to(head, (n, head.size)), elems.reshape(n, 6 * d)])
-        self.n, self.size = body.shape
+                arr = _halfvec_source(data, name) if key == "halfvec" else _dense(data, name, key)
+                if mod is not None and arr.shape[1] != mod:
+                    raise ShapeError(f"{name}: {key}({mod}) expects {mod} dimensions, got {arr.shape[1]}")
+                head = _dense_header(key, arr.shape[1])
+                # halfvec: swapped as integers (numpy casts float16 to '>f2' through float32)
+                self.dtype = np.dtype((">f4" if key == "vector" else ">u2", (arr.shape[1],)))
+        else:
+            arr = as_array(data, name)
+            head = b""
+            if key in _SCALARS:
+                if arr.ndim != 1:
+                    raise ShapeError(f"{name}: a {key} column is one value per row (1-D), got shape {arr.shape}")
+                want = np.dtype(_SCALARS[key])
+                if want.kind == "i":
+                    if arr.dtype.kind not in "iu":
+                        raise DTypeError(f"{name}: a {key} column takes integers, got dtype {arr.dtype}")
+                    info = np.iinfo(want)
+                    if arr.size and (arr.min() < info.min or arr.max() > info.max):
+                        raise OutOfRangeError(f"{name}: {key} holds {info.min} to {info.max}, got values from "
+                                              f"{arr.min()} to {arr.max()}")
+                elif arr.dtype.kind != "f":
+                    raise DTypeError(f"{name}: a {key} column takes floats, got dtype {arr.dtype}")
+                else:
+                    check_finite(arr, name)
+                self.dtype = want
+            else:  # bytea, smallint[]: codes of one width per row
+                if arr.ndim == 1:
+                    arr = arr.reshape(1, -1)
+                if arr.ndim != 2 or arr.dtype.kind not in "iu":
+                    raise DTypeError(f"{name}: a {key} column of codes takes a 2-D integer array (n, width), "
+                                     f"got {describe(arr)}")
+                w = arr.shape[1]
+                if key == "bytea":
+                    if arr.dtype.itemsize != 1:
+                        raise DTypeError(f"{name}: bytea holds int8 or uint8 codes, got dtype {arr.dtype}")
+                    arr = arr.view(np.uint8)
+                    self.dtype = np.dtype((np.uint8, (w,)))
+                else:
+                    if arr.dtype.itemsize > 1 and arr.size and (arr.min() < -(2**15) or arr.max() >= 2**15):
+                        raise OutOfRangeError(f"{name}: smallint holds -32768 to 32767, got values from "
+                                              f"{arr.min()} to {arr.max()}")
+                    head = struct.pack(">iiIii", 1, 0, _INT2_OID, w, 1)
+                    self.dtype = np.dtype(([("length", ">i4"), ("value", ">i2")], (w,)))
+        self.array = arr
+        self.n = arr.shape[0]
+        self.size = len(head) + self.dtype.itemsize
+        self.const = np.void(struct.pack(">i", self.size) + head)
 
-        def block(start: int, stop: int) -> np.ndarray:
-            return body[start:stop]
+    def fill(self, dst: np.ndarray, start: int, stop: int) -> None:
+        """Write the values of rows start:stop into ``dst`` (a field of the chunk's records)."""
+        if self.type == "halfvec":
+            dst[...] = _to_half(self.array[start:stop], self.name, start).view(np.uint16)
+        elif self.type in ("smallint[]", "int2[]"):
+            dst["length"] = 2
+            dst["value"] = self.array[start:stop]
+        else:
+            dst[...] = self.array[start:stop]
 
-        self._block = block
+    def records(self, start: int, stop: int) -> np.ndarray:
+        """Length, header and value of rows start:stop, one byte row each: (m, 4 + size) uint8."""
+        rec = np.empty(stop - start, [("const", self.const.dtype), ("value", self.dtype)])
+        rec["const"] = self.const
+        self.fill(rec["value"], start, stop)
+        return rec.view(np.uint8).reshape(stop - start, -1)
 
-    def block(self, start: int, stop: int) -> np.ndarray:
-        """The binary values of rows start:stop, (m, size) uint8."""
-        return self._block(start, stop)
+
+def _halfvec_source(x: Any, name: str) -> np.ndarray:
+    """``x`` as a float32 matrix (float16 input is checked and kept as float16) for a halfvec column.
+
+    float32 values are converted, and checked, a chunk at a time as the COPY stream is built
+    (:func:`_to_half`): one pass over the batch instead of a check, a 200 MB float16 copy, and a swap.
+    """
+    arr, _ = as_float_matrix(x, name)
+    if arr.shape[1] > HALFVEC_MAX_DIM or arr.dtype != np.float32:
+        return _dense(arr, name, "halfvec")
+    return arr
+
+
+def _to_half(block: np.ndarray, name: str, start: int) -> np.ndarray:
+    """float16 of rows ``start:`` of a halfvec column (NaN, infinity or overflow raise, naming the row)."""
+    if block.dtype == np.float16:
+        return block
+    from .._kernels.codecs import float32_to_float16
+
+    out = np.empty(block.shape, np.float16)
+    if not float32_to_float16(block, block.view(np.int32), out.view(np.int16)):
+        try:
+            _dense(block, name, "halfvec")
+        except (NonFiniteError, OutOfRangeError) as exc:
+            bad = np.argwhere(~np.isfinite(block) | (np.abs(block) >= np.float32(65520)))[0]
+            at = (int(bad[0]) + start, int(bad[1]))
+            text = f"{name}: {float(block[tuple(bad)])!r} at index {at} is "
+            text += ("not finite (halfvec holds no NaN or infinity)" if isinstance(exc, NonFiniteError) else
+                     f"beyond float16 (halfvec stores float16; largest {_HALF_MAX:g})")
+            raise type(exc)(text) from None
+    return out
 
 
 def _type_modifier(spec: str) -> int | None:
@@ -720,7 +749,8 @@ def _columns(columns: Sequence[Any], types: Any) -> list[_Column]:
     return cols
 
 
-def iter_copy_binary(*columns: Any, types: str | Sequence[str], chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+def iter_copy_binary(*columns: Any, types: str | Sequence[str],
+                     chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes | memoryview]:
     """The bytes of a ``COPY ... FROM STDIN (FORMAT BINARY)`` stream, in chunks of about ``chunk_bytes``.
 
     Parameters
@@ -735,9 +765,16 @@ def iter_copy_binary(*columns: Any, types: str | Sequence[str], chunk_bytes: int
         size, ``bit(383)`` for a bit length that is not a multiple of 8), ``bigint``, ``integer``,
         ``smallint``, ``real``, ``double precision``, ``bytea``, ``smallint[]``.
 
-    The first chunk starts with the header (signature, flags 0, no header extension) and the last ends with
-    the trailer.  Rows of fixed-width columns are built by numpy, a chunk at a time (big-endian casts
-    written into one byte matrix); a ``sparsevec`` column is written row by row.  There are no NULLs.
+    The first chunk is the header (signature, flags 0, no header extension) and the last the trailer.
+    Rows of fixed-width columns are built by numpy, a chunk at a time: one record array whose fields are
+    each column's constant part (length, header) and its big-endian values, filled by one cast per column
+    and handed out as a bytes-like ``memoryview`` of the record array (no copy; psycopg's ``copy.write``
+    and ``b"".join`` take it as it is).  A ``sparsevec`` column is written row by row.  There are no NULLs.
+
+    Every column is checked before the header is handed out, except float32 values for a ``halfvec``
+    column: those are converted and checked a chunk at a time, in one pass, so a value beyond float16
+    raises from the iteration before its chunk is handed out.  :func:`copy_to_table` then ends the COPY
+    with that error and the server keeps none of its rows; other drivers must abort the COPY likewise.
 
     Examples
     --------
@@ -754,36 +791,37 @@ def iter_copy_binary(*columns: Any, types: str | Sequence[str], chunk_bytes: int
     if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, (int, np.integer)) or chunk_bytes < 1:
         raise ShapeError(f"chunk_bytes: expected a positive integer, got {short_repr(chunk_bytes)}")
     n = cols[0].n
-    count = np.frombuffer(struct.pack(">h", len(cols)), np.uint8)
+    count = struct.pack(">h", len(cols))
     yield _HEADER
-    length = [np.frombuffer(struct.pack(">i", c.size), np.uint8) for c in cols]
     if any(c.variable is not None for c in cols):
         for start in range(0, n, 1024):
             stop = min(n, start + 1024)
-            fixed = [c.block(start, stop) if c.variable is None else None for c in cols]
+            fixed = [c.records(start, stop) if c.variable is None else None for c in cols]
             parts: list[bytes] = []
             for r in range(stop - start):
-                parts.append(count.tobytes())
-                for c, f, ln in zip(cols, fixed, length, strict=True):
+                parts.append(count)
+                for c, f in zip(cols, fixed, strict=True):
                     if f is None:
                         value = c.variable[start + r]  # type: ignore[index]
                         parts.append(struct.pack(">i", len(value)) + value)
                     else:
-                        parts.append(ln.tobytes() + f[r].tobytes())
+                        parts.append(f[r].tobytes())
             yield b"".join(parts)
     else:
-        row_bytes = 2 + sum(4 + c.size for c in cols)
-        step = max(1, int(chunk_bytes) // row_bytes)
+        # one record per row: the field count, then per column its constant part and its big-endian values
+        fields = [("count", "V2")]
+        for j, c in enumerate(cols):
+            fields += [(f"const{j}", c.const.dtype), (f"value{j}", c.dtype)]
+        record = np.dtype(fields)
+        step = max(1, int(chunk_bytes) // record.itemsize)
         for start in range(0, n, step):
             stop = min(n, start + step)
-            out = np.empty((stop - start, row_bytes), np.uint8)
-            out[:, :2] = count
-            at = 2
-            for c, ln in zip(cols, length, strict=True):
-                out[:, at:at + 4] = ln
-                out[:, at + 4:at + 4 + c.size] = c.block(start, stop)
-                at += 4 + c.size
-            yield out.tobytes()
+            out = np.empty(stop - start, record)
+            out["count"] = np.void(count)
+            for j, c in enumerate(cols):
+                out[f"const{j}"] = c.const
+                c.fill(out[f"value{j}"], start, stop)
+            yield out.view(np.uint8).data
     yield _TRAILER
 
 
