@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import pathlib
 import struct
+import subprocess
 import sys
 
 import numpy as np
@@ -160,6 +161,15 @@ def test_copy_binary_with_a_sparse_column_reads_back_row_by_row():
     data = pg.copy_binary(np.arange(3), b, types=["bigint", "sparsevec"])
     ids, back = pg.read_copy_binary(data, ["bigint", "sparsevec"])
     assert ids.tolist() == [0, 1, 2] and back == b
+
+
+def test_importing_quantlib_and_the_store_imports_neither_psycopg_nor_pgvector():
+    code = ("import sys, quantlib, quantlib.stores, quantlib.stores.pgvector as pg, numpy as np; "
+            "pg.copy_binary(np.ones((2, 3), np.float32), types='halfvec'); "
+            "quantlib.SparseBatch.from_pgvector('{1:1}/2').to_pgvector(); "
+            "print(sorted(m for m in ('psycopg', 'pgvector') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 # ---------------------------------------------------------------------------------------------- bad input
