@@ -341,6 +341,7 @@ def _u8(arr: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def _dense_header(type: str, d: int) -> bytes:
+    """vector and halfvec: int16 dimension, int16 0."""
     return struct.pack(">HH", d, 0)
 
 
@@ -697,14 +698,15 @@ class _Column:
 
 
 def _halfvec_source(x: Any, name: str) -> np.ndarray:
-    """``x`` as a float32 matrix (float16 input is checked and kept as float16) for a halfvec column.
+    """``x`` for a halfvec column: float32 (float16 input is widened exactly), or float64 input already
+    rounded to float16 and checked.
 
     float32 values are converted, and checked, a chunk at a time as the COPY stream is built
     (:func:`_to_half`): one pass over the batch instead of a check, a 200 MB float16 copy, and a swap.
     """
     arr, _ = as_float_matrix(x, name)
     if arr.shape[1] > HALFVEC_MAX_DIM or arr.dtype != np.float32:
-        return _dense(arr, name, "halfvec")
+        return _dense(arr, name, "halfvec")  # raises for too many dimensions
     return arr
 
 
