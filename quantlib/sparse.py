@@ -670,16 +670,19 @@ class SparseBatch:
     # ------------------------------------------------------------------ pgvector
 
     @classmethod
-    def from_pgvector(cls, texts: str | Iterable[str]) -> SparseBatch:
-        """From pgvector ``sparsevec`` text: ``{1:0.5,3:2}/30000`` (1-based ids, zeros dropped).
+    def from_pgvector(cls, values: Any, *, vocab_size: int | None = None) -> SparseBatch:
+        """From pgvector ``sparsevec`` values, as psycopg returns them.
 
-        One string gives a batch of one.  Every text must have the same
-        dimension, which becomes ``vocab_size``.
+        ``values`` is one value or a list of them, each ``sparsevec`` text ``{1:0.5,3:2}/30000`` (1-based
+        ids, zeros dropped; what psycopg returns without adapters), a ``pgvector.SparseVector`` (what it
+        returns after ``pgvector.psycopg.register_vector``) or the bytes of the binary form (binary
+        cursors, COPY BINARY).  Every value must have the same dimension, which becomes ``vocab_size``;
+        ``vocab_size=`` checks it.
 
         Raises
         ------
         PayloadError
-            Text that is not ``{i:v,...}/dim``, or dimensions that differ.
+            Text that is not ``{i:v,...}/dim``, dimensions that differ, a malformed binary value.
         OutOfRangeError
             An id below 1 or above the dimension.
 
@@ -691,6 +694,22 @@ class SparseBatch:
         >>> b.to_pgvector()
         ['{1:0.5,3:2}/5', '{}/5', '{2:1.5}/5']
         """
+        if not isinstance(values, (str, bytes, bytearray, memoryview, Mapping)) and isinstance(values, Iterable):
+            values = list(values)
+        one = values[0] if isinstance(values, list) and values else values
+        if isinstance(one, (bytes, bytearray, memoryview)) or type(one).__module__.split(".")[0] == "pgvector":
+            from .stores.pgvector import from_pgvector
+
+            batch = from_pgvector(values, "sparsevec")
+        else:
+            batch = cls._from_pgvector_text(values)
+        if vocab_size is not None and batch.vocab_size != vocab_size:
+            raise ShapeError(f"vocab_size: expected sparsevec dimension {vocab_size}, the values have "
+                             f"{batch.vocab_size}")
+        return batch
+
+    @classmethod
+    def _from_pgvector_text(cls, texts: str | Iterable[str]) -> SparseBatch:
         if isinstance(texts, str):
             texts = [texts]
         parsed = []
@@ -729,15 +748,24 @@ class SparseBatch:
             parsed.append((ids, vals))
         return cls._from_rows(parsed, dim)
 
-    def to_pgvector(self) -> list[str]:
+    def to_pgvector(self, *, vocab_size: int | None = None) -> list[str]:
         """pgvector ``sparsevec`` text per vector (1-based ids, zero weights dropped).
 
-        Weights are written in the shortest form that reads back as the same float32.
-        Needs ``vocab_size`` (the sparsevec dimension).
+        Weights are written in the shortest form that reads back as the same float32.  The sparsevec
+        dimension is ``vocab_size=`` when given, else the batch's ``vocab_size``, else (providers do not
+        state one) the largest index + 1, or 1 for a batch without entries.  pgvector's limits hold:
+        a dimension of at most 1,000,000,000 and at most 16,000 non-zero entries per vector.
+
+        Examples
+        --------
+        >>> SparseBatch.from_dicts([{4: 0.5}, {}]).to_pgvector()
+        ['{5:0.5}/5', '{}/5']
+        >>> SparseBatch.from_dicts([{4: 0.5}]).to_pgvector(vocab_size=250002)
+        ['{5:0.5}/250002']
         """
-        if self.vocab_size is None:
-            raise ConfigError("vocab_size: pgvector sparsevec text needs the dimension; build the batch "
-                              "with vocab_size=...")
+        from .stores.pgvector import _sparse_dim
+
+        dim = _sparse_dim(self, "batch", vocab_size)
         ids = (self.indices.astype(np.int64) + 1).tolist()
         vals = [_short(v) for v in self.values.tolist()]
         ptr = self.indptr.tolist()
@@ -745,7 +773,7 @@ class SparseBatch:
         for i in range(len(self)):
             elems = ",".join(f"{ids[p]}:{_pg_number(vals[p])}"
                              for p in range(ptr[i], ptr[i + 1]) if vals[p] != 0)
-            out.append(f"{{{elems}}}/{self.vocab_size}")
+            out.append(f"{{{elems}}}/{dim}")
         return out
 
     # ------------------------------------------------------------------ pruning
