@@ -401,8 +401,8 @@ def test_parquet_without_the_column_is_refused(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- format version 1
 
-#: Metadata records of format version 1, as quantlib wrote them when the format was made.  They must read
-#: forever; a change to what to_table writes fails the first test (bump FORMAT_VERSION, keep a reader).
+#: Metadata records of format version 1, as quantlib wrote them when the format was made (their codec configs
+#: are of config version 2).  They must read forever.
 GOLDEN_V1 = {
     "int8": b'{"checksum": "crc32:0bdfcf5f", "codec": {"checksum": "crc32:b120096f", "id": "int8", "ranges": '
             b'[[-1.0, 0.0, -0.5], [1.0, 2.0, 0.5]], "rounding": "nearest", "version": 2}, "dim": 3, '
@@ -413,6 +413,19 @@ GOLDEN_V1 = {
               b'"version": 1, "vocab_size": 5}',
     "multivector": b'{"checksum": "crc32:22d09f78", "codec": {"checksum": "crc32:2ad7e5ed", "id": "float16", '
                    b'"version": 2}, "dim": 3, "kind": "multivector", "precision": "float16", "version": 1}',
+}
+
+#: What to_table writes today: format version 1 with codec configs of config version 3.  A change to what
+#: to_table writes fails the first test (bump FORMAT_VERSION, keep a reader, add the new records here).
+WRITTEN = {
+    "int8": b'{"checksum": "crc32:b741e532", "codec": {"checksum": "crc32:c0580915", "id": "int8", "ranges": '
+            b'[[-1.0, 0.0, -0.5], [1.0, 2.0, 0.5]], "rounding": "nearest", "version": 3}, "dim": 3, '
+            b'"kind": "dense", "precision": "int8", "version": 1}',
+    "ubinary": b'{"checksum": "crc32:67178fb5", "codec": {"checksum": "crc32:0b572fa6", "id": "ubinary", '
+               b'"version": 3}, "dim": 10, "kind": "dense", "precision": "ubinary", "version": 1}',
+    "sparse": GOLDEN_V1["sparse"],
+    "multivector": b'{"checksum": "crc32:10162e0a", "codec": {"checksum": "crc32:33ccd4ac", "id": "float16", '
+                   b'"version": 3}, "dim": 3, "kind": "multivector", "precision": "float16", "version": 1}',
 }
 
 GOLDEN_CODEC = ScalarCodec("int8", [[-1.0, 0.0, -0.5], [1.0, 2.0, 0.5]])
@@ -427,12 +440,13 @@ def _golden_data():
     }
 
 
+@pytest.mark.parametrize("record", [GOLDEN_V1, WRITTEN], ids=["codec-config-v2", "codec-config-v3"])
 @pytest.mark.parametrize("name", sorted(GOLDEN_V1))
-def test_version_1_records_are_what_to_table_writes_and_read_forever(name):
+def test_version_1_records_are_what_to_table_writes_and_read_forever(name, record):
     data, kwargs = _golden_data()[name]
     table = to_table(data, **kwargs)
-    assert table.schema.field("vector").metadata[b"quantlib"] == GOLDEN_V1[name]
-    values, codec, dim = from_arrow(_with_metadata(table, GOLDEN_V1[name]))
+    assert table.schema.field("vector").metadata[b"quantlib"] == WRITTEN[name]
+    values, codec, dim = from_arrow(_with_metadata(table, record[name]))
     if name == "int8":
         assert np.array_equal(values, data) and codec == GOLDEN_CODEC and dim == 3
     elif name == "ubinary":
