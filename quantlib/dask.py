@@ -861,7 +861,10 @@ class ShardedIndex:
         results: dict[int, Any] = {}
         while len(results) < len(calls):
             pending = [f for i, f in futures.items() if i not in results]
-            wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+            try:
+                wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                pass  # look at the workers, then wait again
             for i, f in list(futures.items()):
                 if i in results or f.status == "pending":
                     continue
