@@ -863,8 +863,9 @@ class ShardedIndex:
             pending = [f for i, f in futures.items() if i not in results]
             try:
                 wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+                waited = False
             except TimeoutError:
-                pass  # look at the workers, then wait again
+                waited = True  # nothing finished for a while: look at the workers below
             for i, f in list(futures.items()):
                 if i in results or f.status == "pending":
                     continue
@@ -875,6 +876,8 @@ class ShardedIndex:
                 if exc is not None and type(exc).__name__ != "KilledWorker":
                     raise exc
                 self._move(i, tries, exc, submit)  # killed, lost or cancelled: run it again elsewhere
+            if not waited:
+                continue
             alive = set(self.client.scheduler_info()["workers"])
             for i, f in list(futures.items()):
                 if i not in results and self._assigned[i] not in alive:
