@@ -463,3 +463,16 @@ def test_a_shard_worker_killed_mid_search_moves_its_shard(client, tmp_path):
     assert (tmp_path / "died").exists()
     same(got, want)
     _two_workers(client)
+
+
+def test_a_shard_saved_again_after_opening_is_refused(client, tmp_path):
+    x = rows(seed=22)
+    ids = np.arange(N, dtype=np.int64)
+    _, paths = _shards(tmp_path, "s", "ubinary", 64, "hamming", None, x, (500, 500), ids)
+    index = qd.ShardedIndex(paths, client)
+    index.search(x[:2], 3)
+    again = FlatIndex("ubinary", 64, metric="hamming")
+    again.add(x[:10], ids=np.arange(10))
+    again.save(paths[1])
+    with pytest.raises(qd.ShardError, match="shard 1 .* changed on disk"):
+        index.search(x[:2], 3)
