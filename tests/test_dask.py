@@ -1,0 +1,478 @@
+"""quantlib.dask on a real Dask cluster: 2 worker processes (distributed.LocalCluster), started once.
+
+Every result is compared with its single-process twin on the concatenated rows: bit for bit
+(codes, codec configs, scores, ids, tie order), except float rows searched by 8 or more float
+queries, where BLAS sums in an order that depends on the block (compared under that rule).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pytest
+
+import quantlib
+from quantlib import FlatIndex, ScalarCodec
+from quantlib.errors import CalibrationWarning, ConfigError, DTypeError, NonFiniteError, OutOfRangeError, ShapeError
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+import dask  # noqa: E402
+
+import quantlib.dask as qd  # noqa: E402
+
+# functions defined here run on the workers, which cannot import this file
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+CHUNKS = (300, 1, 0, 457, 242)  # irregular, with a one-row and an empty block
+N = sum(CHUNKS)
+
+
+@pytest.fixture(scope="module")
+def client():
+    # one failure allowed per task: a worker killed once is survived, twice is an error (fast tests)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # distributed's own start-up and shutdown chatter
+        cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                           dashboard_address=None, silence_logs=50)
+        c = distributed.Client(cluster)
+        try:
+            yield c
+        finally:
+            c.close()
+            cluster.close()
+
+
+def rows(n=N, d=64, seed=0, dtype=np.float32):
+    x = np.random.default_rng(seed).standard_normal((n, d)).astype(dtype)
+    # duplicates across blocks: equal scores whose order must go to the lower row
+    if n > 700:
+        x[400] = x[10]
+        x[700] = x[10]
+        x[301] = x[299]
+    return x
+
+
+def darr(x, chunks=CHUNKS):
+    return da.from_array(x, chunks=(chunks, x.shape[1]))
+
+
+def same(got, want):
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)
+
+
+def same_under_blas_rule(got, want):
+    """Scores within BLAS's last-bit differences; ids equal except between such near-ties."""
+    (gs, gi), (ws, wi) = got, want
+    assert gs.dtype == ws.dtype and gi.shape == wi.shape
+    tol = 1e-6 * (1 + np.abs(ws))  # a few float32 rounding steps of sums of 64 products
+    assert (np.abs(gs - ws) <= tol).all()
+    for qi, rank in zip(*np.nonzero(gi != wi), strict=True):  # a swapped near-tie: both rows score the same
+        assert (np.abs(ws[qi] - ws[qi, rank])[wi[qi] == gi[qi, rank]] <= tol[qi, rank]).all()
+
+
+def test_importing_quantlib_imports_no_dask():
+    code = "import sys, quantlib; print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- quantize
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
+def test_quantize_equals_one_process(client, dtype):
+    x = rows(dtype=dtype)
+    precisions = ["float32", "float16", "int8", "uint8", "binary", "ubinary"]
+    lazy = [qd.quantize(darr(x), p) for p in precisions]
+    assert all(c.chunks[0] == CHUNKS for c in lazy)
+    for precision, codes in zip(precisions, dask.compute(*lazy), strict=True):
+        want = quantlib.quantize(x, precision)
+        assert codes.dtype == want.dtype
+        assert codes.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("rounding", ["nearest", "floor", "truncate"])
+@pytest.mark.parametrize("precision", ["int8", "uint8"])
+def test_calibration_pass_gives_the_same_codec(client, precision, rounding):
+    x = rows(seed=1) * 3
+    codec = qd.fit_codec(darr(x), precision, rounding=rounding)
+    want = ScalarCodec.fit(x, precision, rounding=rounding)
+    assert codec.get_config() == want.get_config()
+    np.testing.assert_array_equal(qd.calibration_ranges(darr(x)), quantlib.calibration_ranges(x))
+    codes = qd.quantize(darr(x), precision, rounding=rounding).compute()
+    assert codes.tobytes() == quantlib.quantize(x, precision, rounding=rounding).tobytes()
+    assert qd.quantize(darr(x), codec).compute().tobytes() == codes.tobytes()
+
+
+def test_quantize_with_ranges_or_calibration_rows(client):
+    x = rows(seed=2)
+    cal = rows(n=500, seed=3)
+    r = quantlib.calibration_ranges(cal) * 0.5  # values outside get clipped
+    for kwargs, dkwargs in (({"ranges": r}, {"ranges": r}),
+                            ({"calibration_embeddings": cal}, {"calibration_embeddings": darr(cal, (200, 300))}),
+                            ({"calibration_embeddings": cal}, {"calibration_embeddings": cal})):
+        want = quantlib.quantize(x, "uint8", **kwargs)
+        assert qd.quantize(darr(x), "uint8", **dkwargs).compute().tobytes() == want.tobytes()
+
+
+def test_truncate_rounding_reports_the_block_that_would_wrap(client):
+    x = rows(seed=4)
+    r = quantlib.calibration_ranges(x)
+    x[500, 3] = r[1, 3] + 10 * (r[1, 3] - r[0, 3])  # far above the range: sentence-transformers < 5.7 wraps
+    with pytest.raises(OutOfRangeError, match="block of rows from 301"):
+        qd.quantize(darr(x), "int8", ranges=r, rounding="truncate").compute()
+
+
+def test_calibration_refuses_nonfinite_and_warns_like_quantlib(client):
+    x = rows(seed=5)
+    x[350, 7] = np.nan
+    with pytest.raises(NonFiniteError) as got:
+        qd.quantize(darr(x), "int8")
+    with pytest.raises(NonFiniteError) as want:
+        quantlib.quantize(x, "int8")
+    assert str(got.value) == str(want.value)  # the global (row, column), as in one process
+    small = rows(n=50, seed=6)
+    with pytest.warns(CalibrationWarning, match="50 row"):
+        codec = qd.fit_codec(darr(small, (20, 30)))
+    with pytest.warns(CalibrationWarning):
+        assert codec == ScalarCodec.fit(small)
+
+
+@pytest.mark.parametrize("precision", ["float32", "float16", "int8", "ubinary", "binary"])
+def test_matryoshka_truncate_equals_one_process(client, precision):
+    x = rows(seed=7)
+    stored = x if precision in ("float32",) else quantlib.quantize(x, precision)
+    if precision == "float16":
+        stored = x.astype(np.float16)
+    for dim in (13, 32):
+        got = qd.truncate(darr(stored), dim, precision=precision).compute()
+        want = quantlib.truncate(stored, dim, precision=precision)
+        assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+
+
+# ---------------------------------------------------------------- search
+
+Q = 5  # float queries below 8 take the numba kernels, whose scores never depend on the block
+
+
+def _cases():
+    x = rows(seed=8)
+    codec = ScalarCodec.fit(x, "int8")
+    u8 = ScalarCodec.fit(x, "uint8")
+    bits = quantlib.quantize(x, "ubinary")
+    return x, codec, u8, bits
+
+
+@pytest.mark.parametrize("case", [
+    "float32", "float16", "int8-codec", "uint8-codec", "int8-raw-float-queries",
+    "uint8-raw-code-queries", "int8-raw-code-queries", "int8-codec-code-queries",
+    "ubinary-float-queries", "binary-float-queries", "ubinary-code-queries",
+])
+def test_search_equals_one_process(client, case):
+    for metric in ("cosine", "dot"):
+        # 20 queries: the two-stage int16 paths over codes and bits (each block may take a different one)
+        for nq in (Q, 20) if case in ("float32", "int8-codec", "ubinary-float-queries") else (Q,):
+            _search_case(case, metric, nq)
+
+
+def _search_case(case, metric, nq):
+    x, codec, u8, bits = _cases()
+    q = rows(n=nq, seed=9)
+    q[1] = x[10]  # a query whose best rows tie across blocks
+    kwargs = {"metric": metric}
+    if case == "float32":
+        corpus = x
+    elif case == "float16":
+        corpus = x.astype(np.float16)
+    elif case == "int8-codec":
+        corpus, kwargs["codec"] = codec.encode(x), codec
+    elif case == "uint8-codec":
+        corpus, kwargs["codec"] = u8.encode(x), u8
+    elif case == "int8-raw-float-queries":
+        corpus, kwargs["precision"] = codec.encode(x), "int8"
+    elif case == "uint8-raw-code-queries":  # cosine: float64 ranking keys behind float32 scores
+        corpus, kwargs["precision"] = u8.encode(x), "uint8"
+        q = u8.encode(q)
+    elif case == "int8-raw-code-queries":
+        corpus, kwargs["precision"] = codec.encode(x), "int8"
+        q = codec.encode(q)
+    elif case == "int8-codec-code-queries":
+        corpus, kwargs["codec"] = codec.encode(x), codec
+        q = codec.encode(q)
+    elif case == "ubinary-float-queries":
+        corpus, kwargs["precision"] = bits, "ubinary"
+    elif case == "binary-float-queries":
+        corpus, kwargs["precision"] = quantlib.quantize(x, "binary"), "binary"
+    else:
+        corpus, kwargs["precision"] = bits, "ubinary"
+        q = quantlib.quantize(q, "ubinary")
+    for k in (7,):
+        want = quantlib.search(q, corpus, k, **kwargs)
+        got = qd.search(q, darr(corpus), k, **kwargs, split_every=2)
+        if case.startswith("float") and nq >= 8:
+            same_under_blas_rule(got, want)
+        else:
+            same(got, want)
+
+
+@pytest.mark.parametrize("queries", ["float", "codes"])
+def test_hamming_search_and_ties_across_blocks(client, queries):
+    x = rows(seed=10)
+    bits = quantlib.quantize(x, "ubinary")
+    bits[::3] = bits[0]  # a third of the rows equal, in every block: ties decided by the lower row
+    q = x[:20] if queries == "float" else bits[:20]
+    for k in (1, 10, N):
+        want = quantlib.search(q, bits, k, metric="hamming")
+        got = qd.search(q, darr(bits), k, metric="hamming")
+        same(got, want)
+    assert (got[1][0, :10] == np.arange(0, 30, 3)).all()
+
+
+@pytest.mark.parametrize(("first", "again"), [("ubinary-hamming", "float32"), ("ubinary-cosine", "int8-codec"),
+                                              ("int8-dot", "float16"), ("float16-cosine", "float32")])
+def test_rescore_across_blocks_equals_one_process(client, first, again):
+    x = rows(seed=11)
+    q = rows(n=Q, seed=12)
+    q[2] = x[10]
+    codec = ScalarCodec.fit(x, "int8")
+    precision, metric = first.split("-")
+    corpus = x.astype(np.float16) if precision == "float16" else quantlib.quantize(x, precision) \
+        if precision == "ubinary" else codec.encode(x)
+    kwargs = {"metric": metric, "codec": codec} if precision == "int8" else {"metric": metric}
+    if precision == "ubinary":
+        kwargs["precision"] = "ubinary"
+    if again == "float32":
+        rescore, drescore = x, darr(x, (500, 500))  # other chunks: rechunked to the corpus's
+    elif again == "float16":
+        rescore, drescore = x.astype(np.float16), darr(x.astype(np.float16))
+    else:
+        rescore, drescore = (codec.encode(x), codec), (darr(codec.encode(x)), codec)
+    for k, oversample in ((3, 4), (10, 2), (N, 1)):
+        want = quantlib.search(q, corpus, k, rescore=rescore, oversample=oversample, **kwargs)
+        got = qd.search(q, darr(corpus), k, rescore=drescore, oversample=oversample, **kwargs)
+        same(got, want)
+
+
+def test_search_takes_a_list_of_blocks_and_no_queries(client):
+    x = rows(seed=13)
+    q = rows(n=3, seed=14)
+    same(qd.search(q, [x[:100], darr(x[100:], (300, 600)), x[400:401][:0]], 4), quantlib.search(q, x, 4))
+    same(qd.search(q[:0], darr(x), 4), quantlib.search(q[:0], x, 4))
+    same(qd.search(q[0], darr(x), 4), quantlib.search(q[0], x, 4))
+
+
+def _touch_block(block, marker):
+    Path(marker).write_text("computed")
+    return block
+
+
+@pytest.mark.parametrize("case", ["axis1", "widths", "dtypes", "k", "queries", "unknown", "precision",
+                                  "rescore-rows", "rescore-codes"])
+def test_bad_input_raises_before_work_is_sent(client, tmp_path, case):
+    x = rows(seed=15)
+    marker = tmp_path / "computed"
+    corpus = darr(x).map_blocks(_touch_block, str(marker), dtype=x.dtype, meta=np.empty((0, 0), x.dtype))
+    q = x[:3]
+    if case == "axis1":
+        with pytest.raises(ShapeError, match=r"chunk along axis 1.*rechunk"):
+            qd.search(q, corpus.rechunk({1: 32}), 5)
+        with pytest.raises(ShapeError, match="axis 1"):
+            qd.quantize(corpus.rechunk({1: 32}), "int8")
+    elif case == "widths":
+        with pytest.raises(ShapeError, match="block 1 has rows of width 63"):
+            qd.search(q, [corpus[:100], corpus[100:, :63]], 5)
+    elif case == "dtypes":
+        with pytest.raises(DTypeError, match="block 1 has dtype float16"):
+            qd.search(q, [corpus[:100], corpus[100:].astype(np.float16)], 5)
+    elif case == "k":
+        with pytest.raises(ShapeError, match=rf"at most the number of corpus rows \({N}\)"):
+            qd.search(q, corpus, N + 1)
+    elif case == "queries":
+        with pytest.raises(ShapeError, match="dimension 63 does not match"):
+            qd.search(q[:, :63], corpus, 5)
+    elif case == "unknown":
+        with pytest.raises(ShapeError, match="unknown chunk sizes"):
+            qd.search(q, corpus[corpus[:, 0] > 0], 5)
+    elif case == "precision":
+        with pytest.raises(ConfigError, match="'hamming' scores"):
+            qd.search(q, corpus, 5, metric="hamming")
+    elif case == "rescore-rows":
+        with pytest.raises(ShapeError, match="one row per corpus row"):
+            qd.search(q, corpus, 5, rescore=corpus[:-1])
+    else:
+        codes = da.from_array(ScalarCodec.fit(x).encode(x), chunks=(300, 64))
+        with pytest.raises(ShapeError, match="ranges are for dimension 32, got dimension 64"):
+            qd.search(q, corpus, 5, rescore=(codes, ScalarCodec.fit(x[:, :32])))
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------- faults
+
+
+def _two_workers(client):
+    """Back to two workers after a test killed some (a nanny may give up on a worker killed while starting)."""
+    client.cluster.scale(2)
+    client.wait_for_workers(2, timeout=120)
+
+
+def _die_once(block, marker):
+    """Kill this worker process the first time any block is computed (the marker says it happened)."""
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return block
+    os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _die_always(block):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_killed_mid_search_is_replaced_and_the_answer_is_the_same(client, tmp_path):
+    _two_workers(client)
+    x = rows(seed=16)
+    bits = quantlib.quantize(x, "ubinary")
+    corpus = darr(bits).map_blocks(_die_once, str(tmp_path / "died"), dtype=bits.dtype,
+                                   meta=np.empty((0, 0), bits.dtype))  # meta: never called on the client
+    q = x[:Q]
+    got = qd.search(q, corpus, 10, metric="hamming", rescore=darr(x))
+    assert (tmp_path / "died").exists()  # a worker really died
+    same(got, quantlib.search(q, bits, 10, metric="hamming", rescore=x))
+    _two_workers(client)
+
+
+def test_a_block_whose_workers_keep_dying_raises(client):
+    x = rows(seed=17)
+    corpus = darr(x, (N,)).map_blocks(_die_always, dtype=x.dtype, meta=np.empty((0, 0), x.dtype))
+    with pytest.raises(qd.ShardError, match="no partial result"):
+        qd.search(x[:2], corpus, 3)
+    _two_workers(client)
+
+
+# ---------------------------------------------------------------- FlatIndex shards
+
+
+def _shards(tmp_path, name, codec, dim, metric, rescore, x, sizes, ids):
+    whole = FlatIndex(codec, dim, metric=metric, rescore=rescore)
+    whole.add(x, ids=ids)
+    paths = []
+    start = 0
+    for i, size in enumerate(sizes):
+        part = FlatIndex(codec, dim, metric=metric, rescore=rescore)
+        part.add(x[start:start + size], ids=ids[start:start + size])
+        path = tmp_path / f"{name}-{i}"
+        part.save(path)
+        paths.append(str(path))
+        start += size
+    return whole, paths
+
+
+SIZES = (400, 1, 350, 249)
+
+
+@pytest.mark.parametrize("config", ["ubinary-hamming-float32", "int8-cosine-float16", "float16-dot-none",
+                                    "ubinary-cosine-int8"])
+def test_sharded_index_equals_one_flat_index(client, tmp_path, config):
+    x = rows(seed=18)
+    precision, metric, again = config.split("-")
+    codec = ScalarCodec.fit(x, "int8") if precision == "int8" else precision
+    rescore = None if again == "none" else ScalarCodec.fit(x, "int8") if again == "int8" else again
+    ids = np.arange(N, dtype=np.int64) * 7 + 10**12  # stored ids, not row numbers
+    whole, paths = _shards(tmp_path, config, codec, 64, metric, rescore, x, SIZES, ids)
+    index = qd.ShardedIndex(paths, client)
+    assert len(index) == N and index.counts == list(SIZES) and index.dim == 64
+    q = rows(n=Q, seed=19)
+    q[0] = x[10]
+    for k in (1, 10):
+        same(index.search(q, k), whole.search(q, k))
+        same(index.search(q, k, rescore=False), whole.search(q, k, rescore=False))
+        same(index.search(q, k, oversample=2), whole.search(q, k, oversample=2))
+    # each shard was memory-mapped by one worker only, and every shard by some worker
+    held = client.run(qd.loaded_shards)
+    mine = [p for ps in held.values() for p in ps if p in paths]
+    assert sorted(mine) == sorted(paths)
+
+
+def test_sharded_index_refuses_mismatched_shards_and_bad_queries(client, tmp_path):
+    x = rows(seed=20)
+    ids = np.arange(N, dtype=np.int64)
+    _, a = _shards(tmp_path, "a", "ubinary", 64, "hamming", None, x, (500, 500), ids)
+    _, b = _shards(tmp_path, "b", "binary", 64, "hamming", None, x, (500, 500), ids)
+    _, c = _shards(tmp_path, "c", "ubinary", 56, "hamming", None, x[:, :56], (500, 500), ids)
+    with pytest.raises(ConfigError, match="shard 1 .* has codec"):
+        qd.ShardedIndex([a[0], b[1]], client)
+    with pytest.raises(ConfigError, match="shard 1 .* has dimension 56"):
+        qd.ShardedIndex([a[0], c[1]], client)
+    with pytest.raises(FileNotFoundError):
+        qd.ShardedIndex([a[0], str(tmp_path / "nothing")], client)
+    index = qd.ShardedIndex(a, client)
+    before = _search_tasks(client)
+    with pytest.raises(ShapeError, match=r"at most the number of corpus rows \(1000\)"):
+        index.search(x[:2], 1001)
+    with pytest.raises(ShapeError, match="take 7 bytes as bits"):
+        index.search(x[:2, :56], 3)
+    assert _search_tasks(client) == before  # nothing was sent
+
+
+def _search_tasks(client):
+    def count(dask_scheduler):
+        prefix = dask_scheduler.task_prefixes.get("quantlib-shard-search")
+        return 0 if prefix is None else sum(prefix.state_counts.values())
+
+    return client.run_on_scheduler(count)
+
+
+def _die_on_load_once(marker):
+    """Make this worker's next shard load kill the process, once (the marker says it happened)."""
+    import quantlib.dask as mod
+
+    real = mod._load_shard
+
+    def load(path, verify):
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return real(path, verify)
+        os.close(fd)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    mod._load_shard = load
+
+
+def test_a_shard_worker_killed_mid_search_moves_its_shard(client, tmp_path):
+    _two_workers(client)
+    x = rows(seed=21)
+    ids = np.arange(N, dtype=np.int64) + 100
+    whole, paths = _shards(tmp_path, "k", "ubinary", 64, "hamming", "float32", x, (600, 402), ids)
+    index = qd.ShardedIndex(paths, client)
+    q = x[:Q]
+    want = whole.search(q, 10)
+    client.run(_die_on_load_once, str(tmp_path / "died"))
+    got = index.search(q, 10)
+    assert (tmp_path / "died").exists()
+    same(got, want)
+    _two_workers(client)
+
+
+def test_a_shard_saved_again_after_opening_is_refused(client, tmp_path):
+    x = rows(seed=22)
+    ids = np.arange(N, dtype=np.int64)
+    _, paths = _shards(tmp_path, "s", "ubinary", 64, "hamming", None, x, (500, 500), ids)
+    index = qd.ShardedIndex(paths, client)
+    index.search(x[:2], 3)
+    again = FlatIndex("ubinary", 64, metric="hamming")
+    again.add(x[:10], ids=np.arange(10))
+    again.save(paths[1])
+    with pytest.raises(qd.ShardError, match="shard 1 .* changed on disk"):
+        index.search(x[:2], 3)
