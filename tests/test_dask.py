@@ -37,6 +37,11 @@ N = sum(CHUNKS)
 
 @pytest.fixture(scope="module")
 def client():
+    # distributed's nanny sets OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS and MALLOC_TRIM_THRESHOLD_
+    # in this process's os.environ before it spawns a worker; every later subprocess of the test session would
+    # inherit them (test_memory's child then summed BLAS blocks on one thread, a last-bit difference), so the
+    # environment is put back when the cluster closes.
+    environ = dict(os.environ)
     # one failure allowed per task: a worker killed once is survived, twice is an error (fast tests)
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # distributed's own start-up and shutdown chatter
@@ -48,6 +53,8 @@ def client():
         finally:
             c.close()
             cluster.close()
+            os.environ.clear()
+            os.environ.update(environ)
 
 
 def rows(n=N, d=64, seed=0, dtype=np.float32):
