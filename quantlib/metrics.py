@@ -55,7 +55,7 @@ from ._kernels import bits as KB
 from ._kernels import dense as KD
 from ._kernels import intdot as KI
 from ._kernels import lut as KL
-from ._validation import as_array, check_dim, check_finite, describe
+from ._validation import as_array, check_dim, check_finite, describe, refuse_overlap
 from .codecs import BitCodec, Codec, ScalarCodec, codec_from_config
 from .codecs.binary import resolve_bit_dim
 from .errors import ConfigError, DTypeError, OutOfRangeError, ShapeError
@@ -1013,7 +1013,9 @@ def pairwise(
         True dimension of packed bit rows when both arrays are bits (default
         ``8 * w``); ``dot = dim - 2 * hamming``.
     out : numpy.ndarray, optional
-        C-contiguous ``(m, n)`` array of the score dtype to write into.
+        C-contiguous ``(m, n)`` array of the score dtype to write into.  It
+        must not share memory with ``XA`` or ``XB`` (a view or reinterpreted
+        bytes of them included): that raises :class:`~quantlib.ShapeError`.
 
     Returns
     -------
@@ -1055,6 +1057,8 @@ def _pairwise(XA: Any, XB: Any, metric: Metric | str, precision: Any, codec: Any
         plan = plan_queries(a[s:s + block], corpus, m, dim=dim, name=names[0])
         if result is None:
             result = _check_out(out, (nq, corpus.n), plan.score_dtype)
+            if out is not None:  # the kernels read both while they write out
+                refuse_overlap(result, {names[0]: a, names[1]: corpus.rows})
         if plan.nq:
             plan.scores(result[s:s + block])
     assert result is not None
