@@ -55,6 +55,7 @@ from ._kernels import bits as KB
 from ._kernels import dense as KD
 from ._kernels import intdot as KI
 from ._kernels import lut as KL
+from ._kernels import topk as KT
 from ._validation import as_array, check_dim, check_finite, describe, refuse_overlap
 from .codecs import BitCodec, Codec, ScalarCodec, codec_from_config
 from .codecs.binary import resolve_bit_dim
@@ -537,6 +538,7 @@ class Plan:
             if block.dtype != np.float32:
                 block = block.astype(np.float32)
             bad |= bool(KD.topk_block(W @ block.T, self.A, self.B, self.RS, s, keys, ids))
+        KT.finish(keys, ids)  # the lists were heaps between blocks
         return bad
 
     def _from_counts(self, counts: np.ndarray) -> np.ndarray:
