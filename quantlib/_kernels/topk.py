@@ -29,13 +29,13 @@ from numba import njit
 from ._config import EXACT
 
 
-@njit(inline="always")
+@njit(**EXACT)
 def _after(ka, ia, kb, ib):
     """Whether ``(ka, ia)`` ranks after ``(kb, ib)``."""
     return ka > kb or (ka == kb and ia > ib)
 
 
-@njit(inline="always")
+@njit(**EXACT)
 def _sift(kr, ir, p, n, key, idx):
     """Place ``(key, idx)`` at slot ``p`` of the heap ``kr[:n]``/``ir[:n]`` and sift it down."""
     while True:
