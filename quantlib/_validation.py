@@ -160,3 +160,41 @@ def refuse_overflow(scores: np.ndarray, what: str = "a score") -> np.ndarray:
     if scores.size and not all_finite(scores.reshape(-1)):
         raise overflow_error(scores.dtype, what)
     return scores
+
+
+def refuse_overlap(out: np.ndarray, inputs: dict[str, Any], out_name: str = "out") -> None:
+    """Raise :class:`~quantlib.ShapeError` if ``out`` shares memory with one of ``inputs``.
+
+    A kernel writing scores into memory it is still reading gives wrong
+    scores without any error, so every public ``out=`` refuses such an array.
+    ``inputs`` maps each argument's name to the array the kernels read (after
+    conversion: a list or a non-contiguous view was copied and cannot
+    overlap).  The test is ``np.shares_memory`` (exact, after the cheap bounds
+    test ``np.may_share_memory``), not identity: a view, a reshaped or
+    reinterpreted slice of the same buffer counts; an interleaved view that
+    touches no element of ``out`` does not.  A layout too complex to decide
+    within a bounded effort is refused too.
+
+    Examples
+    --------
+    >>> x = np.zeros((4, 4), np.float32)
+    >>> refuse_overlap(np.empty((4, 4), np.float32), {"X": x})
+    >>> refuse_overlap(x[::2], {"X": x[1::2]})  # alternate rows: no element in common
+    >>> refuse_overlap(x.reshape(2, 8), {"X": x})
+    Traceback (most recent call last):
+        ...
+    quantlib.errors.ShapeError: out: expected an array that shares no memory with the inputs,
+    got one that overlaps X (array of dtype float32 and shape (4, 4)); pass a separate output array
+    """
+    for name, arr in inputs.items():
+        if not isinstance(arr, np.ndarray) or not np.may_share_memory(out, arr):
+            continue
+        try:
+            overlap = np.shares_memory(out, arr, max_work=1 << 20)
+        except np.exceptions.TooHardError:
+            overlap = True
+        if overlap:
+            raise ShapeError(
+                f"{out_name}: expected an array that shares no memory with the inputs, got one that "
+                f"overlaps {name} ({describe(arr)}); pass a separate output array"
+            )

@@ -55,7 +55,8 @@ from ._kernels import bits as KB
 from ._kernels import dense as KD
 from ._kernels import intdot as KI
 from ._kernels import lut as KL
-from ._validation import as_array, check_dim, check_finite, describe
+from ._kernels import topk as KT
+from ._validation import as_array, check_dim, check_finite, describe, refuse_overlap
 from .codecs import BitCodec, Codec, ScalarCodec, codec_from_config
 from .codecs.binary import resolve_bit_dim
 from .errors import ConfigError, DTypeError, OutOfRangeError, ShapeError
@@ -537,6 +538,7 @@ class Plan:
             if block.dtype != np.float32:
                 block = block.astype(np.float32)
             bad |= bool(KD.topk_block(W @ block.T, self.A, self.B, self.RS, s, keys, ids))
+        KT.finish(keys, ids)  # the lists were heaps between blocks
         return bad
 
     def _from_counts(self, counts: np.ndarray) -> np.ndarray:
@@ -1013,7 +1015,9 @@ def pairwise(
         True dimension of packed bit rows when both arrays are bits (default
         ``8 * w``); ``dot = dim - 2 * hamming``.
     out : numpy.ndarray, optional
-        C-contiguous ``(m, n)`` array of the score dtype to write into.
+        C-contiguous ``(m, n)`` array of the score dtype to write into.  It
+        must not share memory with ``XA`` or ``XB`` (a view or reinterpreted
+        bytes of them included): that raises :class:`~quantlib.ShapeError`.
 
     Returns
     -------
@@ -1055,6 +1059,8 @@ def _pairwise(XA: Any, XB: Any, metric: Metric | str, precision: Any, codec: Any
         plan = plan_queries(a[s:s + block], corpus, m, dim=dim, name=names[0])
         if result is None:
             result = _check_out(out, (nq, corpus.n), plan.score_dtype)
+            if out is not None:  # the kernels read both while they write out
+                refuse_overlap(result, {names[0]: a, names[1]: corpus.rows})
         if plan.nq:
             plan.scores(result[s:s + block])
     assert result is not None

@@ -75,9 +75,9 @@ try:
 except IndexError:
     print("lut16_span checked")
 keys, ids = np.full((2, 3), np.inf), np.full((2, 3), -1)
-KT.insert(keys, ids, 1, 0.5, 7)                       # in range: fine
+KT.push(keys, ids, 1, 0.5, 7)                         # in range: fine
 try:
-    KT.insert(keys, ids, 2, 0.5, 7)                   # list 2 of 2
+    KT.push(keys, ids, 2, 0.5, 7)                     # list 2 of 2
     print("unchecked index")
 except IndexError:
     print("index checked")
@@ -101,4 +101,4 @@ def test_this_run_checks_bounds_exactly_when_asked():
         with pytest.raises(IndexError):
             KB._hamming_one(X, np.zeros((1, 1), np.uint64), 0, 3, np.zeros((1, 4), np.int64))
         with pytest.raises(IndexError):
-            KT.insert(np.full((2, 3), np.inf), np.full((2, 3), -1), 2, 0.5, 7)
+            KT.push(np.full((2, 3), np.inf), np.full((2, 3), -1), 2, 0.5, 7)

@@ -19,7 +19,7 @@ from quantlib._kernels import dense as KD
 from quantlib._kernels import intdot as KI
 from quantlib._kernels import lut as KL
 from quantlib._kernels.popcount import half_to_float, load_u64, popcount64
-from quantlib._kernels.topk import insert_any_order, merge
+from quantlib._kernels.topk import finish, merge, offer
 from quantlib.metrics import _exact_code_queries
 
 WIDTHS = st.one_of(st.sampled_from([1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 128]), st.integers(1, 40))
@@ -146,10 +146,11 @@ def test_hamming_search_equals_stable_argsort_with_ties(seed, w, nq, n, k, nchun
 
 
 def test_merge_keeps_lower_index_first_on_ties():
-    part_keys = np.array([[[1, 2]], [[1, 1]]], dtype=np.int64)  # chunk 0 rows 0..9, chunk 1 rows 10..
-    part_ids = np.array([[[3, 4]], [[10, 11]]], dtype=np.int64)
+    part_keys = np.array([[[2, 1]], [[1, 1]]], dtype=np.int64)  # per-chunk heaps: worst first
+    part_ids = np.array([[[4, 3]], [[11, 10]]], dtype=np.int64)
     keys, ids = _empty_topk(1, 3, np.int64)
     merge(part_keys, part_ids, keys, ids)
+    finish(keys, ids)
     assert ids.tolist() == [[3, 10, 11]]
     assert keys.tolist() == [[1, 1, 1]]
 
@@ -349,6 +350,7 @@ def test_dense_search_equals_stable_argsort_with_ties(seed, nq, n, k, nchunks):
     keys, ids = _empty_topk(nq, k, np.float32)
     KD.topk_block(np.ascontiguousarray(scores[:, : n // 2], np.float32), *args[2:], 0, keys, ids)
     KD.topk_block(np.ascontiguousarray(scores[:, n // 2:], np.float32), *args[2:], n // 2, keys, ids)
+    finish(keys, ids)  # the blocks leave heaps
     assert np.array_equal(ids, want_ids)
 
 
@@ -583,14 +585,13 @@ def test_int16_stage_keeps_the_best_integer_scores(seed, d, nq, n, k, precision,
 
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 30)), min_size=1, max_size=40, unique_by=lambda t: t[1]),
        st.integers(1, 6))
-def test_insert_any_order_ranks_equal_keys_by_row(pairs, k):
+def test_offer_ranks_equal_keys_by_row(pairs, k):
     # candidates arriving in any row order (the exact finish takes them by integer score)
     keys = np.full((2, k), np.inf, np.float32)
     ids = np.full((2, k), -1, np.int64)
     for key, row in pairs:
-        key = np.float32(key)
-        if key < keys[1, -1] or (key == keys[1, -1] and row < ids[1, -1]):
-            insert_any_order(keys, ids, 1, key, row)
+        offer(keys, ids, 1, np.float32(key), row)
+    finish(keys, ids)
     want = sorted(pairs)[:k]
     assert ids[1, : len(want)].tolist() == [row for _, row in want]
     assert keys[1, : len(want)].tolist() == [key for key, _ in want]

@@ -379,3 +379,68 @@ def test_float_query_against_bits_refuses_scores_that_could_overflow():
     assert np.all(ql.pairwise(fine, bits, "dot", precision="ubinary") == -6 * 2.0 ** 123)  # one bit set
     cos = ql.pairwise(big, bits, "cosine", precision="ubinary")  # cosine rescales the query first
     np.testing.assert_allclose(cos, -0.75, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# out= never shares memory with an input (issue 22, point 4)
+# ---------------------------------------------------------------------------
+
+
+def _square(n: int, seed: int = 4) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, n)).astype(np.float32)
+
+
+@pytest.mark.parametrize("call, overlaps", [
+    # out is the corpus itself: the kernels would read rows they already overwrote (scores off by 15)
+    (lambda Q, X: ql.pairwise(Q, X, "dot", out=X), "XB"),
+    (lambda Q, X: ql.pairwise(Q, X, "cosine", out=X.reshape(-1).reshape(X.shape)), "XB"),  # a view, not X
+    (lambda Q, X: ql.pairwise(Q, X, "dot", out=Q), "XA"),
+    (lambda Q, X: ql.dot(Q[0], X, out=X[3]), "X"),
+    (lambda Q, X: ql.cosine(X[2], X, out=X[2]), "q"),
+    # codes and bits reinterpreted: the same bytes seen as the score dtype
+    (lambda Q, X: ql.pairwise(X.view(np.int8)[:4].copy(), X.view(np.int8), "dot", precision="int8",
+                              out=X.view(np.int8).reshape(-1)[: 4 * 24 * 8].view(np.int64).reshape(4, 24)), "XB"),
+    (lambda Q, X: ql.hamming(X.view(np.uint8)[0].copy(), X.view(np.uint8)[:6],
+                             out=X.view(np.uint8)[2].view(np.int64)[:6]), "X"),
+])
+def test_out_sharing_memory_with_an_input_is_refused(call, overlaps):
+    X = _square(24)
+    Q = X[:24].copy()
+    before = X.copy(), Q.copy()
+    with pytest.raises(ql.ShapeError, match=rf"out: expected an array that shares no memory with the inputs, "
+                                            rf"got one that overlaps {overlaps} \("):
+        call(Q, X)
+    assert np.array_equal(X, before[0]) and np.array_equal(Q, before[1])  # nothing written
+
+
+def test_out_next_to_an_input_in_one_buffer_is_fine():
+    # shares_memory, not may_share_memory or identity: the same buffer, disjoint elements
+    n = 16
+    base = np.empty(3 * n * n, np.float32)
+    X = base[: n * n].reshape(n, n)
+    X[...] = _square(n)
+    Q = base[n * n: 2 * n * n].reshape(n, n)
+    Q[...] = _square(n, seed=5)
+    out = base[2 * n * n:].reshape(n, n)
+    assert ql.pairwise(Q, X, "dot", out=out) is out
+    assert np.array_equal(out, ql.pairwise(Q.copy(), X.copy(), "dot"))
+    rows = np.zeros((2 * n, n), np.float32)  # alternate rows: interleaved, no element in common
+    rows[1::2] = X
+    got = ql.pairwise(Q, rows[1::2], "dot", out=np.empty((n, n), np.float32))
+    assert np.array_equal(got, out)
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12), start=st.integers(0, 60), at=st.integers(0, 60),
+       metric=st.sampled_from(["dot", "cosine"]))
+def test_out_is_refused_exactly_when_it_overlaps_the_corpus(seed, n, start, at, metric):
+    d = 4
+    base = np.random.default_rng(seed).standard_normal(60 + n * d).astype(np.float32)
+    X = base[start:start + n * d].reshape(n, d)
+    out = base[at:at + 2 * n].reshape(2, n)
+    Q = np.ones((2, d), np.float32)
+    want = ql.pairwise(Q, X.copy(), metric)
+    if np.shares_memory(X, out):
+        with pytest.raises(ql.ShapeError, match="overlaps XB"):
+            ql.pairwise(Q, X, metric, out=out)
+    else:
+        assert np.array_equal(ql.pairwise(Q, X, metric, out=out), want)

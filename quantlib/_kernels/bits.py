@@ -31,7 +31,10 @@ The Hamming kernels score four queries per pass over a row, the table kernels
 query tile passes over it.  Each has a serial
 ``*_range`` kernel (also the body of a parallel work item) and a ``*_parallel``
 driver: prange over row blocks for scores, over row chunks for search (one
-top-k list per chunk, merged in row order by :func:`~quantlib._kernels.topk.merge`).
+top-k heap per chunk, merged by :func:`~quantlib._kernels.topk.merge`).  A ``*_search_range``
+kernel takes and returns lists sorted best first; its body ``_*_heap_range``
+keeps them as heaps (:mod:`~quantlib._kernels.topk`), so the parallel driver
+sorts once, after the merge.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from numba import njit, prange
 from ._config import EXACT, FAST
 from .lut import WIDE_SPAN, lut16_rows_1, lut16_rows_8, lut_rows_1, lut_rows_8, signs_row, signs_terms
 from .popcount import load_u64, popcount64
-from .topk import insert, insert_any_order, merge
+from .topk import finish, heapify, merge, offer, push
 
 
 @njit(**EXACT)
@@ -142,6 +145,14 @@ def hamming_scores_parallel(X, Q, rb, out):
 @njit(**FAST)
 def hamming_search_range(X, Q, r0, r1, rb, keys, ids):
     """Fold rows r0..r1 into the top-k lists; the key is the Hamming count."""
+    heapify(keys, ids)
+    _hamming_heap_range(X, Q, r0, r1, rb, keys, ids)
+    finish(keys, ids)
+
+
+@njit(**FAST)
+def _hamming_heap_range(X, Q, r0, r1, rb, keys, ids):
+    """:func:`hamming_search_range` on heaps (see :mod:`~quantlib._kernels.topk`)."""
     nq, k = keys.shape
     buf = np.empty((4, rb), np.int64)
     for s in range(r0, r1, rb):
@@ -150,17 +161,17 @@ def hamming_search_range(X, Q, r0, r1, rb, keys, ids):
             _hamming_fill(X, Q, q0, s, e, buf)
             for t in range(min(4, nq - q0)):
                 q = q0 + t
-                thr = keys[q, k - 1]
+                thr = keys[q, 0]
                 for i in range(s, e):
                     key = buf[t, i - s]
                     if key < thr:
-                        insert(keys, ids, q, key, i)
-                        thr = keys[q, k - 1]
+                        push(keys, ids, q, key, i)
+                        thr = keys[q, 0]
 
 
 @njit(parallel=True, **FAST)
 def hamming_search_parallel(X, Q, rb, nchunks, keys, ids):
-    """:func:`hamming_search_range` over ``nchunks`` row ranges in parallel, merged in row order."""
+    """:func:`hamming_search_range` over ``nchunks`` row ranges in parallel, then merged."""
     n = X.shape[0]
     nq, k = keys.shape
     size = (n + nchunks - 1) // nchunks
@@ -169,8 +180,10 @@ def hamming_search_parallel(X, Q, rb, nchunks, keys, ids):
     for c in prange(nchunks):
         part_keys[c] = np.iinfo(np.int64).max
         part_ids[c] = -1
-        hamming_search_range(X, Q, min(n, c * size), min(n, (c + 1) * size), rb, part_keys[c], part_ids[c])
+        _hamming_heap_range(X, Q, min(n, c * size), min(n, (c + 1) * size), rb, part_keys[c], part_ids[c])
+    heapify(keys, ids)
     merge(part_keys, part_ids, keys, ids)
+    finish(keys, ids)
 
 
 #: Byte positions per pass of the table kernels: 16 tables of ``256 * G`` floats (256 KB at
@@ -232,6 +245,14 @@ def signs_scores_parallel(X, T, A, B, rb, out):
 @njit(**EXACT)
 def signs_search_range(X, T, A, B, r0, r1, rb, keys, ids):
     """Fold rows r0..r1 into the top-k lists; the key is the negated score."""
+    heapify(keys, ids)
+    _signs_heap_range(X, T, A, B, r0, r1, rb, keys, ids)
+    finish(keys, ids)
+
+
+@njit(**EXACT)
+def _signs_heap_range(X, T, A, B, r0, r1, rb, keys, ids):
+    """:func:`signs_search_range` on heaps (see :mod:`~quantlib._kernels.topk`)."""
     nq, k = keys.shape
     G = T.shape[3]
     acc = np.empty((max(1, min(rb, r1 - r0)), G), np.float32)
@@ -243,17 +264,17 @@ def signs_search_range(X, T, A, B, r0, r1, rb, keys, ids):
                 q = c * G + g
                 a = A[q]
                 b = B[q]
-                thr = keys[q, k - 1]
+                thr = keys[q, 0]
                 for i in range(s, e):
                     key = -(acc[i - s, g] * a + b)
                     if key < thr:
-                        insert(keys, ids, q, key, i)
-                        thr = keys[q, k - 1]
+                        push(keys, ids, q, key, i)
+                        thr = keys[q, 0]
 
 
 @njit(parallel=True, **EXACT)
 def signs_search_parallel(X, T, A, B, rb, nchunks, keys, ids):
-    """:func:`signs_search_range` over ``nchunks`` row ranges in parallel, merged in row order."""
+    """:func:`signs_search_range` over ``nchunks`` row ranges in parallel, then merged."""
     n = X.shape[0]
     nq, k = keys.shape
     size = (n + nchunks - 1) // nchunks
@@ -262,8 +283,10 @@ def signs_search_parallel(X, T, A, B, rb, nchunks, keys, ids):
     for c in prange(nchunks):
         part_keys[c] = np.inf
         part_ids[c] = -1
-        signs_search_range(X, T, A, B, min(n, c * size), min(n, (c + 1) * size), rb, part_keys[c], part_ids[c])
+        _signs_heap_range(X, T, A, B, min(n, c * size), min(n, (c + 1) * size), rb, part_keys[c], part_ids[c])
+    heapify(keys, ids)
     merge(part_keys, part_ids, keys, ids)
+    finish(keys, ids)
 
 
 # ---------------------------------------------------------------------------
@@ -292,6 +315,14 @@ def _signs16_block(T, X, s, e, acc):
 @njit(**EXACT)
 def signs16_search_range(X, T, r0, r1, rb, keys, ids):
     """Fold rows r0..r1 into int64 top-k lists of the integer scores (key = -score), ``T`` int16 groups."""
+    heapify(keys, ids)
+    _signs16_heap_range(X, T, r0, r1, rb, keys, ids)
+    finish(keys, ids)
+
+
+@njit(**EXACT)
+def _signs16_heap_range(X, T, r0, r1, rb, keys, ids):
+    """:func:`signs16_search_range` on heaps (see :mod:`~quantlib._kernels.topk`)."""
     nq, k = keys.shape
     G = T.shape[3]
     acc = np.empty((max(1, min(rb, r1 - r0)), G), np.int32)
@@ -301,17 +332,17 @@ def signs16_search_range(X, T, r0, r1, rb, keys, ids):
             _signs16_block(T[c], X, s, e, acc)
             for g in range(min(G, nq - c * G)):
                 q = c * G + g
-                thr = keys[q, k - 1]
+                thr = keys[q, 0]
                 for i in range(s, e):
                     key = -np.int64(acc[i - s, g])
                     if key < thr:
-                        insert(keys, ids, q, key, i)
-                        thr = keys[q, k - 1]
+                        push(keys, ids, q, key, i)
+                        thr = keys[q, 0]
 
 
 @njit(parallel=True, **EXACT)
 def signs16_search_parallel(X, T, rb, nchunks, keys, ids):
-    """:func:`signs16_search_range` over ``nchunks`` row ranges in parallel, merged in row order."""
+    """:func:`signs16_search_range` over ``nchunks`` row ranges in parallel, then merged."""
     n = X.shape[0]
     nq, k = keys.shape
     size = (n + nchunks - 1) // nchunks
@@ -320,8 +351,10 @@ def signs16_search_parallel(X, T, rb, nchunks, keys, ids):
     for c in prange(nchunks):
         part_keys[c] = np.iinfo(np.int64).max
         part_ids[c] = -1
-        signs16_search_range(X, T, min(n, c * size), min(n, (c + 1) * size), rb, part_keys[c], part_ids[c])
+        _signs16_heap_range(X, T, min(n, c * size), min(n, (c + 1) * size), rb, part_keys[c], part_ids[c])
+    heapify(keys, ids)
     merge(part_keys, part_ids, keys, ids)
+    finish(keys, ids)
 
 
 @njit(**EXACT)
@@ -354,13 +387,15 @@ def signs_finish(Q, X, flip, cand, A, B, bound, keys, ids):
                 continue
             acc = signs_row(X[cand[q, t]], flip, base, two)
             cand_keys[t] = -(acc * a + b)
-        keys[q, :] = np.inf
+        keys[q, :] = np.inf  # an empty heap
         ids[q, :] = -1
-        for t in range(kk):  # candidates come by integer score: ties go by the lower row
-            key = cand_keys[t]
-            last = keys[q, k - 1]
-            if key < last or (key == last and cand[q, t] < ids[q, k - 1]):
-                insert_any_order(keys, ids, q, key, cand[q, t])
+        for t in range(kk):  # candidates come in any row order: the heap ranks by (key, row)
+            if cand[q, t] >= 0:
+                offer(keys, ids, q, cand_keys[t], cand[q, t])
+    finish(keys, ids)
+    for q in range(nq):
+        a = A[q]
+        b = B[q]
         last = keys[q, k - 1]
         u = bound[q]
         # a non-finite k-th key or bound (float32 overflow) is never certified: the exact scan decides

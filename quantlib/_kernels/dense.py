@@ -41,7 +41,7 @@ from numba.extending import overload
 from ._config import FAST
 from .intdot import STEP, STEP_VNNI, dot_tile_1x2, dot_tile_4x2, vnni_tile_1x2, vnni_tile_4x2
 from .popcount import half_to_float
-from .topk import insert, merge
+from .topk import finish, heapify, merge, push
 
 
 def widen(x, zero):  # pragma: no cover - replaced by the overload inside kernels
@@ -371,10 +371,19 @@ def scores_parallel(W, X, A, B, RS, rb, out):
 def search_range(W, X, A, B, RS, r0, r1, rb, keys, ids):
     """Fold rows r0..r1 into the top-k lists (keys are negated scores, lower is better).
 
+    The lists come and go sorted best first (:mod:`~quantlib._kernels.topk`).
     Returns True if a score is NaN or infinite: such a score never enters a
     list silently; the caller raises.
     """
-    k = keys.shape[1]
+    heapify(keys, ids)
+    bad = _heap_range(W, X, A, B, RS, r0, r1, rb, keys, ids)
+    finish(keys, ids)
+    return bad
+
+
+@njit(**FAST)
+def _heap_range(W, X, A, B, RS, r0, r1, rb, keys, ids):
+    """:func:`search_range` on heaps (rows r0..r1 come after every id already kept)."""
     nq = keys.shape[0]
     buf = np.empty((4, rb), A.dtype)
     bad = False
@@ -384,19 +393,19 @@ def search_range(W, X, A, B, RS, r0, r1, rb, keys, ids):
             fill(W, X, q0, s, e, A, B, RS, buf)
             for t in range(min(4, nq - q0)):
                 q = q0 + t
-                thr = keys[q, k - 1]
+                thr = keys[q, 0]
                 for i in range(s, e):
                     key = -buf[t, i - s]
                     bad |= not np.isfinite(key)
                     if key < thr:
-                        insert(keys, ids, q, key, i)
-                        thr = keys[q, k - 1]
+                        push(keys, ids, q, key, i)
+                        thr = keys[q, 0]
     return bad
 
 
 @njit(parallel=True, **FAST)
 def search_parallel(W, X, A, B, RS, rb, nchunks, keys, ids):
-    """:func:`search_range` over ``nchunks`` row ranges in parallel, merged in row order."""
+    """:func:`search_range` over ``nchunks`` row ranges in parallel, then merged."""
     n = X.shape[0]
     nq, k = keys.shape
     size = (n + nchunks - 1) // nchunks
@@ -407,9 +416,11 @@ def search_parallel(W, X, A, B, RS, rb, nchunks, keys, ids):
     for c in prange(nchunks):
         part_keys[c] = np.inf
         part_ids[c] = -1
-        bad[c] = search_range(W, X, A, B, RS, min(n, c * size), min(n, (c + 1) * size), rb,
-                              part_keys[c], part_ids[c])
+        bad[c] = _heap_range(W, X, A, B, RS, min(n, c * size), min(n, (c + 1) * size), rb,
+                             part_keys[c], part_ids[c])
+    heapify(keys, ids)
     merge(part_keys, part_ids, keys, ids)
+    finish(keys, ids)
     return bad.any()
 
 
@@ -418,8 +429,11 @@ def topk_block(S, A, B, RS, r0, keys, ids):
     """Fold a block of raw dot products ``S[q, i]`` (rows ``r0 + i``) into the top-k lists.
 
     The score is ``(S[q, i] * A[q] + B[q]) * RS[r0 + i]``, as :func:`_tile`
-    computes it; ``S`` comes from BLAS for batches of float queries.  Returns
-    True if a score is NaN or infinite.
+    computes it; ``S`` comes from BLAS for batches of float queries.  Blocks
+    come in row order.  The lists stay heaps between blocks (start from empty
+    lists, which are heaps): the caller sorts them with
+    :func:`~quantlib._kernels.topk.finish` after the last block.  Returns True
+    if a score is NaN or infinite.
     """
     nq, k = keys.shape
     m = S.shape[1]
@@ -427,14 +441,14 @@ def topk_block(S, A, B, RS, r0, keys, ids):
     for q in range(nq):
         a = A[q]
         b = B[q]
-        thr = keys[q, k - 1]
+        thr = keys[q, 0]
         row = S[q]
         for i in range(m):
             key = -((row[i] * a + b) * RS[r0 + i])
             bad |= not np.isfinite(key)
             if key < thr:
-                insert(keys, ids, q, key, r0 + i)
-                thr = keys[q, k - 1]
+                push(keys, ids, q, key, r0 + i)
+                thr = keys[q, 0]
     return bad
 
 

@@ -43,8 +43,8 @@ Three families of ``raw``:
 Each family has a serial scorer over a list of document ids, a parallel one
 (``prange`` over chunks of that list), a serial fused top-k search over a
 range of documents, and a parallel one (one top-k list per chunk of documents,
-folded in chunk order by :func:`~quantlib._kernels.topk.merge`, which keeps
-ties in favour of the lower index).  Top-k keys are negated scores (lower is
+folded by :func:`~quantlib._kernels.topk.merge`, which ranks by (key, index),
+so ties go to the lower index).  Top-k keys are negated scores (lower is
 better).  Kernels trust their input: the public layer
 (:mod:`quantlib.multivector`) validates and pads ``W`` to whole tiles.
 """
@@ -59,7 +59,7 @@ from ._config import FAST
 from .dense import widen
 from .maxtile import WIDE_GROUP, dots_16, max_dots_16, max_dots_32
 from .popcount import load_u64, popcount64
-from .topk import insert, merge
+from .topk import finish, heapify, merge, push
 
 #: Query tokens per register tile of the dense family (``W`` rows are padded to a multiple).
 TILE = 4
@@ -277,7 +277,14 @@ def dense_scores_parallel(W, X, offs, A, B, neg, norm, maxlen, ids, bounds, out)
 @njit(**FAST)
 def dense_search(W, X, offs, A, B, neg, norm, maxlen, d0, d1, keys, ids):
     """Fold documents d0..d1 into the top-k list ``keys[0]``/``ids[0]`` (keys are negated scores)."""
-    k = keys.shape[1]
+    heapify(keys, ids)
+    _dense_heap(W, X, offs, A, B, neg, norm, maxlen, d0, d1, keys, ids)
+    finish(keys, ids)
+
+
+@njit(**FAST)
+def _dense_heap(W, X, offs, A, B, neg, norm, maxlen, d0, d1, keys, ids):
+    """:func:`dense_search` on a heap (see :mod:`~quantlib._kernels.topk`)."""
     best = np.full(best_slots(W), neg)
     scratch = make_scratch(W, X, maxlen)
     key = np.empty(1, keys.dtype)
@@ -286,13 +293,13 @@ def dense_search(W, X, offs, A, B, neg, norm, maxlen, d0, d1, keys, ids):
         dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch, na, nb)
         key[0] = -_total(best, A, B, norm)  # rounded to the key dtype, as maxsim rounds its scores
         _overflow_first(key)
-        if key[0] < keys[0, k - 1]:
-            insert(keys, ids, 0, key[0], i)
+        if key[0] < keys[0, 0]:
+            push(keys, ids, 0, key[0], i)
 
 
 @njit(parallel=True, **FAST)
 def dense_search_parallel(W, X, offs, A, B, neg, norm, maxlen, bounds, keys, ids):
-    """:func:`dense_search` over document chunks ``bounds[c]:bounds[c + 1]`` in parallel, merged in order."""
+    """:func:`dense_search` over document chunks ``bounds[c]:bounds[c + 1]`` in parallel, then merged."""
     nchunks = bounds.shape[0] - 1
     k = keys.shape[1]
     part_keys = np.empty((nchunks, 1, k), keys.dtype)
@@ -300,8 +307,10 @@ def dense_search_parallel(W, X, offs, A, B, neg, norm, maxlen, bounds, keys, ids
     for c in prange(nchunks):
         part_keys[c] = np.inf
         part_ids[c] = -1
-        dense_search(W, X, offs, A, B, neg, norm, maxlen, bounds[c], bounds[c + 1], part_keys[c], part_ids[c])
+        _dense_heap(W, X, offs, A, B, neg, norm, maxlen, bounds[c], bounds[c + 1], part_keys[c], part_ids[c])
+    heapify(keys, ids)
     merge(part_keys, part_ids, keys, ids)
+    finish(keys, ids)
 
 
 # --------------------------------------------------------------------------- hamming
@@ -392,7 +401,14 @@ def hamming_scores_parallel(QT, X, offs, A, B, norm, ids, bounds, out):
 @njit(**FAST)
 def hamming_search(QT, X, offs, A, B, norm, d0, d1, keys, ids):
     """Fold documents d0..d1 into the top-k list (keys are negated scores)."""
-    k = keys.shape[1]
+    heapify(keys, ids)
+    _hamming_heap(QT, X, offs, A, B, norm, d0, d1, keys, ids)
+    finish(keys, ids)
+
+
+@njit(**FAST)
+def _hamming_heap(QT, X, offs, A, B, norm, d0, d1, keys, ids):
+    """:func:`hamming_search` on a heap (see :mod:`~quantlib._kernels.topk`)."""
     nq = QT.shape[1]
     best = np.empty(nq, np.int64)
     acc = np.empty(nq, np.uint64)
@@ -401,13 +417,13 @@ def hamming_search(QT, X, offs, A, B, norm, d0, d1, keys, ids):
         _hamming_best(QT, X, offs[i], offs[i + 1], acc, best)
         key[0] = -_total(best, A, B, norm)
         _overflow_first(key)
-        if key[0] < keys[0, k - 1]:
-            insert(keys, ids, 0, key[0], i)
+        if key[0] < keys[0, 0]:
+            push(keys, ids, 0, key[0], i)
 
 
 @njit(parallel=True, **FAST)
 def hamming_search_parallel(QT, X, offs, A, B, norm, bounds, keys, ids):
-    """:func:`hamming_search` over document chunks in parallel, merged in order."""
+    """:func:`hamming_search` over document chunks in parallel, then merged."""
     nchunks = bounds.shape[0] - 1
     k = keys.shape[1]
     part_keys = np.empty((nchunks, 1, k), keys.dtype)
@@ -415,8 +431,10 @@ def hamming_search_parallel(QT, X, offs, A, B, norm, bounds, keys, ids):
     for c in prange(nchunks):
         part_keys[c] = np.inf
         part_ids[c] = -1
-        hamming_search(QT, X, offs, A, B, norm, bounds[c], bounds[c + 1], part_keys[c], part_ids[c])
+        _hamming_heap(QT, X, offs, A, B, norm, bounds[c], bounds[c + 1], part_keys[c], part_ids[c])
+    heapify(keys, ids)
     merge(part_keys, part_ids, keys, ids)
+    finish(keys, ids)
 
 
 # --------------------------------------------------------------------------- lut
@@ -463,7 +481,14 @@ def lut_scores_parallel(T, X, offs, A, B, norm, ids, bounds, out):
 @njit(**FAST)
 def lut_search(T, X, offs, A, B, norm, d0, d1, keys, ids):
     """Fold documents d0..d1 into the top-k list (keys are negated scores)."""
-    k = keys.shape[1]
+    heapify(keys, ids)
+    _lut_heap(T, X, offs, A, B, norm, d0, d1, keys, ids)
+    finish(keys, ids)
+
+
+@njit(**FAST)
+def _lut_heap(T, X, offs, A, B, norm, d0, d1, keys, ids):
+    """:func:`lut_search` on a heap (see :mod:`~quantlib._kernels.topk`)."""
     nq = T.shape[2]
     best = np.empty(nq, T.dtype)
     acc = np.empty(nq, T.dtype)
@@ -472,13 +497,13 @@ def lut_search(T, X, offs, A, B, norm, d0, d1, keys, ids):
         _lut_best(T, X, offs[i], offs[i + 1], acc, best)
         key[0] = -_total(best, A, B, norm)
         _overflow_first(key)
-        if key[0] < keys[0, k - 1]:
-            insert(keys, ids, 0, key[0], i)
+        if key[0] < keys[0, 0]:
+            push(keys, ids, 0, key[0], i)
 
 
 @njit(parallel=True, **FAST)
 def lut_search_parallel(T, X, offs, A, B, norm, bounds, keys, ids):
-    """:func:`lut_search` over document chunks in parallel, merged in order."""
+    """:func:`lut_search` over document chunks in parallel, then merged."""
     nchunks = bounds.shape[0] - 1
     k = keys.shape[1]
     part_keys = np.empty((nchunks, 1, k), keys.dtype)
@@ -486,8 +511,10 @@ def lut_search_parallel(T, X, offs, A, B, norm, bounds, keys, ids):
     for c in prange(nchunks):
         part_keys[c] = np.inf
         part_ids[c] = -1
-        lut_search(T, X, offs, A, B, norm, bounds[c], bounds[c + 1], part_keys[c], part_ids[c])
+        _lut_heap(T, X, offs, A, B, norm, bounds[c], bounds[c + 1], part_keys[c], part_ids[c])
+    heapify(keys, ids)
     merge(part_keys, part_ids, keys, ids)
+    finish(keys, ids)
 
 
 # --------------------------------------------------------------------------- MUVERA

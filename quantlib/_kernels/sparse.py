@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit
 
 from ._config import EXACT, FAST
+from .topk import finish, heapify, push
 
 # --------------------------------------------------------------------------- checks
 
@@ -211,29 +212,28 @@ DOC_BLOCK = 1 << 15
 
 
 @njit(**EXACT)
-def offer(scores, n, base, k, top_s, top_i, filled):
-    """Offer ``scores[:n]`` (documents ``base ...``) to the running top-``k`` list; return its new fill.
+def offer(scores, n, base, keys, ids, q, filled):
+    """Offer ``scores[:n]`` (documents ``base ...``) to the running top-k heap ``q``; return its fill.
 
-    ``top_*[:filled]`` is sorted by score descending, ties by lower document.
-    Documents arrive in increasing order, so a later document never displaces
-    an equal score: replacing only on a strictly greater score keeps the lower
-    index of a tie.  Once the list is full, blocks of 64 scores none of which
-    beats the k-th best are skipped after one vectorisable pass.
+    ``keys[q]``/``ids[q]`` is a :mod:`~quantlib._kernels.topk` heap of negated
+    scores once ``filled`` reaches ``k``; the first ``k`` documents fill it
+    unconditionally.  Documents arrive in increasing order, so a later
+    document never displaces an equal score: replacing only on a strictly
+    greater score keeps the lower index of a tie.  Once the heap is full,
+    blocks of 64 scores none of which beats the k-th best are skipped after one
+    vectorisable pass.
     """
+    k = keys.shape[1]
     j = 0
     while filled < k and j < n:
-        s = scores[j]
-        pos = filled
-        while pos > 0 and top_s[pos - 1] < s:
-            top_s[pos] = top_s[pos - 1]
-            top_i[pos] = top_i[pos - 1]
-            pos -= 1
-        top_s[pos] = s
-        top_i[pos] = base + j
+        keys[q, filled] = -scores[j]
+        ids[q, filled] = base + j
         filled += 1
         j += 1
+        if filled == k:
+            heapify(keys[q:q + 1], ids[q:q + 1])
     while j < n:
-        kth = top_s[k - 1]
+        kth = -keys[q, 0]
         if j + _BLOCK <= n:
             above = False
             for t in range(j, j + _BLOCK):
@@ -244,15 +244,9 @@ def offer(scores, n, base, k, top_s, top_i, filled):
             stop = n
         if above:
             for t in range(j, stop):
-                s = scores[t]
-                if s > top_s[k - 1]:
-                    pos = k - 1
-                    while pos > 0 and top_s[pos - 1] < s:
-                        top_s[pos] = top_s[pos - 1]
-                        top_i[pos] = top_i[pos - 1]
-                        pos -= 1
-                    top_s[pos] = s
-                    top_i[pos] = base + t
+                key = -scores[t]
+                if key < keys[q, 0]:
+                    push(keys, ids, q, key, base + t)
         j = stop
     return filled
 
@@ -290,8 +284,6 @@ def search_inverted(q_indptr, q_indices, q_values, t_indptr, t_indices, t_values
             if c < n_cols:
                 cur[p] = t_indptr[c]
                 end[p] = t_indptr[c + 1]
-        top_s = out_s[i]
-        top_i = out_i[i]
         filled = 0
         for base in range(0, n_docs, width):
             stop = min(n_docs, base + width)
@@ -309,10 +301,14 @@ def search_inverted(q_indptr, q_indices, q_values, t_indptr, t_indices, t_values
                     q += 1
                 cur[p] = q
             n = stop - base
-            filled = offer(acc, n, base, k, top_s, top_i, filled)
+            filled = offer(acc, n, base, out_s, out_i, i, filled)
             for j in range(n):
                 bad |= not np.isfinite(acc[j])
                 acc[j] = zero
+    finish(out_s, out_i)
+    for i in range(nq):
+        for t in range(out_s.shape[1]):
+            out_s[i, t] = -out_s[i, t]  # keys back to scores (exact: a sign flip)
     return bad
 
 
