@@ -75,12 +75,15 @@ small.search(np.load(f"{root}/small-bits-queries.npy"), k)
 x_small = np.load(f"{root}/small-f32.npy", mmap_mode="r")
 c_small = np.load(f"{root}/small-i8.npy", mmap_mode="r")
 codec = ql.codec_from_config(spec["codec"])
-for min_work in (M.PARALLEL_MIN_WORK, 0):
-    M.PARALLEL_MIN_WORK = min_work
+# The small files have 5,000 rows: one chunk at the default _MIN_CHUNK_ROWS, so the parallel pass lowers it too
+# (else the parallel kernels compiled after the limit, unless an earlier test had left them in numba's cache,
+# and LLVM ran out of memory there).
+for min_work, min_rows in ((M.PARALLEL_MIN_WORK, M._MIN_CHUNK_ROWS), (0, 1024)):
+    M.PARALLEL_MIN_WORK, M._MIN_CHUNK_ROWS = min_work, min_rows
     small.search(np.load(f"{root}/small-bits-queries.npy"), k)
     ql.search(np.load(f"{root}/q-f32.npy"), x_small, k)
     ql.search(np.load(f"{root}/q-i8.npy"), c_small, k, codec=codec)
-M.PARALLEL_MIN_WORK = spec["parallel_min_work"]
+M.PARALLEL_MIN_WORK, M._MIN_CHUNK_ROWS = spec["parallel_min_work"], spec["min_chunk_rows"]
 
 base = vm_data()
 resource.setrlimit(resource.RLIMIT_DATA, (base + allowance, resource.RLIM_INFINITY))
@@ -175,8 +178,8 @@ def corpora(tmp_path_factory):
 
     import quantlib.metrics as M
 
-    (root / "spec.json").write_text(json.dumps({"codec": codec.get_config(),
-                                                "parallel_min_work": M.PARALLEL_MIN_WORK}))
+    (root / "spec.json").write_text(json.dumps({"codec": codec.get_config(), "parallel_min_work": M.PARALLEL_MIN_WORK,
+                                                "min_chunk_rows": M._MIN_CHUNK_ROWS}))
     return root, want
 
 
