@@ -10,11 +10,12 @@ Every function here gives the answer of its single-process twin on the concatena
   max, exactly what :func:`quantlib.calibration_ranges` computes), so the codes and the
   codec config equal those of :func:`quantlib.quantize` on the whole array, bit for bit.
 - :func:`search` over a Dask array and :meth:`ShardedIndex.search` over FlatIndex
-  directories: each block or shard returns its fused top-k with global row numbers, and a
-  tree of merges keeps the best ``k`` by (score, row), so ties go to the lower row as in
-  :func:`quantlib.search`.  With ``rescore=``, the first stage keeps ``k * oversample``
-  candidates over the whole corpus (as the single-process search does), and each block
-  or shard rescores the candidates whose rows it holds.
+  directories or Parquet files (:meth:`ShardedIndex.from_parquet`): each block or shard
+  returns its fused top-k with global row numbers, and a tree of merges keeps the best
+  ``k`` by (score, row), so ties go to the lower row as in :func:`quantlib.search`.
+  With ``rescore=``, the first stage keeps ``k * oversample`` candidates over the whole
+  corpus (as the single-process search does), and each block or shard rescores the
+  candidates whose rows it holds.
 
 Scores equal the single-process scores bit for bit, with one exception that
 :func:`quantlib.search` shares with :func:`quantlib.pairwise`: float32/float16 rows
@@ -879,7 +880,8 @@ def _shard_rescore(source: _Source, digest: str, queries: np.ndarray, cand: _Par
 
 
 class ShardedIndex:
-    """FlatIndex directories searched as one index, each by the Dask worker that holds it.
+    """FlatIndex directories (or Parquet files: :meth:`from_parquet`) searched as one index, each by the Dask
+    worker that holds it.
 
     Opening asks each shard's worker (shard ``i`` goes to worker ``i mod n_workers``)
     to memory-map its directory (:meth:`FlatIndex.load`, checksums verified once) and

@@ -618,6 +618,13 @@ def test_parquet_shards_refuse_mixed_codecs_dimensions_and_missing_columns(clien
         qd.ShardedIndex.from_parquet(a, client, id_column="doc_id", metric="hamming")
     with pytest.raises(ConfigError, match="metadata"):  # the id column is no vector column
         qd.ShardedIndex.from_parquet(r, client, column="doc_id", metric="hamming")
+    wide, _ = _parquet_shards(tmp_path, "wide", x, (500, 500), precision="ubinary", metric="hamming")
+    for path in wide:  # a rescoring column of 32 dimensions beside 64-bit codes
+        table = pq.read_table(path)
+        short = np.ascontiguousarray(x[:table.num_rows, :32])
+        pq.write_table(table.append_column(arrow.field("full", short), arrow.to_arrow(short)), path)
+    with pytest.raises(ShapeError, match="rescore_column: column 'full' .* has dimension 32, the vector column"):
+        qd.ShardedIndex.from_parquet(wide, client, rescore_column="full", metric="hamming")
     with pytest.raises(DTypeError, match="id_column: column 'full' .* expected integers"):
         qd.ShardedIndex.from_parquet(r, client, id_column="full", metric="hamming")
     with pytest.raises(FileNotFoundError, match="no Parquet file"):
