@@ -37,7 +37,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -797,8 +797,9 @@ def _digest(source: _Source) -> str:
 def _load_shard(source: _Source) -> tuple[str, Any]:
     """The shard at ``source``, opened once per process (again when its digest changes)."""
     digest = _digest(source)
+    key = replace(source, metric=None)  # the same rows, whichever metric ranks them
     with _OPEN_LOCK:
-        held = _OPEN.get(source)
+        held = _OPEN.get(key)
         if held is not None and held[0] == digest:
             return held
     shard: Any
@@ -809,7 +810,7 @@ def _load_shard(source: _Source) -> tuple[str, Any]:
     if _digest(source) != digest:
         raise ShardError(f"shard {source.path}: it was saved again while being opened; try again")
     with _OPEN_LOCK:
-        _OPEN[source] = (digest, shard)
+        _OPEN[key] = (digest, shard)
     return digest, shard
 
 
