@@ -10,11 +10,12 @@ Every function here gives the answer of its single-process twin on the concatena
   max, exactly what :func:`quantlib.calibration_ranges` computes), so the codes and the
   codec config equal those of :func:`quantlib.quantize` on the whole array, bit for bit.
 - :func:`search` over a Dask array and :meth:`ShardedIndex.search` over FlatIndex
-  directories: each block or shard returns its fused top-k with global row numbers, and a
-  tree of merges keeps the best ``k`` by (score, row), so ties go to the lower row as in
-  :func:`quantlib.search`.  With ``rescore=``, the first stage keeps ``k * oversample``
-  candidates over the whole corpus (as the single-process search does), and each block
-  or shard rescores the candidates whose rows it holds.
+  directories or Parquet files (:meth:`ShardedIndex.from_parquet`): each block or shard
+  returns its fused top-k with global row numbers, and a tree of merges keeps the best
+  ``k`` by (score, row), so ties go to the lower row as in :func:`quantlib.search`.
+  With ``rescore=``, the first stage keeps ``k * oversample`` candidates over the whole
+  corpus (as the single-process search does), and each block or shard rescores the
+  candidates whose rows it holds.
 
 Scores equal the single-process scores bit for bit, with one exception that
 :func:`quantlib.search` shares with :func:`quantlib.pairwise`: float32/float16 rows
@@ -36,7 +37,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -693,8 +694,85 @@ def _final(part: _Part, higher_is_better: bool) -> tuple[np.ndarray, np.ndarray]
 # Sharded FlatIndex directories: each searched by the worker that holds it
 # ---------------------------------------------------------------------------
 
-#: FlatIndex shards opened in this (worker) process: path -> (header digest, index).
-_OPEN: dict[str, tuple[str, FlatIndex]] = {}
+@dataclass(frozen=True)
+class _Source:
+    """Where a shard lives and how to read it: a FlatIndex directory, or a Parquet file's columns."""
+
+    path: str
+    verify: bool = True
+    column: str | None = None  # None: a FlatIndex directory; else the Parquet file's vector column
+    id_column: str | None = None
+    rescore_column: str | None = None
+    metric: str | None = None  # a Parquet file records no metric: the one given to from_parquet
+
+
+class _ParquetShard:
+    """A Parquet file's vector column (with its ids and rescoring rows, if named), as numpy.
+
+    Read once by the worker that searches it: ``pyarrow.parquet.read_table(memory_map=True)``
+    of the named columns only, then :func:`quantlib.stores.arrow.from_arrow` (read-only
+    views of Arrow's buffers; row groups are joined first, which copies when there are
+    several).  Offers what the search tasks use of a :class:`FlatIndex`.
+    """
+
+    def __init__(self, source: _Source) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .stores.arrow import from_arrow
+
+        path = source.path
+        names = pq.read_schema(path, memory_map=True).names
+        for what, name in (("column", source.column), ("id_column", source.id_column),
+                           ("rescore_column", source.rescore_column)):
+            if name is not None and name not in names:
+                raise ConfigError(f"{what}: the Parquet file {path} has no column {name!r}; its columns are {names}")
+        wanted = [c for c in (source.column, source.id_column, source.rescore_column) if c is not None]
+        table = pq.read_table(path, columns=wanted, memory_map=True)
+
+        def dense(name: str, what: str) -> tuple[np.ndarray, Codec | None, int]:
+            values, codec, dim = from_arrow(table.select([name]).combine_chunks(), name)
+            if not isinstance(values, np.ndarray):
+                raise DTypeError(f"{what}: column {name!r} of {path} holds a {type(values).__name__}; "
+                                 "a ShardedIndex searches dense vector columns")
+            return values, codec, int(values.shape[1] if dim is None else dim)
+
+        self.codes, codec, self.dim = dense(source.column, "column")  # type: ignore[arg-type]
+        self.precision = codec.precision if codec is not None else self.codes.dtype.name  # raw int8/uint8 codes
+        self._info = precision_info(self.precision)
+        self.config = codec.get_config() if codec is not None else {"id": self.precision}
+        self.search_codec = codec if isinstance(codec, ScalarCodec) else None
+        self.ids: np.ndarray | None = None
+        if source.id_column is not None:
+            col = table.column(source.id_column)
+            if not pa.types.is_integer(col.type):
+                raise DTypeError(f"id_column: column {source.id_column!r} of {path} has type {col.type}; "
+                                 "expected integers")
+            if col.null_count:
+                raise ShapeError(f"id_column: column {source.id_column!r} of {path} has {col.null_count} "
+                                 "null(s); expected an id in every row")
+            ids = col.to_numpy()
+            if ids.dtype == np.uint64 and ids.size and ids.max() > np.iinfo(np.int64).max:
+                raise DTypeError(f"id_column: column {source.id_column!r} of {path} has ids beyond int64")
+            self.ids = ids.astype(np.int64, copy=False)
+        self.rescore: np.ndarray | None = None
+        self.rescore_config: dict[str, Any] | None = None
+        self.rescore_search_codec: Codec | None = None
+        if source.rescore_column is not None:
+            self.rescore, rcodec, rdim = dense(source.rescore_column, "rescore_column")
+            if rdim != self.dim:
+                raise ShapeError(f"rescore_column: column {source.rescore_column!r} of {path} has dimension "
+                                 f"{rdim}, the vector column {source.column!r} has dimension {self.dim}")
+            rprecision = rcodec.precision if rcodec is not None else self.rescore.dtype.name
+            self.rescore_config = rcodec.get_config() if rcodec is not None else {"id": rprecision}
+            self.rescore_search_codec = rcodec if isinstance(rcodec, ScalarCodec) else None
+
+    def __len__(self) -> int:
+        return int(self.codes.shape[0])
+
+
+#: Shards opened in this (worker) process: source -> (digest, FlatIndex or _ParquetShard).
+_OPEN: dict[_Source, tuple[str, Any]] = {}
 _OPEN_LOCK = threading.Lock()
 
 
@@ -705,60 +783,106 @@ def _header_digest(path: str) -> str:
         raise FileNotFoundError(f"path: {path} holds no {HEADER}; it is not a saved FlatIndex") from None
 
 
-def _load_shard(path: str, verify: bool) -> tuple[str, FlatIndex]:
-    """The shard at ``path``, memory-mapped once per process (again when its header changes)."""
-    digest = _header_digest(path)
+def _digest(source: _Source) -> str:
+    """What says the shard is still the one opened: the FlatIndex header, or the Parquet file's identity."""
+    if source.column is None:
+        return _header_digest(source.path)
+    try:
+        st = os.stat(source.path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"path: no Parquet file {source.path} (as the worker sees it)") from None
+    return f"parquet:{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _load_shard(source: _Source) -> tuple[str, Any]:
+    """The shard at ``source``, opened once per process (again when its digest changes)."""
+    digest = _digest(source)
+    key = replace(source, metric=None)  # the same rows, whichever metric ranks them
     with _OPEN_LOCK:
-        held = _OPEN.get(path)
+        held = _OPEN.get(key)
         if held is not None and held[0] == digest:
             return held
-    index = FlatIndex.load(path, mmap=True, verify=verify)
-    if _header_digest(path) != digest:
-        raise ShardError(f"shard {path}: it was saved again while being opened; try again")
+    shard: Any
+    if source.column is None:
+        shard = FlatIndex.load(source.path, mmap=True, verify=source.verify)
+    else:
+        shard = _ParquetShard(source)
+    if _digest(source) != digest:
+        raise ShardError(f"shard {source.path}: it was saved again while being opened; try again")
     with _OPEN_LOCK:
-        _OPEN[path] = (digest, index)
-    return digest, index
+        _OPEN[key] = (digest, shard)
+    return digest, shard
 
 
 def loaded_shards() -> list[str]:
-    """Paths of the FlatIndex shards this process holds open (for tests and monitoring)."""
+    """Paths of the shards (FlatIndex directories, Parquet files) this process holds open (for tests and monitoring)."""
     with _OPEN_LOCK:
-        return sorted(_OPEN)
+        return sorted({s.path for s in _OPEN})
 
 
-def _shard_info(path: str, verify: bool) -> dict[str, Any]:
-    digest, index = _load_shard(path, verify)
-    return {"digest": digest, "n": len(index), "dim": index.dim, "metric": index.metric,
-            "codec": index._codec.get_config(),
-            "rescore": None if index._rescore_codec is None else index._rescore_codec.get_config(),
-            "pid": os.getpid()}
+@dataclass(frozen=True)
+class _View:
+    """What the search tasks read from a shard, whichever its kind."""
+
+    codes: np.ndarray
+    ids: np.ndarray | None  # None: the global row numbers
+    precision: str
+    codec: Codec | None  # the ScalarCodec the codes were made with, if any
+    dim: int
+    packed: bool
+    rescore: Any
+    rescore_codec: Codec | None
 
 
-def _shard_first_stage(path: str, digest: str, verify: bool, queries: np.ndarray, spec: _Spec, offset: int,
-                       index: int) -> _Part:
-    got, shard = _load_shard(path, verify)
+def _view(shard: Any) -> _View:
+    if isinstance(shard, _ParquetShard):
+        return _View(shard.codes, shard.ids, shard.precision, shard.search_codec, shard.dim, shard._info.packed,
+                     shard.rescore, shard.rescore_search_codec)
+    rescore = shard._array("rescore") if shard._rescore_codec is not None else None
+    return _View(shard.codes, shard.ids, precision_info(shard._codec.precision).name, shard._search_codec(),
+                 shard.dim, shard._info.packed, rescore, shard._rescore_search_codec())
+
+
+def _shard_info(source: _Source) -> dict[str, Any]:
+    digest, shard = _load_shard(source)
+    if isinstance(shard, _ParquetShard):
+        codec, rescore, metric = shard.config, shard.rescore_config, source.metric
+    else:
+        codec = shard._codec.get_config()
+        rescore = None if shard._rescore_codec is None else shard._rescore_codec.get_config()
+        metric = shard.metric
+    return {"digest": digest, "n": len(shard), "dim": shard.dim, "metric": metric, "codec": codec,
+            "rescore": rescore, "pid": os.getpid()}
+
+
+def _opened(source: _Source, digest: str, index: int) -> _View:
+    got, shard = _load_shard(source)
     if got != digest:
-        raise ShardError(f"shard {index} ({path}) changed on disk since it was opened; open the ShardedIndex again")
-    precision = precision_info(shard._codec.precision).name
-    spec = _Spec(spec.metric, precision, shard._search_codec(), shard.dim if shard._info.packed else None,
-                 spec.first)
-    rows = shard.codes
-    part = _first_stage(rows, queries, spec, offset, index, ids=None)
-    part.ids = shard.ids[part.rows - offset]
+        raise ShardError(f"shard {index} ({source.path}) changed on disk since it was opened; "
+                         "open the ShardedIndex again")
+    return _view(shard)
+
+
+def _shard_first_stage(source: _Source, digest: str, queries: np.ndarray, spec: _Spec, offset: int,
+                       index: int) -> _Part:
+    shard = _opened(source, digest, index)
+    spec = _Spec(spec.metric, shard.precision, shard.codec, shard.dim if shard.packed else None, spec.first)
+    part = _first_stage(shard.codes, queries, spec, offset, index, ids=None)
+    if shard.ids is not None:
+        part.ids = shard.ids[part.rows - offset]
     return part
 
 
-def _shard_rescore(path: str, digest: str, verify: bool, queries: np.ndarray, cand: _Part, spec: _Spec,
+def _shard_rescore(source: _Source, digest: str, queries: np.ndarray, cand: _Part, spec: _Spec,
                    offset: int, index: int) -> tuple[np.ndarray, np.ndarray, int]:
-    got, shard = _load_shard(path, verify)
-    if got != digest:
-        raise ShardError(f"shard {index} ({path}) changed on disk since it was opened; open the ShardedIndex again")
-    spec = _Spec(spec.metric, None, None, None, spec.first, shard._rescore_search_codec())
-    return _rescore_block(shard._array("rescore"), queries, cand, spec, offset, index)
+    shard = _opened(source, digest, index)
+    spec = _Spec(spec.metric, None, None, None, spec.first, shard.rescore_codec)
+    return _rescore_block(shard.rescore, queries, cand, spec, offset, index)
 
 
 class ShardedIndex:
-    """FlatIndex directories searched as one index, each by the Dask worker that holds it.
+    """FlatIndex directories (or Parquet files: :meth:`from_parquet`) searched as one index, each by the Dask
+    worker that holds it.
 
     Opening asks each shard's worker (shard ``i`` goes to worker ``i mod n_workers``)
     to memory-map its directory (:meth:`FlatIndex.load`, checksums verified once) and
@@ -786,19 +910,83 @@ class ShardedIndex:
 
     def __init__(self, paths: Sequence[str | os.PathLike], client: Any = None, *, verify: bool = True,
                  retries: int = 3) -> None:
+        self.verify = bool(verify)
+        self._open([_Source(p, verify=self.verify) for p in _paths(paths, "shard directories")], client, retries)
+
+    @classmethod
+    def from_parquet(cls, paths: Sequence[str | os.PathLike], client: Any = None, *, column: str = "vector",
+                     id_column: str | None = None, rescore_column: str | None = None,
+                     metric: Metric | str = "cosine", retries: int = 3) -> ShardedIndex:
+        """Parquet files searched as one index, each read only by the Dask worker that searches it.
+
+        Each file is a shard, as :func:`quantlib.stores.arrow.to_table` and
+        ``pyarrow.parquet.write_table`` wrote it: a vector column whose field metadata
+        records its codec and dimension, an optional integer id column and an optional
+        rescoring column (float32/float16 rows, or int8 codes with their codec).  Shard
+        ``i``'s worker reads its file's named columns (``read_table(memory_map=True)``,
+        into numpy without a further copy) when the index is opened and keeps them for
+        later searches; the client never opens a file.
+
+        Results equal :func:`quantlib.search` of the files' rows concatenated in order
+        (with ``metric``, the recorded codec and dimension, and ``rescore=`` the rescoring
+        column): the same scores and tie order, and as ids the id column's values, or
+        without one the global row number in file order.
+
+        Parameters
+        ----------
+        paths : sequence of str or PathLike
+            The Parquet files, as the workers see them.
+        client : distributed.Client, optional
+            Default: the current client.
+        column : str
+            The vector column (it must carry quantlib's field metadata).
+        id_column : str, optional
+            An integer column of ids to return instead of row numbers.
+        rescore_column : str, optional
+            The rows that rescore the candidates (``search(rescore=True)``).
+        metric : str
+            A Parquet file records no metric: the one to rank by.
+        retries : int
+            As for :class:`ShardedIndex`.
+
+        Raises
+        ------
+        ConfigError
+            A missing column (named, with the file's columns), a column without quantlib
+            metadata, or shards that disagree on codec, dimension or rescoring codec.
+        FileNotFoundError
+            A file the worker cannot find.
+
+        Examples
+        --------
+        See ``docs/scale-out.md``.
+        """
+        m = metric_info(metric)
+        names = {"column": column, "id_column": id_column, "rescore_column": rescore_column}
+        for what, name in names.items():
+            if name is not None and (not isinstance(name, str) or not name):
+                raise DTypeError(f"{what}: expected a column name (a non-empty str), got {name!r}")
+        given = [n for n in names.values() if n is not None]
+        if len(set(given)) != len(given):
+            raise ConfigError(f"column, id_column, rescore_column: expected different columns, got {names}")
+        self = cls.__new__(cls)
+        self.verify = False  # Parquet pages carry no quantlib checksums; the field metadata's is checked
+        self._open([_Source(p, verify=False, column=column, id_column=id_column, rescore_column=rescore_column,
+                            metric=m.name) for p in _paths(paths, "Parquet files")], client, retries)
+        return self
+
+    def _open(self, sources: list[_Source], client: Any, retries: int) -> None:
         from distributed import get_client
 
-        if isinstance(paths, (str, os.PathLike)) or not len(paths):
-            raise ShapeError(f"paths: expected a non-empty sequence of shard directories, got {paths!r}")
-        self.paths = [os.fspath(p) for p in paths]
+        self._sources = sources
+        self.paths = [s.path for s in sources]
         self.client = client if client is not None else get_client()
-        self.verify = bool(verify)
         if isinstance(retries, bool) or not isinstance(retries, (int, np.integer)) or retries < 0:
             raise DTypeError(f"retries: expected an integer >= 0, got {retries!r}")
         self.retries = int(retries)
         workers = self._workers()
         self._assigned = [workers[i % len(workers)] for i in range(len(self.paths))]
-        infos = self._run("open", [(_shard_info, (p, self.verify)) for p in self.paths])
+        infos = self._run("open", [(_shard_info, (s,)) for s in sources])
         first = infos[0]
         for i, info in enumerate(infos):
             for key, what in (("dim", "dimension"), ("metric", "metric"), ("codec", "codec"),
@@ -814,6 +1002,15 @@ class ShardedIndex:
         self._precision = first["codec"]["id"]
         self._dim = int(first["dim"])
         self._rescore = first["rescore"]
+        # what a FlatIndex checked when it was made, checked here for Parquet files: metric and codecs usable
+        info = precision_info(self._precision)
+        width = (self._dim + 7) // 8 if info.packed else self._dim
+        prepare_corpus(np.zeros((1, width), info.dtype.newbyteorder("=")), self._metric, precision=info.name,
+                       codec=self._codec, name="corpus")
+        if self._rescore is not None:
+            rcodec = codec_from_config(self._rescore) if "ranges" in self._rescore else None
+            rows = np.zeros((1, self._dim), precision_info(self._rescore["id"]).dtype.newbyteorder("="))
+            prepare_rescore((rows, rcodec) if rcodec is not None else rows, 1, self._metric)
 
     def __len__(self) -> int:
         return sum(self._counts)
@@ -927,15 +1124,21 @@ class ShardedIndex:
             return _no_queries(q, dummy, m, k, use_rescore)
         qf = q  # small (n_queries x d): travels inside each task, so no worker holds the only copy
         digests = [info_["digest"] for info_ in self._infos]
-        parts = self._run("search", [(_shard_first_stage, (p, digests[i], self.verify, qf, spec, self._offsets[i], i))
-                                     for i, p in enumerate(self.paths)])
+        parts = self._run("search", [(_shard_first_stage, (s, digests[i], qf, spec, self._offsets[i], i))
+                                     for i, s in enumerate(self._sources)])
         merged = _tree_local(parts, first)
         _check_whole(merged, len(self.paths), n, first)
         if not use_rescore:
             return merged.scores, merged.ids
-        rparts = self._run("rescore", [(_shard_rescore, (p, digests[i], self.verify, qf, merged, spec,
-                                                         self._offsets[i], i)) for i, p in enumerate(self.paths)])
+        rparts = self._run("rescore", [(_shard_rescore, (s, digests[i], qf, merged, spec, self._offsets[i], i))
+                                       for i, s in enumerate(self._sources)])
         return _finish_rescore(merged, k, len(self.paths), *rparts)
+
+
+def _paths(paths: Any, what: str) -> list[str]:
+    if isinstance(paths, (str, os.PathLike)) or not len(paths):
+        raise ShapeError(f"paths: expected a non-empty sequence of {what}, got {paths!r}")
+    return [os.fspath(p) for p in paths]
 
 
 def _same_config(a: Any, b: Any) -> bool:

@@ -446,11 +446,11 @@ def _die_on_load_once(marker):
 
     real = mod._load_shard
 
-    def load(path, verify):
+    def load(source):
         try:
             fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
-            return real(path, verify)
+            return real(source)
         os.close(fd)
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -481,5 +481,179 @@ def test_a_shard_saved_again_after_opening_is_refused(client, tmp_path):
     again = FlatIndex("ubinary", 64, metric="hamming")
     again.add(x[:10], ids=np.arange(10))
     again.save(paths[1])
+    with pytest.raises(qd.ShardError, match="shard 1 .* changed on disk"):
+        index.search(x[:2], 3)
+
+
+# ---------------------------------------------------------------- Parquet shards
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+from quantlib.stores import arrow  # noqa: E402
+
+
+def _parquet_shards(directory, name, x, sizes, *, precision, metric, rescore=None, ids=None, row_group_size=None):
+    """Parquet files of ``x``'s rows split by ``sizes``; and the one-process search of all the rows.
+
+    ``precision``: a codec or precision name for the vector column; ``rescore``: None, a precision name or a
+    codec for the rescoring column.  Returns (paths, search), ``search(q, k, **kw)`` being quantlib.search of
+    the concatenated rows with their ids mapped through ``ids``.
+    """
+    def encode(spec):
+        if isinstance(spec, ScalarCodec):
+            return spec.encode(x), {"codec": spec}
+        if spec in ("float32", "float16"):
+            return x.astype(spec), {}
+        if spec in ("int8", "uint8"):  # raw codes, as a provider returns them: no codec recorded
+            return ScalarCodec.fit(x, spec).encode(x), {"precision": spec}
+        return quantlib.quantize(x, spec), {"precision": spec, "dim": x.shape[1]}
+
+    values, vkw = encode(precision)
+    rvalues, rkw = encode(rescore) if rescore is not None else (None, {})
+    paths, start = [], 0
+    for i, size in enumerate(sizes):
+        cols = {}
+        if ids is not None:
+            cols["doc_id"] = ids[start:start + size]
+        table = arrow.to_table(values[start:start + size], **vkw, columns=cols)
+        if rescore is not None:
+            part = rvalues[start:start + size]
+            table = table.append_column(arrow.field("full", part, **rkw), arrow.to_arrow(part, **rkw))
+        path = Path(directory) / f"{name}-{i}.parquet"
+        pq.write_table(table, path, row_group_size=row_group_size)
+        paths.append(str(path))
+        start += size
+
+    def search(q, k, *, oversample=4, rescore=True):
+        kwargs = dict(vkw)
+        if rescore and rvalues is not None:
+            kwargs["rescore"] = (rvalues, rkw["codec"]) if "codec" in rkw else rvalues
+        scores, rows_ = quantlib.search(q, values, k, metric=metric, oversample=oversample, **kwargs)
+        return scores, (rows_ if ids is None else ids[rows_])
+
+    return paths, search
+
+
+PARQUET_CASES = ["ubinary-hamming-float32-ids", "int8codec-cosine-float16-ids", "float16-dot-none-rows",
+                 "binary-cosine-int8codec-rows", "int8-dot-float32-rows", "float32-cosine-none-ids"]
+
+
+@pytest.mark.parametrize("case", PARQUET_CASES)
+def test_parquet_shards_equal_quantlib_search_on_all_rows(client, tmp_path, case):
+    x = rows(seed=23)  # rows 10, 400 and 700 equal: ties across shards 0, 1 and 2 of SIZES
+    precision, metric, again, named = case.split("-")
+    codec = ScalarCodec.fit(x, "int8")
+    precision = codec if precision == "int8codec" else precision
+    again = None if again == "none" else codec if again == "int8codec" else again
+    ids = np.arange(N, dtype=np.int64)[::-1] * 3 + 10**12 if named == "ids" else None
+    paths, search = _parquet_shards(tmp_path, case, x, SIZES, precision=precision, metric=metric,
+                                    rescore=again, ids=ids, row_group_size=128)  # several row groups per file
+    index = qd.ShardedIndex.from_parquet(paths, client, metric=metric, rescore_column=again and "full",
+                                         id_column="doc_id" if named == "ids" else None)
+    assert len(index) == N and index.counts == list(SIZES) and index.dim == 64 and index.metric == metric
+    q = rows(n=Q, seed=24)
+    q[0] = x[10]  # its best rows tie across three shards: the lower row first
+    for k in (1, 10):
+        same(index.search(q, k), search(q, k))
+        same(index.search(q, k, rescore=False), search(q, k, rescore=False))
+        same(index.search(q, k, oversample=2), search(q, k, oversample=2))
+    if metric != "hamming":
+        _, got = index.search(q[:1], 3, rescore=False)
+        want = np.array([10, 400, 700]) if ids is None else ids[[10, 400, 700]]
+        assert (got[0] == want).all()
+    held = client.run(qd.loaded_shards)  # each file read by one worker, every file by some worker
+    mine = [p for ps in held.values() for p in ps if p in paths]
+    assert sorted(mine) == sorted(paths)
+
+
+def _chdir(path):
+    os.chdir(path)
+    return os.getcwd()
+
+
+def test_parquet_files_are_read_by_the_workers_only(client, tmp_path, monkeypatch):
+    """The files exist only relative to the workers' working directory, and the client cannot open Parquet."""
+    x = rows(seed=25)
+    where = tmp_path / "workers-only"
+    where.mkdir()
+    paths, search = _parquet_shards(where, "w", x, (600, 400), precision="ubinary", metric="hamming",
+                                    rescore="float32")
+    names = [Path(p).name for p in paths]  # relative: no such files in the client's working directory
+    assert not any(Path(n).exists() for n in names)
+    for fn in ("read_table", "read_schema", "ParquetFile", "read_metadata"):
+        monkeypatch.setattr(pq, fn, _client_must_not_read)
+    before = client.run(os.getcwd)
+    client.run(_chdir, str(where))
+    try:
+        index = qd.ShardedIndex.from_parquet(names, client, metric="hamming", rescore_column="full")
+        q = x[:Q]
+        same(index.search(q, 10), search(q, 10))
+    finally:
+        for addr, cwd in before.items():
+            client.run(_chdir, cwd, workers=[addr])
+
+
+def _client_must_not_read(*args, **kwargs):
+    raise AssertionError("the client read a Parquet file")
+
+
+def test_parquet_shards_refuse_mixed_codecs_dimensions_and_missing_columns(client, tmp_path):
+    x = rows(seed=26)
+    a, _ = _parquet_shards(tmp_path, "a", x, (500, 500), precision="ubinary", metric="hamming")
+    b, _ = _parquet_shards(tmp_path, "b", x, (500, 500), precision="binary", metric="hamming")
+    c, _ = _parquet_shards(tmp_path, "c", x[:, :56], (500, 500), precision="ubinary", metric="hamming")
+    i8, _ = _parquet_shards(tmp_path, "i8", x, (500, 500), precision=ScalarCodec.fit(x), metric="dot")
+    other, _ = _parquet_shards(tmp_path, "o", x, (500, 500), precision=ScalarCodec.fit(x[:500]), metric="dot")
+    r, _ = _parquet_shards(tmp_path, "r", x, (500, 500), precision="ubinary", metric="hamming", rescore="float32",
+                           ids=np.arange(N))
+    r16, _ = _parquet_shards(tmp_path, "r16", x, (500, 500), precision="ubinary", metric="hamming",
+                             rescore="float16", ids=np.arange(N))
+    with pytest.raises(ConfigError, match="shard 1 .* has codec"):
+        qd.ShardedIndex.from_parquet([a[0], b[1]], client, metric="hamming")
+    with pytest.raises(ConfigError, match="shard 1 .* has dimension 56"):
+        qd.ShardedIndex.from_parquet([a[0], c[1]], client, metric="hamming")
+    with pytest.raises(ConfigError, match="shard 1 .* has codec"):  # int8 codes of other ranges
+        qd.ShardedIndex.from_parquet([i8[0], other[1]], client, metric="dot")
+    with pytest.raises(ConfigError, match="shard 1 .* has rescoring codec"):
+        qd.ShardedIndex.from_parquet([r[0], r16[1]], client, metric="hamming", rescore_column="full")
+    with pytest.raises(ConfigError, match=r"column: the Parquet file .*a-[01].parquet has no column 'vec'; "
+                                          r"its columns are \['vector'\]"):
+        qd.ShardedIndex.from_parquet(a, client, column="vec", metric="hamming")
+    with pytest.raises(ConfigError, match="rescore_column: .* has no column 'full'"):
+        qd.ShardedIndex.from_parquet(a, client, rescore_column="full", metric="hamming")
+    with pytest.raises(ConfigError, match="id_column: .* has no column 'doc_id'"):
+        qd.ShardedIndex.from_parquet(a, client, id_column="doc_id", metric="hamming")
+    with pytest.raises(ConfigError, match="metadata"):  # the id column is no vector column
+        qd.ShardedIndex.from_parquet(r, client, column="doc_id", metric="hamming")
+    wide, _ = _parquet_shards(tmp_path, "wide", x, (500, 500), precision="ubinary", metric="hamming")
+    for path in wide:  # a rescoring column of 32 dimensions beside 64-bit codes
+        table = pq.read_table(path)
+        short = np.ascontiguousarray(x[:table.num_rows, :32])
+        pq.write_table(table.append_column(arrow.field("full", short), arrow.to_arrow(short)), path)
+    with pytest.raises(ShapeError, match="rescore_column: column 'full' .* has dimension 32, the vector column"):
+        qd.ShardedIndex.from_parquet(wide, client, rescore_column="full", metric="hamming")
+    with pytest.raises(DTypeError, match="id_column: column 'full' .* expected integers"):
+        qd.ShardedIndex.from_parquet(r, client, id_column="full", metric="hamming")
+    with pytest.raises(FileNotFoundError, match="no Parquet file"):
+        qd.ShardedIndex.from_parquet([a[0], str(tmp_path / "nothing.parquet")], client, metric="hamming")
+    with pytest.raises(ConfigError, match="'hamming' scores"):
+        qd.ShardedIndex.from_parquet(i8, client, metric="hamming")
+    with pytest.raises(ConfigError, match="expected different columns"):
+        qd.ShardedIndex.from_parquet(r, client, id_column="vector", metric="hamming")
+    index = qd.ShardedIndex.from_parquet(r, client, metric="hamming", rescore_column="full", id_column="doc_id")
+    with pytest.raises(ShapeError, match=r"at most the number of corpus rows \(1000\)"):
+        index.search(x[:2], 1001)
+    with pytest.raises(DTypeError, match="rescoring needs float queries"):
+        index.search(quantlib.quantize(x[:2], "ubinary"), 3)
+
+
+def test_a_parquet_shard_rewritten_after_opening_is_refused(client, tmp_path):
+    x = rows(seed=27)
+    paths, _ = _parquet_shards(tmp_path, "s", x, (500, 500), precision="ubinary", metric="hamming")
+    index = qd.ShardedIndex.from_parquet(paths, client, metric="hamming")
+    index.search(x[:2], 3)
+    pq.write_table(arrow.to_table(quantlib.quantize(x[:10], "ubinary"), precision="ubinary", dim=64),
+                   paths[1] + ".new")
+    os.replace(paths[1] + ".new", paths[1])  # replaced whole: the worker's open copy stays the old file's
     with pytest.raises(qd.ShardError, match="shard 1 .* changed on disk"):
         index.search(x[:2], 3)
