@@ -242,7 +242,10 @@ def _check_b64(value: Any, dtype: Any, dim: Any, out: np.ndarray) -> None:
         raw = binascii.a2b_base64(value, strict_mode=True)
     else:
         raw = b"".join(binascii.a2b_base64(r, strict_mode=True) for r in value)
-    wire = np.dtype(out.dtype).newbyteorder("<")
+    # the wire is little-endian unless the dtype asked for states big-endian (honoured since issue 21)
+    asked = np.dtype(dtype) if isinstance(dtype, (type, np.dtype)) else None
+    big = (asked is not None and asked.byteorder == ">") or (isinstance(dtype, str) and dtype.strip()[:1] == ">")
+    wire = np.dtype(out.dtype).newbyteorder(">" if big else "<")
     assert out.astype(wire).tobytes() == raw, "decoded bytes differ from binascii's"
     if dim is not None or not isinstance(value, (str, bytes, bytearray)):
         assert out.ndim == 2
