@@ -229,7 +229,9 @@ def _encode_rows(x, shift, signs, perms, B, scale, bits, codes, factors, r0, r1)
 
 @njit(**EXACT)
 def encode(x, shift, signs, perms, B, scale, bits, codes, factors):
-    """Codes ``(n, D * bits / 8)`` uint8 and float32 factors ``(n,)`` of the rows of ``x``."""
+    """Codes into the first ``D * bits / 8`` bytes of each row of ``codes`` (uint8; wider rows keep their other
+    bytes) and float32 factors ``(n,)`` of the rows of ``x``.  The readers below likewise read only those bytes
+    of each row, so a stored row (codes, then its factor) is passed whole and C-contiguous."""
     _encode_rows(x, shift, signs, perms, B, scale, bits, codes, factors, 0, x.shape[0])
 
 

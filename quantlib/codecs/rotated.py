@@ -185,29 +185,30 @@ class RotatedCodec:
                              f"bytes, got {arr.shape[1]}")
         return arr, single
 
-    def _split(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _factors(self, rows: np.ndarray) -> np.ndarray:
+        """The float32 factors of C-contiguous rows (the kernels read the codes from the rows themselves:
+        each row's first ``D * bits / 8`` bytes, so that they see unit-stride rows and vectorise)."""
         width = self.code_size() - 4
-        factors = np.ascontiguousarray(rows[:, width:]).view("<f4").reshape(-1).astype(np.float32)
-        return rows[:, :width], factors
+        return np.ascontiguousarray(rows[:, width:]).view("<f4").reshape(-1).astype(np.float32)
 
     def encode(self, embeddings: Any) -> np.ndarray:
         """Rows ``(n, code_size())`` uint8 (a vector gives one row): the codes, then the factor."""
         x, single = self._vectors(embeddings, "embeddings")
         n = x.shape[0]
         width = self.code_size() - 4
-        codes = np.empty((n, width), np.uint8)
+        out = np.empty((n, width + 4), np.uint8)  # the kernel packs each row's codes into its first bytes
         factors = np.empty(n, np.float32)
         run = K.encode_parallel if use_parallel(x.size) else K.encode
-        run(x, self._mean, self._signs, self._perms, self._block, self._scale, self.bits, codes, factors)
-        out = np.concatenate([codes, factors.astype("<f4").view(np.uint8).reshape(n, 4)], axis=1)
+        run(x, self._mean, self._signs, self._perms, self._block, self._scale, self.bits, out, factors)
+        out[:, width:] = factors.astype("<f4").view(np.uint8).reshape(n, 4)
         return out[0] if single else out
 
     def decode(self, codes: Any) -> np.ndarray:
         """The float32 vectors ``c + R^T (f w)`` the rows stand for, ``(n, d)``."""
         rows, single = self._codes(codes, "codes")
-        packed, factors = self._split(rows)
+        factors = self._factors(rows)
         out = np.empty((rows.shape[0], self.dim), np.float32)
-        K.decode(packed, factors, self._mean, self._signs, self._perms, self._block, self._scale, self.bits, out)
+        K.decode(rows, factors, self._mean, self._signs, self._perms, self._block, self._scale, self.bits, out)
         return out[0] if single else out
 
     def rotate(self, queries: Any) -> np.ndarray:
@@ -228,7 +229,7 @@ class RotatedCodec:
         """
         q, _ = self._vectors(queries, "queries")
         rows, _ = self._codes(codes, "codes")
-        packed, factors = self._split(rows)
+        factors = self._factors(rows)
         QR = self.rotate(q)
         base = (q.astype(np.float64) @ self._mean.astype(np.float64)).astype(np.float32)
         out = np.empty((q.shape[0], rows.shape[0]), np.float32)
@@ -237,7 +238,7 @@ class RotatedCodec:
             W = np.empty((min(n, _BLAS_BLOCK_ROWS), self.padded_dim), np.float32)
             for r0 in range(0, n, _BLAS_BLOCK_ROWS):
                 r1 = min(n, r0 + _BLAS_BLOCK_ROWS)
-                K.unpack_rows(packed, self.bits, r0, r1, W)
+                K.unpack_rows(rows, self.bits, r0, r1, W)
                 block = out[:, r0:r1]
                 np.matmul(QR, W[: r1 - r0].T, out=block)
                 block *= factors[r0:r1]
@@ -245,7 +246,7 @@ class RotatedCodec:
             return out
         qsum = QR.sum(axis=1, dtype=np.float64).astype(np.float32)
         run = K.scores_parallel if use_parallel(rows.size * q.shape[0]) else K.scores
-        run(QR, base, qsum, packed, factors, self.bits, out)
+        run(QR, base, qsum, rows, factors, self.bits, out)
         return out
 
     def get_config(self) -> dict[str, Any]:
