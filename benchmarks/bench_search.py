@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 import quantlib
-import quantlib.metrics
+import quantlib._kernels._config
 
 try:
     from .common import speedup
@@ -195,12 +195,12 @@ class SignsSearch:
 @contextlib.contextmanager
 def _without_first_stage(threshold: str):
     """Search with the int16 first stage named by its batch threshold switched off (the same results)."""
-    before = getattr(quantlib.metrics, threshold)
-    setattr(quantlib.metrics, threshold, 1 << 62)
+    before = getattr(quantlib._kernels._config, threshold)
+    setattr(quantlib._kernels._config, threshold, 1 << 62)
     try:
         yield
     finally:
-        setattr(quantlib.metrics, threshold, before)
+        setattr(quantlib._kernels._config, threshold, before)
 
 
 def _float_tables_alone():

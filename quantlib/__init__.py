@@ -15,6 +15,7 @@ from .codecs import (
     get_codec,
     register_codec,
 )
+from .distance import cosine, dot, hamming, pairwise
 from .encoding import b64decode, b64encode, b64encode_rows
 from .errors import (
     Base64DecodeError,
@@ -33,7 +34,7 @@ from .errors import (
 )
 from .index import FlatIndex
 from .matryoshka import MATRYOSHKA_DIMS, ZeroPolicy, is_matryoshka_dim, truncate, truncate_codec
-from .metrics import METRICS, Metric, MetricInfo, cosine, dot, hamming, metric_info, pairwise
+from .metrics import METRICS, Metric, MetricInfo, metric_info
 from .multivector import MultiVectorBatch, MuveraEncoder, maxsim, maxsim_search
 from .precision import PRECISIONS, Precision, PrecisionInfo, code_width, precision_info
 from .providers import EmbeddingResponse, build_response, build_response_json, decode_response

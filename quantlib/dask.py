@@ -45,6 +45,9 @@ import dask
 import dask.array as da
 import numpy as np
 
+from ._corpus import Corpus, prepare_corpus
+from ._kernels import _config as _tuning
+from ._planner import _num_threads, _parallel, _query_blocks, plan_queries
 from ._validation import as_array, describe
 from .codecs import Codec, ScalarCodec, codec_from_config, get_codec
 from .codecs.scalar import MIN_CALIBRATION_ROWS, Rounding
@@ -60,18 +63,7 @@ from .errors import (
 from .index import HEADER, FlatIndex
 from .matryoshka import ZeroPolicy
 from .matryoshka import truncate as _truncate
-from .metrics import (
-    _MIN_CHUNK_ROWS,
-    Corpus,
-    Metric,
-    MetricInfo,
-    _num_threads,
-    _parallel,
-    _query_blocks,
-    metric_info,
-    plan_queries,
-    prepare_corpus,
-)
+from .metrics import Metric, MetricInfo, metric_info
 from .precision import Precision, precision_info
 from .search import _rescore_metric, check_k, prepare_rescore
 
@@ -430,7 +422,7 @@ def _plan_topk(plan: Any, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     if plan.kind == "dense" and plan.A.dtype == np.float64 and plan.score_dtype == np.float32:
         c = plan.corpus
-        nchunks = min(4 * _num_threads(), max(1, c.n // _MIN_CHUNK_ROWS))
+        nchunks = min(4 * _num_threads(), max(1, c.n // _tuning.MIN_CHUNK_ROWS))
         par = nchunks > 1 and _parallel(plan._work())
         keys = np.full((plan.nq, k), np.inf, np.float64)
         rows = np.full((plan.nq, k), -1, np.int64)

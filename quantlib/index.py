@@ -60,12 +60,13 @@ except ImportError:  # Windows: saves are then serialized within one process onl
 import numpy as np
 
 from . import _checksum
+from ._corpus import Corpus, prepare_corpus
 from ._npyfile import load_npy
 from ._validation import as_array, check_dim, describe
 from .codecs import BitCodec, Codec, ScalarCodec, codec_from_config, get_codec
 from .codecs.binary import resolve_bit_dim
 from .errors import ConfigError, DTypeError, QuantlibError, ShapeError, short_repr
-from .metrics import Corpus, Metric, MetricInfo, metric_info, prepare_corpus
+from .metrics import Metric, MetricInfo, metric_info
 from .precision import PrecisionInfo, precision_info
 from .search import check_k, search_corpus
 

@@ -35,18 +35,12 @@ from typing import Any
 
 import numpy as np
 
+from ._corpus import Corpus, prepare_corpus
+from ._planner import _query_blocks, plan_queries
 from ._validation import as_array, describe
 from .codecs import Codec
 from .errors import ConfigError, DTypeError, NonFiniteError, OutOfRangeError, ShapeError
-from .metrics import (
-    Corpus,
-    Metric,
-    MetricInfo,
-    _query_blocks,
-    metric_info,
-    plan_queries,
-    prepare_corpus,
-)
+from .metrics import Metric, MetricInfo, metric_info
 from .precision import precision_info
 
 __all__ = ["rescore", "search"]

@@ -20,7 +20,7 @@ from quantlib._kernels import intdot as KI
 from quantlib._kernels import lut as KL
 from quantlib._kernels.popcount import half_to_float, load_u64, popcount64
 from quantlib._kernels.topk import finish, merge, offer
-from quantlib.metrics import _exact_code_queries
+from quantlib._planner import _exact_code_queries
 
 WIDTHS = st.one_of(st.sampled_from([1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 128]), st.integers(1, 40))
 DIMS = st.one_of(st.sampled_from([1, 7, 8, 9, 63, 64, 65, 130]), st.integers(1, 40))

@@ -50,6 +50,7 @@ import numpy as np
 import pytest
 
 import quantlib as ql
+from quantlib._corpus import prepare_corpus
 
 ALLOWANCE = 40 << 20
 K = 10
@@ -58,7 +59,7 @@ CHILD = r"""
 import json, resource, sys
 import numpy as np
 import quantlib as ql
-import quantlib.metrics as M
+import quantlib._kernels._config as C
 
 root, allowance, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 spec = json.load(open(f"{root}/spec.json"))
@@ -78,12 +79,12 @@ codec = ql.codec_from_config(spec["codec"])
 # The small files have 5,000 rows: one chunk at the default _MIN_CHUNK_ROWS, so the parallel pass lowers it too
 # (else the parallel kernels compiled after the limit, unless an earlier test had left them in numba's cache,
 # and LLVM ran out of memory there).
-for min_work, min_rows in ((M.PARALLEL_MIN_WORK, M._MIN_CHUNK_ROWS), (0, 1024)):
-    M.PARALLEL_MIN_WORK, M._MIN_CHUNK_ROWS = min_work, min_rows
+for min_work, min_rows in ((C.PARALLEL_MIN_WORK, C.MIN_CHUNK_ROWS), (0, 1024)):
+    C.PARALLEL_MIN_WORK, C.MIN_CHUNK_ROWS = min_work, min_rows
     small.search(np.load(f"{root}/small-bits-queries.npy"), k)
     ql.search(np.load(f"{root}/q-f32.npy"), x_small, k)
     ql.search(np.load(f"{root}/q-i8.npy"), c_small, k, codec=codec)
-M.PARALLEL_MIN_WORK, M._MIN_CHUNK_ROWS = spec["parallel_min_work"], spec["min_chunk_rows"]
+C.PARALLEL_MIN_WORK, C.MIN_CHUNK_ROWS = spec["parallel_min_work"], spec["min_chunk_rows"]
 
 base = vm_data()
 resource.setrlimit(resource.RLIMIT_DATA, (base + allowance, resource.RLIM_INFINITY))
@@ -176,10 +177,10 @@ def corpora(tmp_path_factory):
     np.save(root / "small-i8.npy", c[:5000])
     del c
 
-    import quantlib.metrics as M
+    import quantlib._kernels._config as C
 
-    (root / "spec.json").write_text(json.dumps({"codec": codec.get_config(), "parallel_min_work": M.PARALLEL_MIN_WORK,
-                                                "min_chunk_rows": M._MIN_CHUNK_ROWS}))
+    (root / "spec.json").write_text(json.dumps({"codec": codec.get_config(), "parallel_min_work": C.PARALLEL_MIN_WORK,
+                                                "min_chunk_rows": C.MIN_CHUNK_ROWS}))
     return root, want
 
 
@@ -209,7 +210,7 @@ def test_corpus_file_mapping_is_read_only_and_not_copied(tmp_path):
     x = np.random.default_rng(1).standard_normal((3000, 16)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
     mm = np.load(tmp_path / "x.npy", mmap_mode="r")
-    corpus = ql.metrics.prepare_corpus(mm, "cosine")
+    corpus = prepare_corpus(mm, "cosine")
     assert np.shares_memory(corpus.view, mm) and not corpus.view.flags.writeable
     index = ql.FlatIndex("float32", 16, metric="dot")
     index.add(x)

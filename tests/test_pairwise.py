@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import quantlib as ql
-import quantlib.metrics as M
+import quantlib._kernels._config as C
 from quantlib import _reference as R
 
 DIMS = st.one_of(st.sampled_from([1, 7, 8, 9, 63, 64, 65, 130]), st.integers(1, 40))
@@ -220,7 +220,7 @@ def test_parallel_path_equals_serial(monkeypatch):
     bits = ql.quantize(X, "ubinary")
     serial = [ql.pairwise(Q, X, "cosine"), ql.pairwise(Q, bits, "dot", precision="ubinary"),
               ql.pairwise(bits[:9], bits, "hamming")]
-    monkeypatch.setattr(M, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(C, "PARALLEL_MIN_WORK", 0)
     par = [ql.pairwise(Q, X, "cosine"), ql.pairwise(Q, bits, "dot", precision="ubinary"),
            ql.pairwise(bits[:9], bits, "hamming")]
     for s, p in zip(serial, par, strict=True):

@@ -8,8 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import quantlib as ql
-import quantlib.metrics as M
+import quantlib._kernels._config as C
+import quantlib._planner as M
 from quantlib import _reference as R
+from quantlib._corpus import prepare_corpus
 from quantlib.sample import load_sample
 
 SEEDS = st.integers(0, 2**32 - 1)
@@ -17,8 +19,8 @@ DIMS = st.one_of(st.sampled_from([1, 7, 8, 9, 64, 65]), st.integers(1, 24))
 
 
 def _force_parallel(monkeypatch) -> None:
-    monkeypatch.setattr(M, "PARALLEL_MIN_WORK", 0)
-    monkeypatch.setattr(M, "_MIN_CHUNK_ROWS", 1)
+    monkeypatch.setattr(C, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(C, "MIN_CHUNK_ROWS", 1)
 
 
 def _corpus(seed: int, n: int, d: int, distinct: int) -> np.ndarray:
@@ -110,7 +112,7 @@ def test_scores_do_not_depend_on_blocks_or_threads(precision, monkeypatch):
 
 
 def _wide_plan(q, corpus, metric, precision):
-    plan = M.plan_queries(q, M.prepare_corpus(corpus, metric, precision=precision), metric)
+    plan = M.plan_queries(q, prepare_corpus(corpus, metric, precision=precision), metric)
     assert plan.kind == "signs"
     return plan
 
@@ -126,7 +128,7 @@ def _both_stages(plan, k):
 
 
 @given(seed=SEEDS, d=st.one_of(st.sampled_from([7, 64, 255, 257, 300]), st.integers(1, 40)),
-       nq=st.integers(M.WIDE_MIN_QUERIES, 40), k=st.integers(1, 4), extra=st.integers(0, 300),
+       nq=st.integers(C.WIDE_MIN_QUERIES, 40), k=st.integers(1, 4), extra=st.integers(0, 300),
        metric=st.sampled_from(["dot", "cosine"]), precision=st.sampled_from(["ubinary", "binary"]),
        distinct=st.sampled_from([3, 50, 10_000]), size=st.sampled_from([1.0, 1e-30, 1e-41, 1e37]))
 def test_int16_first_stage_gives_the_float_table_result(seed, d, nq, k, extra, metric, precision,
@@ -135,7 +137,7 @@ def test_int16_first_stage_gives_the_float_table_result(seed, d, nq, k, extra, m
     # k-th place) or scores near float32's range (size 1e37) some queries are not certified and are searched
     # again: either way the result is the float tables' result, bit for bit, ties by lower index
     rng = np.random.default_rng(seed)
-    n = M._wide_candidates(k) * M.WIDE_MIN_ROWS_PER_CANDIDATE + extra
+    n = M._wide_candidates(k) * C.WIDE_MIN_ROWS_PER_CANDIDATE + extra
     pool = rng.standard_normal((min(distinct, n), d))
     corpus = ql.quantize(pool[rng.integers(0, len(pool), n)], precision)
     q = (rng.standard_normal((nq, d)) * size).astype(np.float32)
@@ -165,7 +167,7 @@ def test_int16_first_stage_settles_real_queries_and_defers_ties():
         certified, wide, exact = _both_stages(plan, 10)
         assert certified == len(sample.queries)  # every real query: one scan of int16 tables
         assert np.array_equal(wide[0], exact[0]) and np.array_equal(wide[1], exact[1])
-    same = np.zeros((M._wide_candidates(10) * M.WIDE_MIN_ROWS_PER_CANDIDATE, 48), np.uint8)
+    same = np.zeros((M._wide_candidates(10) * C.WIDE_MIN_ROWS_PER_CANDIDATE, 48), np.uint8)
     certified, wide, exact = _both_stages(_wide_plan(sample.queries[:20], same, "dot", "ubinary"), 10)
     assert certified == 0  # identical rows tie everywhere: the float tables decide (rows 0..9)
     assert np.array_equal(wide[1], exact[1]) and np.array_equal(wide[1][0], np.arange(10))
@@ -185,9 +187,9 @@ def test_batches_take_the_int16_stage_where_it_pays(monkeypatch):
     q = rng.standard_normal((40, 64)).astype(np.float32)
     ql.search(q, bits, 10, metric="dot", precision="ubinary")
     assert calls == [40]
-    ql.search(q[:M.WIDE_MIN_QUERIES - 1], bits, 10, metric="dot", precision="ubinary")  # one table group of floats
-    ql.search(q, bits, M.WIDE_MAX_K + 1, metric="dot", precision="ubinary")  # long candidate lists
-    ql.search(q, bits[:M._wide_candidates(10) * M.WIDE_MIN_ROWS_PER_CANDIDATE - 1], 10, metric="dot",
+    ql.search(q[:C.WIDE_MIN_QUERIES - 1], bits, 10, metric="dot", precision="ubinary")  # one table group of floats
+    ql.search(q, bits, C.WIDE_MAX_K + 1, metric="dot", precision="ubinary")  # long candidate lists
+    ql.search(q, bits[:M._wide_candidates(10) * C.WIDE_MIN_ROWS_PER_CANDIDATE - 1], 10, metric="dot",
               precision="ubinary")  # too few rows for the candidates
     assert calls == [40]
 
@@ -203,7 +205,7 @@ def test_int16_first_stage_in_parallel_equals_serial(monkeypatch):
 
 
 def _dense_plan(q, corpus, metric, precision, codec):
-    prepared = M.prepare_corpus(corpus, metric, precision=None if codec else precision, codec=codec)
+    prepared = prepare_corpus(corpus, metric, precision=None if codec else precision, codec=codec)
     plan = M.plan_queries(q, prepared, metric)
     assert plan.kind == "dense" and plan.W.dtype == np.float32
     return plan
@@ -220,7 +222,7 @@ def _both_dense_stages(plan, k):
 
 
 @given(seed=SEEDS, d=st.one_of(st.sampled_from([7, 16, 100, 257]), st.integers(1, 40)),
-       nq=st.integers(M.DENSE_WIDE_MIN_QUERIES, 30), k=st.integers(1, 4), extra=st.integers(0, 300),
+       nq=st.integers(C.DENSE_WIDE_MIN_QUERIES, 30), k=st.integers(1, 4), extra=st.integers(0, 300),
        metric=st.sampled_from(["dot", "cosine"]), precision=st.sampled_from(["int8", "uint8"]),
        calibrated=st.booleans(), distinct=st.sampled_from([3, 50, 10_000]),
        size=st.sampled_from([1.0, 1e-30, 1e-41, 1e30]))
@@ -230,7 +232,7 @@ def test_dense_int16_first_stage_gives_the_float_kernel_result(seed, d, nq, k, e
     # stage; ties at the k-th place (few distinct rows) are searched again, and huge queries skip the
     # stage: either way the result is the float kernels' own, bit for bit, ties by lower index
     rng = np.random.default_rng(seed)
-    n = M._wide_candidates(k) * M.WIDE_MIN_ROWS_PER_CANDIDATE + extra
+    n = M._wide_candidates(k) * C.WIDE_MIN_ROWS_PER_CANDIDATE + extra
     pool = rng.standard_normal((min(distinct, n), d))
     x = pool[rng.integers(0, len(pool), n)].astype(np.float32)
     codec = ql.ScalarCodec.fit(x, precision) if calibrated else None
@@ -261,7 +263,7 @@ def test_dense_int16_first_stage_settles_real_queries_and_defers_ties():
         certified, wide, exact = _both_dense_stages(plan, 10)
         assert certified == len(sample.queries)
         assert np.array_equal(wide[0], exact[0]) and np.array_equal(wide[1], exact[1])
-        same = np.repeat(codes[:1], M._wide_candidates(10) * M.WIDE_MIN_ROWS_PER_CANDIDATE, axis=0)
+        same = np.repeat(codes[:1], M._wide_candidates(10) * C.WIDE_MIN_ROWS_PER_CANDIDATE, axis=0)
         certified, wide, exact = _both_dense_stages(_dense_plan(sample.queries[:9], same, "dot", precision,
                                                                 codec), 10)
         assert certified == 0  # identical rows tie everywhere: the float kernels decide (rows 0..9)
@@ -281,9 +283,9 @@ def test_dense_batches_take_the_int16_stage_where_it_pays(monkeypatch):
     ql.search(q, codes, 10, metric="dot", codec=codec)
     ql.search(q, codes, 10, metric="cosine", precision="int8")  # raw codes: float queries too
     assert calls == [20, 20]
-    ql.search(q[:M.DENSE_WIDE_MIN_QUERIES - 1], codes, 10, codec=codec)  # small batch
-    ql.search(q, codes, M.WIDE_MAX_K + 1, codec=codec)  # long candidate lists
-    ql.search(q, codes[:M._wide_candidates(10) * M.WIDE_MIN_ROWS_PER_CANDIDATE - 1], 10, codec=codec)
+    ql.search(q[:C.DENSE_WIDE_MIN_QUERIES - 1], codes, 10, codec=codec)  # small batch
+    ql.search(q, codes, C.WIDE_MAX_K + 1, codec=codec)  # long candidate lists
+    ql.search(q, codes[:M._wide_candidates(10) * C.WIDE_MIN_ROWS_PER_CANDIDATE - 1], 10, codec=codec)
     ql.search(codes[:20], codes, 10, metric="dot", precision="int8")  # code queries: exact integer dots
     ql.search(q, x, 10)  # float rows: BLAS
     assert calls == [20, 20]
@@ -311,7 +313,7 @@ def test_float_batches_use_blas_with_the_same_results():
     # integer-valued data: BLAS and the numba kernel agree exactly, ties included
     x = _corpus(1, 3000, 16, 40)
     q = _corpus(2, 20, 16, 20)
-    assert q.shape[0] >= M.BLAS_MIN_QUERIES
+    assert q.shape[0] >= C.BLAS_MIN_QUERIES
     for metric in ("dot", "cosine"):
         scores, ids = ql.search(q, x, 9, metric=metric)
         first = [ql.search(q[i], x, 9, metric=metric) for i in range(3)]  # one query: numba path
@@ -496,7 +498,7 @@ def test_sign_tables_start_on_a_cache_line(nq):
     # cache lines (1.6x slower on Zen 4); the plan must place them on a 64-byte boundary
     rng = np.random.default_rng(nq)
     bits = ql.quantize(rng.standard_normal((40, 70)).astype(np.float32), "ubinary")
-    corpus = M.prepare_corpus(bits, "dot", precision="ubinary")
+    corpus = prepare_corpus(bits, "dot", precision="ubinary")
     for _ in range(8):  # numpy's own alignment varies from one allocation to the next
         plan = M.plan_queries(rng.standard_normal((nq, 70)).astype(np.float32), corpus, "dot", dim=70)
         assert plan.kind == "signs"

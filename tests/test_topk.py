@@ -16,7 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import quantlib as ql
-import quantlib.metrics as M
+import quantlib._kernels._config as C
+import quantlib._planner as M
 import quantlib.multivector as MV
 from quantlib._kernels import bits as KB
 from quantlib._kernels import dense as KD
@@ -209,8 +210,8 @@ CASES = [
 def test_search_at_large_k_equals_lexsort_of_pairwise(case, parallel, monkeypatch):
     precision, metric, nq = case
     if parallel:
-        monkeypatch.setattr(M, "PARALLEL_MIN_WORK", 0)
-        monkeypatch.setattr(M, "_MIN_CHUNK_ROWS", 1)
+        monkeypatch.setattr(C, "PARALLEL_MIN_WORK", 0)
+        monkeypatch.setattr(C, "MIN_CHUNK_ROWS", 1)
     n, d = 1500, 24
     x = _tied_corpus(7, n, d)
     q = np.random.default_rng(8).integers(-2, 3, (nq, d)).astype(np.float32)

@@ -48,3 +48,62 @@ def target_features() -> frozenset[str]:
         return frozenset(cpu_target.target_context.codegen()._tm_features.split(","))
     except Exception:  # pragma: no cover - a numba without this private attribute: play safe
         return frozenset()
+
+
+# ---------------------------------------------------------------------------
+# Scoring: block sizes, the serial/parallel threshold and the two-stage switches
+# (read by quantlib._planner at call time, so tests may lower them)
+# ---------------------------------------------------------------------------
+
+#: Score computations (query-row pairs times bytes per row) below which a call stays serial.
+PARALLEL_MIN_WORK = 1 << 26
+
+#: Bytes of stored rows per cache block, which stays in L1/L2 while every query
+#: tile passes over it.
+BLOCK_BYTES = {"dense": 1 << 17, "hamming": 1 << 14}
+
+#: Rows per block of the table kernels (float queries against bits): every query
+#: group's tables stream past a block once, so blocks are long; the per-row sums
+#: of one group take ``rows * G * 4`` bytes (1 MB at G = 16).
+#: Measured here (100 queries, 200,000 x 1024 bits): 8192 rows 1.2x slower, 32768 the same.
+SIGNS_BLOCK_ROWS = 16384
+
+#: Rows per block of the int16 table kernels: their int32 sums take ``rows * 128`` bytes, and
+#: 4096 rows (512 KB) beside a pass's 512 KB of tables fill L2; measured here (100 queries,
+#: 200,000 x 1024 bits): 2048 rows 1.15x slower, 16384 1.2x slower.
+SIGNS16_BLOCK_ROWS = 4096
+
+#: Batches of at least this many float queries searched over bits take the int16 first stage
+#: (:meth:`Plan._topk_signs_wide`): one group of 32 int16 lanes beats two groups of 16 floats.
+WIDE_MIN_QUERIES = 17
+
+#: The int16 stage runs when the corpus has at least this many rows per candidate it keeps:
+#: the exact finish recomputes each candidate's table entries (about 12 operations a byte
+#: instead of one lookup), so it must stay a small fraction of the scan.
+WIDE_MIN_ROWS_PER_CANDIDATE = 32
+
+#: ... and for k up to this: its lists of 2k + 16 candidates cost more to keep sorted than
+#: the stage saves beyond k of about 200 (100 queries, 200,000 x 1024 bits: 1.4x faster at
+#: k = 100, 0.9-1.2x at 200-300, 2.8x slower at 1000).
+WIDE_MAX_K = 128
+
+#: Batches of at least this many float queries against int8/uint8 codes take the int16 first
+#: stage (:meth:`Plan._topk_dense_wide`): exact int32 multiply-adds of int16 weights instead of
+#: float32 ones, then an exact float finish of ``2k + 16`` candidates per query.
+DENSE_WIDE_MIN_QUERIES = 8
+
+#: Most bytes of query tables (``nq * w * 1 KB``) per pass over the corpus; more
+#: queries take several passes, each reading the (small) bit rows again.
+SIGNS_TABLE_BYTES = 1 << 25
+
+#: Batches of at least this many float queries against float rows are scored by
+#: BLAS (``Q @ X_block.T``) block by block, the top-k still fused per block: BLAS
+#: reuses each row block for many queries better than any numba loop.
+BLAS_MIN_QUERIES = 8
+
+#: Scores per BLAS block (queries x rows: 16 MB of float32), so memory stays
+#: bounded; smaller blocks made BLAS measurably slower (10,000 rows x 100 queries: 1.4x).
+BLAS_BLOCK_SCORES = 1 << 22
+
+#: Fewest rows per parallel search chunk.
+MIN_CHUNK_ROWS = 4096
