@@ -109,7 +109,7 @@ class Corpus:
                 # residue where decode gives exactly 0, and a cosine of that residue
                 block = max(1, (1 << 20) // self.width)
                 for s in range(0, self.n, block):
-                    KD.row_norms(self.codec.decode(self.view[s:s + block]), norms[s:s + block])
+                    KD.row_norms(self.codec.decode(self.view[s:s + block], dim=self.dim), norms[s:s + block])
             else:
                 KD.row_norms(self.view, norms)
             small = np.flatnonzero((norms > 0) & (norms < _FLOAT32_TINY))

@@ -344,6 +344,78 @@ def _inverse_norms(x: np.ndarray) -> np.ndarray:
         return np.where(norms > 0, 1.0 / norms, 0.0)
 
 
+@dataclass
+class OwnPlan:
+    """Float queries against the rows of a codec that scores them itself (family ``"own"``).
+
+    The codec prepares the queries once (:meth:`Codec.prepare_queries
+    <quantlib.Codec.prepare_queries>`) and scores blocks of rows with its own
+    kernels (:meth:`Codec.score_rows <quantlib.Codec.score_rows>`, dot
+    products of the values the rows stand for); the metric's per-query and
+    per-row factors and the top-k lists are quantlib's, as for BLAS blocks.
+    """
+
+    metric: MetricInfo
+    corpus: Corpus
+    nq: int
+    prepared: Any
+    A: np.ndarray
+    RS: np.ndarray
+    score_dtype: np.dtype = np.dtype(np.float32)
+    kind: str = "own"
+
+    def _work(self) -> int:
+        return self.nq * self.corpus.n * max(1, self.corpus.width)
+
+    def _blocks(self) -> range:
+        return range(0, self.corpus.n, max(1024, C.BLAS_BLOCK_SCORES // max(1, self.nq)))
+
+    def scores(self, out: np.ndarray) -> np.ndarray:
+        c = self.corpus
+        step = self._blocks().step
+        for s in self._blocks():
+            block = out[:, s:s + step]
+            c.codec.score_rows(self.prepared, c.rows[s:s + step], block)  # type: ignore[attr-defined]
+            block *= self.A[: self.nq, None]
+            block *= self.RS[s:s + step]
+        if out.size and not np.isfinite(out).all():
+            c.raise_nonfinite()
+        return out
+
+    def topk(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        c = self.corpus
+        keys = np.full((self.nq, k), np.inf, np.float32)
+        ids = np.full((self.nq, k), -1, np.int64)
+        step = self._blocks().step
+        S = np.empty((self.nq, min(step, c.n)), np.float32)
+        B = np.zeros(self.nq, np.float32)
+        bad = False
+        for s in self._blocks():
+            block = S[:, : min(step, c.n - s)]
+            c.codec.score_rows(self.prepared, c.rows[s:s + step], block)  # type: ignore[attr-defined]
+            bad |= bool(KD.topk_block(block, self.A, B, self.RS, s, keys, ids))
+        KT.finish(keys, ids)
+        if bad:
+            c.raise_nonfinite()
+        return (-keys).astype(self.score_dtype), ids
+
+
+def _own_plan(q: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name: str) -> OwnPlan:
+    d = q.shape[1]
+    if c.dim is not None and d != c.dim:
+        raise ShapeError(f"{name}: dimension {d} does not match the corpus dimension {c.dim}")
+    if dim is not None and check_dim(dim) != d:
+        raise ShapeError(f"dim: the float queries have dimension {d}, got dim={dim}")
+    c.codec.check_dim(d, name)
+    if m.name == "cosine":
+        A = _inverse_norms(q).astype(np.float32)
+        RS = c.inverse_norms(True)
+    else:
+        A = np.ones(q.shape[0], np.float32)
+        RS = np.ones(c.n, np.float32)
+    return OwnPlan(m, c, q.shape[0], c.codec.prepare_queries(q), A, RS)  # type: ignore[attr-defined]
+
+
 def plan_queries(queries: Any, corpus: Corpus, metric: str | MetricInfo, *, dim: int | None = None,
                  name: str = "queries") -> Plan:
     """Validate queries and prepare them against ``corpus`` for ``metric`` (internal)."""
@@ -395,6 +467,8 @@ def _plan_float(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
             codes = c.codec.encode(q)
             return _hamming_plan(codes, c, m, d)
         return _signs_plan(q, c, m, name)
+    if c.family == "own":
+        return _own_plan(q, c, m, dim, name)
     if d != c.width:
         raise ShapeError(f"{name}: dimension {d} does not match the corpus dimension {c.width}")
     A = np.ones(nq, np.float64)
@@ -436,7 +510,7 @@ def _plan_codes(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
             d = resolve_bit_dim(codes, dim, name)
             c.check_bit_dim(d)
         return _hamming_plan(codes.view(np.uint8), c, m, d)
-    if c.dequantized or c.codec.family == "decoded":  # score the values the query codes stand for
+    if c.dequantized or c.codec.family in ("decoded", "own"):  # score the values the query codes stand for
         return _plan_float(c.codec.decode(codes, dim=c.dim), c, m, None, name)
     nq = codes.shape[0]
     acc = np.float64

@@ -213,6 +213,11 @@ class FlatIndex:
         return self._rescore_codec.dtype
 
     @property
+    def codec(self) -> Codec:
+        """The codec of the stored codes (an :class:`~quantlib.IntegerCodec` for codes without calibration)."""
+        return self._codec
+
+    @property
     def dim(self) -> int:
         """The embedding dimension."""
         return self._dim

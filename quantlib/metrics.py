@@ -98,7 +98,7 @@ class MetricInfo:
         return None
 
 
-_ALL_FAMILIES = ("float", "affine", "signs", "decoded")
+_ALL_FAMILIES = ("float", "affine", "signs", "decoded", "own")
 _SIMILARITY_KERNELS = (
     ("float", "float", "dense"),
     ("affine", "float", "dense"),

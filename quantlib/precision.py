@@ -31,7 +31,7 @@ PrecisionLike = Any
 
 
 #: The scoring families (see :mod:`quantlib.codecs.base`): how the kernels read a precision's codes.
-FAMILIES = ("float", "affine", "signs", "decoded")
+FAMILIES = ("float", "affine", "signs", "decoded", "own")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,9 @@ class PrecisionInfo:
         ``"affine"`` (integer codes standing for ``start + (code - low) * step``
         per dimension), ``"signs"`` (packed bits read as +1/-1) or
         ``"decoded"`` (anything else: rows are decoded to float32 and scored
-        as floats, the slow generic path every codec has).
+        as floats, the slow generic path every codec has) or ``"own"`` (the
+        codec scores rows with its own kernels: ``prepare_queries`` and
+        ``score_rows``).
     calibrated : bool
         Whether a codec of this precision needs parameters fitted to data
         (the int8/uint8 ranges): ``quantize`` then fits them from

@@ -53,6 +53,11 @@ What callers ask a codec instead of branching on its name
       prepared corpus) and scored as floats: correct for every codec that
       keeps the contract, at the cost of a float32 copy.  A new codec starts
       here and earns a faster family by returning its map.
+    - ``"own"``: the codec scores rows itself, with kernels of its own:
+      ``prepare_queries(q)`` once per batch of float32 queries, then
+      ``score_rows(prepared, rows, out)`` fills ``out`` with the dot products
+      of the queries and the values a block of rows stands for.  quantlib adds
+      the metric (cosine's norms, from ``decode``) and the top-k lists.
 ``dim``
     The dimension the codec was fitted for, or None if it takes any.
 ``truncate(dim)`` and ``truncate_codes(codes, dim)``
@@ -189,6 +194,14 @@ class Codec(abc.ABC):
     def affine(self) -> Affine | None:
         """The affine map of an ``"affine"`` codec's codes, else None."""
         return None
+
+    def prepare_queries(self, queries: np.ndarray) -> Any:
+        """Float32 queries ``(m, d)`` made ready for :meth:`score_rows` (family ``"own"`` only)."""
+        raise UnsupportedError(f"queries: {self!r} does not score rows itself (family {self.family!r})")
+
+    def score_rows(self, prepared: Any, rows: np.ndarray, out: np.ndarray) -> None:
+        """Fill ``out`` ``(m, n)`` float32 with the dot products of the prepared queries and ``rows``' values."""
+        raise UnsupportedError(f"rows: {self!r} does not score rows itself (family {self.family!r})")
 
     def truncate(self, dim: int) -> Codec:
         """The codec of this codec's codes cut to their first ``dim`` dimensions (Matryoshka)."""
