@@ -230,7 +230,7 @@ def _make_corpus(arr: np.ndarray, info: PrecisionInfo, codec: Codec | None, name
                  dim: int | None = None) -> Corpus:
     if codec is None:
         codec = default_codec(info)
-    elif codec.info is not info and not (info.is_float and codec.info.is_float):
+    elif codec.info != info and not (info.is_float and codec.info.is_float):
         raise ConfigError(f"precision, codec: precision {info.name!r} but the codec is {codec.precision!r}")
     if info.is_float:
         if arr.dtype.kind != "f":
@@ -245,7 +245,7 @@ def _make_corpus(arr: np.ndarray, info: PrecisionInfo, codec: Codec | None, name
             rows = _to_float32(arr, name, check=False)
             view = rows
             info = precision_info("float32")
-        if codec.info is not info:
+        if codec.info != info:
             codec = get_codec(info.name)
         # NaN/inf rows are caught by the kernels, which flag non-finite scores: one pass, not two
         return Corpus(info, codec, rows, view, rows.shape[1], name)

@@ -233,7 +233,8 @@ def test_toy_codes_rescore_another_first_stage(toys):
 def test_flat_index_adds_saves_loads_and_searches(toys, tmp_path, precision):
     x = _data()
     q = _data(3, seed=3)
-    codec = {"toy4": Toy4.fit(x), "toy4o": Toy4Own("toy4o", Toy4.fit(x).ranges), "toy4p": Toy4Packed("toy4p")}[precision]
+    ranges = Toy4.fit(x).ranges
+    codec = {"toy4": Toy4("toy4", ranges), "toy4o": Toy4Own("toy4o", ranges), "toy4p": Toy4Packed("toy4p")}[precision]
     index = ql.FlatIndex(codec, 24, metric="cosine", rescore="float32")
     index.add(x[:200], ids=np.arange(200) + 1000)
     index.add(codec.encode(x[200:]), rescore=x[200:])

@@ -144,8 +144,9 @@ class Codec(abc.ABC):
     def _own_precision(cls, precision: Any) -> PrecisionInfo:
         """The record of ``precision`` among this class's own (by record, name or alias, registered or not)."""
         for info in cls.precisions:
-            if precision is info or (isinstance(precision, str)
-                                     and precision.strip().lower() in (info.name, *info.aliases)):
+            if isinstance(precision, PrecisionInfo) and precision == info:
+                return info
+            if isinstance(precision, str) and precision.strip().lower() in (info.name, *info.aliases):
                 return info
         info = precision_info(precision)
         if info not in cls.precisions:

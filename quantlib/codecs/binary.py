@@ -52,7 +52,7 @@ class BitCodec(Codec):
     @property
     def offset_binary(self) -> bool:
         """True for ``binary``, whose bytes are the ``ubinary`` ones minus 128 (their top bit flipped)."""
-        return self._info is BINARY
+        return self._info == BINARY
 
     def truncate(self, dim: int) -> BitCodec:
         return self
