@@ -9,6 +9,7 @@ from .codecs import (
     BitCodec,
     Codec,
     FloatCodec,
+    IntegerCodec,
     ScalarCodec,
     calibration_ranges,
     codec_from_config,
@@ -31,6 +32,7 @@ from .errors import (
     QuantlibWarning,
     ShapeError,
     UnknownPrecisionError,
+    UnsupportedError,
 )
 from .index import FlatIndex
 from .matryoshka import MATRYOSHKA_DIMS, ZeroPolicy, is_matryoshka_dim, truncate, truncate_codec
@@ -59,6 +61,7 @@ __all__ = [
     "EmbeddingResponse",
     "FlatIndex",
     "FloatCodec",
+    "IntegerCodec",
     "Metric",
     "MetricInfo",
     "MultiVectorBatch",
@@ -76,6 +79,7 @@ __all__ = [
     "SparseBatch",
     "SparseIndex",
     "UnknownPrecisionError",
+    "UnsupportedError",
     "ZeroPolicy",
     "b64decode",
     "b64encode",

@@ -16,15 +16,11 @@ import numpy as np
 
 from ._kernels import dense as KD
 from ._validation import as_array, check_finite, describe
-from .codecs import Codec, ScalarCodec, codec_from_config
+from .codecs import Affine, Codec, codec_from_config, default_codec, get_codec
 from .codecs.binary import resolve_bit_dim
 from .errors import ConfigError, DTypeError, OutOfRangeError, ShapeError
 from .metrics import MetricInfo, metric_info
-from .precision import PrecisionInfo, precision_info
-
-#: Families of stored formats the kernels distinguish.
-_FAMILY = {"float32": "float", "float16": "float", "int8": "scalar", "uint8": "scalar",
-           "binary": "bits", "ubinary": "bits"}
+from .precision import PRECISIONS, PrecisionInfo, precision_info
 
 
 @dataclass
@@ -38,9 +34,9 @@ class Corpus:
     """
 
     info: PrecisionInfo
-    codec: Codec | None
+    codec: Codec  # the codec of the rows (for codes without calibration, an IntegerCodec)
     rows: np.ndarray  # as given (validated, C-contiguous): floats, codes or packed bytes
-    view: np.ndarray  # what kernels read: float32, uint16 (float16 bits), int8, uint8, uint8 bits
+    view: np.ndarray  # what kernels read: float32 (also decoded rows), uint16 (float16 bits), int8, uint8, bits
     dim: int | None  # known logical dimension (None for bits until a query says)
     name: str = "corpus"  # the argument name, for error messages
     parent: Corpus | None = None  # the corpus this one was taken from (error messages)
@@ -48,7 +44,20 @@ class Corpus:
 
     @property
     def family(self) -> str:
-        return _FAMILY[self.info.name]
+        """The kernels' reading of the rows: the codec's family, but ``"float"`` for decoded rows."""
+        family = self.codec.family
+        return "float" if family == "decoded" else family
+
+    @property
+    def affine(self) -> Affine | None:
+        """The codec's map from codes to values, for rows of an ``"affine"`` codec."""
+        return self.codec.affine() if self.codec.family == "affine" else None
+
+    @property
+    def dequantized(self) -> bool:
+        """True where float queries score the values the codes stand for, not the codes themselves."""
+        affine = self.affine
+        return affine is not None and not affine.identity
 
     @property
     def n(self) -> int:
@@ -61,8 +70,8 @@ class Corpus:
     def take(self, rows: np.ndarray) -> Corpus:
         """The sub-corpus of ``rows`` (copied), with the cached norms of those rows."""
         picked = np.ascontiguousarray(self.rows[rows])
-        sub = Corpus(self.info, self.codec, picked, picked.view(self.view.dtype), self.dim, self.name,
-                     self.parent or self)
+        view = np.ascontiguousarray(self.view[rows]) if self.codec.family == "decoded" else picked.view(self.view.dtype)
+        sub = Corpus(self.info, self.codec, picked, view, self.dim, self.name, self.parent or self)
         if self._norms:
             sub._norms = {key: value[rows] for key, value in self._norms.items()}
         return sub
@@ -98,10 +107,9 @@ class Corpus:
                 # the norms of the float32 values decode() gives, a block of rows (4 MB) at a
                 # time: rebuilding them in float64 (or with a fused multiply-add) leaves rounding
                 # residue where decode gives exactly 0, and a cosine of that residue
-                assert isinstance(self.codec, ScalarCodec)
                 block = max(1, (1 << 20) // self.width)
                 for s in range(0, self.n, block):
-                    KD.row_norms(self.codec.decode(self.view[s:s + block]), norms[s:s + block])
+                    KD.row_norms(self.codec.decode(self.view[s:s + block], dim=self.dim), norms[s:s + block])
             else:
                 KD.row_norms(self.view, norms)
             small = np.flatnonzero((norms > 0) & (norms < _FLOAT32_TINY))
@@ -131,8 +139,8 @@ class Corpus:
 
     def check_cosine_norms(self) -> None:
         """Raise now what a cosine search of these rows would raise for a row of subnormal norm."""
-        if self.family != "bits":
-            self.inverse_norms(self.family == "scalar" and isinstance(self.codec, ScalarCodec))
+        if self.family != "signs":
+            self.inverse_norms(self.dequantized)
 
     def code_l1(self) -> np.ndarray:
         """``sum_j |x_ij|`` of each row of integer codes (int64, exact), computed once."""
@@ -150,7 +158,7 @@ class Corpus:
 _FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 
-def _resolve_codec(codec: Any) -> Codec | None:
+def resolve_codec(codec: Any) -> Codec | None:
     if codec is None or isinstance(codec, Codec):
         return codec
     if isinstance(codec, dict):
@@ -185,9 +193,10 @@ def _corpus_precision(arr: np.ndarray, metric: MetricInfo, precision: Any, codec
         raise DTypeError(
             f"{name}: expected float embeddings, int8/uint8 codes or packed bits, got dtype {arr.dtype}"
         )
-    if info.name not in metric.formats:
+    if info.family not in metric.families:
         raise ConfigError(
-            f"metric: {metric.name!r} scores {', '.join(metric.formats)} rows, got precision {info.name!r}"
+            f"metric: {metric.name!r} scores {', '.join(p.name for p in PRECISIONS if p.family in metric.families)} "
+            f"rows, got precision {info.name!r}"
             + ("; use metric='dot' or 'cosine' for codes" if metric.name == "hamming" else "")
         )
     return info
@@ -204,16 +213,25 @@ def _as_rows(x: Any, name: str) -> np.ndarray:
 
 
 def prepare_corpus(corpus: Any, metric: str | MetricInfo = "cosine", *, precision: Any = None,
-                   codec: Any = None, name: str = "corpus") -> Corpus:
-    """Validate stored rows once and view them as the kernels read them (internal)."""
+                   codec: Any = None, dim: int | None = None, name: str = "corpus") -> Corpus:
+    """Validate stored rows once and view them as the kernels read them (internal).
+
+    ``dim`` is the rows' logical dimension where the codes' width does not say
+    it (packed codes); rows of a ``"decoded"`` codec are decoded to it.
+    """
     m = metric_info(metric)
-    codec = _resolve_codec(codec)
+    codec = resolve_codec(codec)
     arr = _as_rows(corpus, name)
     info = _corpus_precision(arr, m, precision, codec, name)
-    return _make_corpus(arr, info, codec, name)
+    return _make_corpus(arr, info, codec, name, dim)
 
 
-def _make_corpus(arr: np.ndarray, info: PrecisionInfo, codec: Codec | None, name: str) -> Corpus:
+def _make_corpus(arr: np.ndarray, info: PrecisionInfo, codec: Codec | None, name: str,
+                 dim: int | None = None) -> Corpus:
+    if codec is None:
+        codec = default_codec(info)
+    elif codec.info != info and not (info.is_float and codec.info.is_float):
+        raise ConfigError(f"precision, codec: precision {info.name!r} but the codec is {codec.precision!r}")
     if info.is_float:
         if arr.dtype.kind != "f":
             raise DTypeError(f"{name}: {info.name} rows must be floating point, got dtype {arr.dtype}")
@@ -227,24 +245,30 @@ def _make_corpus(arr: np.ndarray, info: PrecisionInfo, codec: Codec | None, name
             rows = _to_float32(arr, name, check=False)
             view = rows
             info = precision_info("float32")
+        if codec.info != info:
+            codec = get_codec(info.name)
         # NaN/inf rows are caught by the kernels, which flag non-finite scores: one pass, not two
         return Corpus(info, codec, rows, view, rows.shape[1], name)
     want = info.dtype.newbyteorder("=")
     if arr.dtype != want:
         raise DTypeError(f"{name}: {info.name} rows must have dtype {want}, got dtype {arr.dtype}")
     rows = np.ascontiguousarray(arr)
-    if info.packed:
-        if rows.shape[1] == 0:
-            raise ShapeError(f"{name}: expected at least one byte per row, got shape {rows.shape}")
-        return Corpus(info, codec, rows, rows.view(np.uint8), None, name)
-    if isinstance(codec, ScalarCodec):
-        codec._check_dim(rows.shape[1], name)
-    elif codec is not None:
-        raise ConfigError(f"codec: {info.name} codes need a ScalarCodec, got {codec!r}")
     if rows.shape[1] == 0:
-        raise ShapeError(f"{name}: expected at least one dimension, got shape {rows.shape}")
+        unit = "byte" if info.packed else "dimension"
+        raise ShapeError(f"{name}: expected at least one {unit} per row, got shape {rows.shape}")
+    if codec.family == "signs":
+        return Corpus(info, codec, rows, rows.view(np.uint8), None, name)
+    fitted = codec.dim if codec.dim is not None else dim
+    if not info.packed:
+        codec.check_dim(rows.shape[1], name)
+    elif fitted is not None and codec.width(fitted) != rows.shape[1]:
+        raise ShapeError(f"{name}: {info.name} rows of dimension {fitted} have {codec.width(fitted)} items, "
+                         f"got rows of {rows.shape[1]}")
+    if codec.family == "decoded":
+        # the generic path: float32 values of the rows, scored as floats (a copy; see Codec.family)
+        view = _to_float32(np.asarray(codec.decode(rows, dim=fitted)), name)
+        return Corpus(info, codec, rows, view, view.shape[1], name)
     return Corpus(info, codec, rows, rows, rows.shape[1], name)
-
 
 
 def _to_float32(arr: np.ndarray, name: str, check: bool = True) -> np.ndarray:

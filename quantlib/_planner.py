@@ -23,7 +23,6 @@ from ._kernels import intdot as KI
 from ._kernels import lut as KL
 from ._kernels import topk as KT
 from ._validation import check_dim
-from .codecs import BitCodec, ScalarCodec
 from .codecs.binary import resolve_bit_dim
 from .errors import DTypeError, OutOfRangeError, ShapeError
 from .metrics import MetricInfo, metric_info
@@ -163,9 +162,9 @@ class Plan:
 
     def _dense_wide_applies(self, k: int) -> bool:
         c = self.corpus
-        return (c.family == "scalar" and self.W.dtype == np.float32 and self.nq >= C.DENSE_WIDE_MIN_QUERIES
+        return (c.family == "affine" and self.W.dtype == np.float32 and self.nq >= C.DENSE_WIDE_MIN_QUERIES
                 and k <= C.WIDE_MAX_K and _wide_candidates(k) * C.WIDE_MIN_ROWS_PER_CANDIDATE <= c.n
-                and c.width <= KI.MAX_ITEMS[c.info.name] and c.width > 0)
+                and c.width <= KI.MAX_ITEMS[c.view.dtype.name] and c.width > 0)
 
     def _topk_dense(self, keys: np.ndarray, ids: np.ndarray, par: bool, nchunks: int) -> None:
         """The float kernels' search (:func:`~quantlib._kernels.dense.search_range`) into ``keys``/``ids``."""
@@ -202,7 +201,7 @@ class Plan:
         kk = _wide_candidates(k)
         W = self.W.astype(np.float64)  # (4t, d), padded with zero rows
         d = W.shape[1]
-        xmax = 128.0 if c.info.name == "int8" else 255.0
+        xmax = float(max(abs(c.affine.low), abs(c.affine.high)))
         absw = np.abs(W)
         wmax = absw.max(axis=1)
         reach = float(np.max(self.RS.astype(np.float64) * c.code_l1()))
@@ -345,6 +344,78 @@ def _inverse_norms(x: np.ndarray) -> np.ndarray:
         return np.where(norms > 0, 1.0 / norms, 0.0)
 
 
+@dataclass
+class OwnPlan:
+    """Float queries against the rows of a codec that scores them itself (family ``"own"``).
+
+    The codec prepares the queries once (:meth:`Codec.prepare_queries
+    <quantlib.Codec.prepare_queries>`) and scores blocks of rows with its own
+    kernels (:meth:`Codec.score_rows <quantlib.Codec.score_rows>`, dot
+    products of the values the rows stand for); the metric's per-query and
+    per-row factors and the top-k lists are quantlib's, as for BLAS blocks.
+    """
+
+    metric: MetricInfo
+    corpus: Corpus
+    nq: int
+    prepared: Any
+    A: np.ndarray
+    RS: np.ndarray
+    score_dtype: np.dtype = np.dtype(np.float32)
+    kind: str = "own"
+
+    def _work(self) -> int:
+        return self.nq * self.corpus.n * max(1, self.corpus.width)
+
+    def _blocks(self) -> range:
+        return range(0, self.corpus.n, max(1024, C.BLAS_BLOCK_SCORES // max(1, self.nq)))
+
+    def scores(self, out: np.ndarray) -> np.ndarray:
+        c = self.corpus
+        step = self._blocks().step
+        for s in self._blocks():
+            block = out[:, s:s + step]
+            c.codec.score_rows(self.prepared, c.rows[s:s + step], block)  # type: ignore[attr-defined]
+            block *= self.A[: self.nq, None]
+            block *= self.RS[s:s + step]
+        if out.size and not np.isfinite(out).all():
+            c.raise_nonfinite()
+        return out
+
+    def topk(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        c = self.corpus
+        keys = np.full((self.nq, k), np.inf, np.float32)
+        ids = np.full((self.nq, k), -1, np.int64)
+        step = self._blocks().step
+        S = np.empty((self.nq, min(step, c.n)), np.float32)
+        B = np.zeros(self.nq, np.float32)
+        bad = False
+        for s in self._blocks():
+            block = S[:, : min(step, c.n - s)]
+            c.codec.score_rows(self.prepared, c.rows[s:s + step], block)  # type: ignore[attr-defined]
+            bad |= bool(KD.topk_block(block, self.A, B, self.RS, s, keys, ids))
+        KT.finish(keys, ids)
+        if bad:
+            c.raise_nonfinite()
+        return (-keys).astype(self.score_dtype), ids
+
+
+def _own_plan(q: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name: str) -> OwnPlan:
+    d = q.shape[1]
+    if c.dim is not None and d != c.dim:
+        raise ShapeError(f"{name}: dimension {d} does not match the corpus dimension {c.dim}")
+    if dim is not None and check_dim(dim) != d:
+        raise ShapeError(f"dim: the float queries have dimension {d}, got dim={dim}")
+    c.codec.check_dim(d, name)
+    if m.name == "cosine":
+        A = _inverse_norms(q).astype(np.float32)
+        RS = c.inverse_norms(True)
+    else:
+        A = np.ones(q.shape[0], np.float32)
+        RS = np.ones(c.n, np.float32)
+    return OwnPlan(m, c, q.shape[0], c.codec.prepare_queries(q), A, RS)  # type: ignore[attr-defined]
+
+
 def plan_queries(queries: Any, corpus: Corpus, metric: str | MetricInfo, *, dim: int | None = None,
                  name: str = "queries") -> Plan:
     """Validate queries and prepare them against ``corpus`` for ``metric`` (internal)."""
@@ -382,32 +453,33 @@ def _plan_float(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
     if m.name == "cosine":
         q = _scaled_for_cosine(q)
     nq, d = q.shape
-    if c.family == "bits":
+    if c.family == "signs":
         w = c.width
-        if (d + 7) // 8 != w or d == 0:
+        if c.info.width(d) != w or d == 0:
             raise ShapeError(
-                f"{name}: float queries of dimension {d} take {(d + 7) // 8} bytes as bits, "
+                f"{name}: float queries of dimension {d} take {c.info.width(d)} bytes as bits, "
                 f"but the {c.info.name} rows have {w} bytes"
             )
         if dim is not None and check_dim(dim) != d:
             raise ShapeError(f"dim: the float queries have dimension {d}, got dim={dim}")
         c.check_bit_dim(d)  # the kernels skip padding bits, but set ones mean a wrong dimension
         if m.name == "hamming":  # binarize the queries, then count
-            codes = BitCodec(c.info.name).encode(q)
+            codes = c.codec.encode(q)
             return _hamming_plan(codes, c, m, d)
         return _signs_plan(q, c, m, name)
+    if c.family == "own":
+        return _own_plan(q, c, m, dim, name)
     if d != c.width:
         raise ShapeError(f"{name}: dimension {d} does not match the corpus dimension {c.width}")
     A = np.ones(nq, np.float64)
     B = np.zeros(nq, np.float64)
-    if c.family == "scalar" and isinstance(c.codec, ScalarCodec):
-        W = q * c.codec._step  # float32 weights on the raw codes
-        start = c.codec._start.astype(np.float64)
-        B = q.astype(np.float64) @ start - float(c.codec._low) * W.astype(np.float64).sum(axis=1)
-        dequantized = True
+    dequantized = c.dequantized
+    if dequantized:  # the codec's map folded into the query: q . value(c) = (q * step) . c + B
+        a = c.affine
+        W = q * a.step  # float32 weights on the raw codes
+        B = q.astype(np.float64) @ a.start.astype(np.float64) - float(a.low) * W.astype(np.float64).sum(axis=1)
     else:
         W = q
-        dequantized = False
     if m.name == "cosine":
         A = _inverse_norms(q)
         B = B * A
@@ -428,18 +500,18 @@ def _plan_codes(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
     if c.family == "float":  # float corpus: only float queries (dtype check above covers it)
         raise DTypeError(f"{name}: a float corpus takes float queries, got dtype {arr.dtype}")
     if arr.shape[1] != c.width:
-        unit = "bytes" if c.family == "bits" else "components"
+        unit = "bytes" if c.info.packed else "components"
         raise ShapeError(f"{name}: rows have {arr.shape[1]} {unit}, the corpus rows {c.width}")
     codes = np.ascontiguousarray(arr)
-    if c.family == "bits":
+    if c.family == "signs":
         if dim is None:
             d = 8 * c.width
         else:
             d = resolve_bit_dim(codes, dim, name)
             c.check_bit_dim(d)
         return _hamming_plan(codes.view(np.uint8), c, m, d)
-    if isinstance(c.codec, ScalarCodec):  # calibrated: score the dequantized query values
-        return _plan_float(c.codec.decode(codes), c, m, None, name)
+    if c.dequantized or c.codec.family in ("decoded", "own"):  # score the values the query codes stand for
+        return _plan_float(c.codec.decode(codes, dim=c.dim), c, m, None, name)
     nq = codes.shape[0]
     acc = np.float64
     A = np.ones(nq, acc)
@@ -447,7 +519,7 @@ def _plan_codes(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
     if m.name == "cosine":
         A = _inverse_norms(codes.astype(np.float64))
         RS = c.inverse_norms(False).astype(acc)
-    W, B = _exact_code_queries(codes, c.info.name)
+    W, B = _exact_code_queries(codes, codes.dtype.name)
     score_dtype = np.dtype(np.int64) if m.name == "dot" else np.dtype(np.float32)
     return Plan("dense", m, c, nq, score_dtype, W=_pad4(W), A=_pad4(A), B=_pad4(B), RS=RS)
 
@@ -513,7 +585,7 @@ def _signs_plan(q: np.ndarray, c: Corpus, m: MetricInfo, name: str) -> Plan:
     if m.name == "cosine":  # every +1/-1 row has norm sqrt(d)
         A = _inverse_norms(q) / math.sqrt(d)
     return Plan("signs", m, c, nq, np.dtype(np.float32), A=A.astype(np.float32),
-                B=np.zeros(nq, np.float32), Qf=q, flip=c.info.name == "binary", dim=d)
+                B=np.zeros(nq, np.float32), Qf=q, flip=c.view.dtype != c.rows.dtype, dim=d)
 
 
 def _wide_candidates(k: int) -> int:
@@ -529,7 +601,7 @@ def _query_blocks(nq: int, c: Corpus, float_queries: bool, m: MetricInfo) -> int
     :data:`~quantlib._kernels._config.SIGNS_TABLE_BYTES` of tables (a multiple of 16 queries).  Hamming
     binarizes float queries and needs no tables.
     """
-    if float_queries and c.family == "bits" and m.name != "hamming":
+    if float_queries and c.family == "signs" and m.name != "hamming":
         per_query = c.width * 256 * 4
         return max(16, C.SIGNS_TABLE_BYTES // per_query // 16 * 16)
     return max(4, nq)

@@ -402,7 +402,7 @@ def b64decode(data: str | bytes | list, precision: str, dim: int | None = None) 
         raise Base64DecodeError("data: byte length is not a whole number of items")
     out = np.frombuffer(raw, wire).astype(wire.newbyteorder("="))
     if dim is not None:
-        width = (dim + 7) // 8 if precision in ("binary", "ubinary") else dim
+        width = -(-dim // 8) if precision in ("binary", "ubinary") else dim  # written out: a twin shares no code
         if out.size % width:
             raise Base64DecodeError("data: item count is not a whole number of rows")
         out = out.reshape(-1, width)

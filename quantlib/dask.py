@@ -733,7 +733,7 @@ class _ParquetShard:
         self.precision = codec.precision if codec is not None else self.codes.dtype.name  # raw int8/uint8 codes
         self._info = precision_info(self.precision)
         self.config = codec.get_config() if codec is not None else {"id": self.precision}
-        self.search_codec = codec if isinstance(codec, ScalarCodec) else None
+        self.search_codec = codec
         self.ids: np.ndarray | None = None
         if source.id_column is not None:
             col = table.column(source.id_column)
@@ -757,7 +757,7 @@ class _ParquetShard:
                                  f"{rdim}, the vector column {source.column!r} has dimension {self.dim}")
             rprecision = rcodec.precision if rcodec is not None else self.rescore.dtype.name
             self.rescore_config = rcodec.get_config() if rcodec is not None else {"id": rprecision}
-            self.rescore_search_codec = rcodec if isinstance(rcodec, ScalarCodec) else None
+            self.rescore_search_codec = rcodec
 
     def __len__(self) -> int:
         return int(self.codes.shape[0])
@@ -996,7 +996,7 @@ class ShardedIndex:
         self._rescore = first["rescore"]
         # what a FlatIndex checked when it was made, checked here for Parquet files: metric and codecs usable
         info = precision_info(self._precision)
-        width = (self._dim + 7) // 8 if info.packed else self._dim
+        width = info.width(self._dim)
         prepare_corpus(np.zeros((1, width), info.dtype.newbyteorder("=")), self._metric, precision=info.name,
                        codec=self._codec, name="corpus")
         if self._rescore is not None:
@@ -1104,12 +1104,12 @@ class ShardedIndex:
         use_rescore = bool(rescore) and self._rescore is not None
         rcodec = codec_from_config(self._rescore) if use_rescore else None
         info = precision_info(self._precision)
-        width = (self._dim + 7) // 8 if info.packed else self._dim
+        width = info.width(self._dim)
         q, dummy, k, first = _client_checks(
             queries, width, info.dtype.newbyteorder("="), n, k, m, precision=info.name, codec=self._codec,
             dim=self._dim if info.packed else None, oversample=oversample,
             rescore_dtype=precision_info(rcodec.precision).dtype.newbyteorder("=") if use_rescore else None,
-            rescore_codec=rcodec if isinstance(rcodec, ScalarCodec) else None,
+            rescore_codec=rcodec,
             rescore_width=self._dim if use_rescore else None)
         spec = _Spec(m.name, info.name, self._codec, None, first)
         if q.shape[0] == 0:

@@ -13,6 +13,7 @@ already catches, so ``except ValueError`` keeps working::
     ├── Base64DecodeError   (ValueError)  bad characters, padding or byte length
     ├── UnknownPrecisionError (ValueError) a precision name quantlib does not know
     ├── ConfigError         (ValueError)  a codec config that cannot be read back
+    │   └── UnsupportedError              an operation the codec or metric does not have
     ├── PayloadError        (ValueError)  a provider payload of the wrong shape
     └── ProviderError       (ValueError)  an error response that the provider itself returned
 
@@ -38,6 +39,7 @@ __all__ = [
     "QuantlibWarning",
     "ShapeError",
     "UnknownPrecisionError",
+    "UnsupportedError",
 ]
 
 
@@ -75,6 +77,14 @@ class UnknownPrecisionError(QuantlibError, ValueError):
 
 class ConfigError(QuantlibError, ValueError):
     """A codec configuration that cannot be turned back into a codec."""
+
+
+class UnsupportedError(ConfigError):
+    """An operation a codec or a metric does not have: refused, never answered wrongly.
+
+    Truncating codes that cannot be cut, a metric with no meaning for a
+    format, a scoring path a plug-in codec did not provide.
+    """
 
 
 class PayloadError(QuantlibError, ValueError):

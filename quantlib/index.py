@@ -63,11 +63,11 @@ from . import _checksum
 from ._corpus import Corpus, prepare_corpus
 from ._npyfile import load_npy
 from ._validation import as_array, check_dim, describe
-from .codecs import BitCodec, Codec, ScalarCodec, codec_from_config, get_codec
+from .codecs import Codec, IntegerCodec, codec_from_config, get_codec
 from .codecs.binary import resolve_bit_dim
 from .errors import ConfigError, DTypeError, QuantlibError, ShapeError, short_repr
 from .metrics import Metric, MetricInfo, metric_info
-from .precision import PrecisionInfo, precision_info
+from .precision import PRECISIONS, PrecisionInfo, precision_info
 from .search import check_k, search_corpus
 
 __all__ = ["FlatIndex"]
@@ -93,30 +93,23 @@ _saving: set[str] = set()
 _saving_guard = threading.Lock()
 
 
-def _codec_of(codec: Any, name: str) -> Any:
-    """A codec, or a _RawScalar for uncalibrated int8/uint8 codes."""
-    if isinstance(codec, (Codec, _RawScalar)):
+def _names(metric: MetricInfo) -> str:
+    """The precisions ``metric`` scores: ``"binary, ubinary"``."""
+    return ", ".join(p.name for p in PRECISIONS if p.family in metric.families)
+
+
+def _codec_of(codec: Any, name: str) -> Codec:
+    """A codec from a codec, its config or a precision name (``"int8"``/``"uint8"``: codes without calibration)."""
+    if isinstance(codec, Codec):
         return codec
     if isinstance(codec, dict):
-        if codec.get("raw"):
-            return _RawScalar(precision_info(codec.get("id"), name=f"{name}['id']").name)
         return codec_from_config(codec)
     if isinstance(codec, str):
         info = precision_info(codec, name=name)
-        return _RawScalar(info.name) if info.is_scalar else get_codec(info.name)
+        return IntegerCodec(info.name) if info in IntegerCodec.precisions else get_codec(info.name)
     raise DTypeError(
         f"{name}: expected a Codec, its config dict or a precision name, got {describe(codec)}"
     )
-
-
-class _RawScalar:
-    """int8/uint8 codes without calibration: their integer values are the vectors (a provider's int8)."""
-
-    def __init__(self, precision: str) -> None:
-        self.precision = precision
-
-    def get_config(self) -> dict[str, Any]:
-        return {"id": self.precision, "raw": True}
 
 
 class _State:
@@ -185,27 +178,26 @@ class FlatIndex:
         self._metric: MetricInfo = metric_info(metric)
         self._codec = _codec_of(codec, "codec")
         self._rescore_codec = None if rescore is None else _codec_of(rescore, "rescore")
-        if isinstance(self._rescore_codec, (BitCodec, _RawScalar)):
+        rc = self._rescore_codec
+        if rc is not None and (rc.family == "signs" or (rc.affine() is not None and rc.affine().identity)):
             raise ConfigError(
-                "rescore: rescoring rows must be float32, float16 or calibrated int8/uint8 codes"
+                "rescore: rescoring rows must be float32, float16 or calibrated int8/uint8 codes (or a codec's "
+                f"codes that stand for values), got {rc!r}"
             )
-        for c, name in ((self._codec, "codec"), (self._rescore_codec, "rescore")):
-            if isinstance(c, ScalarCodec) and c.dim != self._dim:
-                raise ShapeError(f"{name}: the codec's ranges are for dimension {c.dim}, got dim={self._dim}")
+        for c, name in ((self._codec, "codec"), (rc, "rescore")):
+            if c is not None:
+                c.check_dim(self._dim, name)
         info = self._info
-        if info.name not in self._metric.formats:
-            raise ConfigError(
-                f"metric: {self._metric.name!r} scores {', '.join(self._metric.formats)} codes, "
-                f"got {info.name!r}"
-            )
-        self._width = (self._dim + 7) // 8 if info.packed else self._dim
+        if info.family not in self._metric.families:
+            raise ConfigError(f"metric: {self._metric.name!r} scores {_names(self._metric)} codes, got {info.name!r}")
+        self._width = self._codec.width(self._dim)
         self._codes_dtype = info.dtype.newbyteorder("=")
         # Everything below is read and replaced under the lock only: the joined rows, the
         # batches added since (joined by the next reader), and every id (for add's checks).
         self._lock = threading.Lock()
         self._state = _State(np.empty((0, self._width), self._codes_dtype), np.empty(0, np.int64),
                              None if self._rescore_codec is None
-                             else np.empty((0, self._dim), self._rescore_dtype))
+                             else np.empty((0, self._rescore_codec.width(self._dim)), self._rescore_dtype))
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
         self._all_ids = self._state.ids
 
@@ -213,12 +205,17 @@ class FlatIndex:
 
     @property
     def _info(self) -> PrecisionInfo:
-        return precision_info(self._codec.precision)
+        return self._codec.info
 
     @property
     def _rescore_dtype(self) -> np.dtype:
         assert self._rescore_codec is not None
-        return precision_info(self._rescore_codec.precision).dtype.newbyteorder("=")
+        return self._rescore_codec.dtype
+
+    @property
+    def codec(self) -> Codec:
+        """The codec of the stored codes (an :class:`~quantlib.IntegerCodec` for codes without calibration)."""
+        return self._codec
 
     @property
     def dim(self) -> int:
@@ -276,11 +273,11 @@ class FlatIndex:
                 self._pending = []
             if corpus and state.corpus is None and state.ids.shape[0]:
                 state.corpus = prepare_corpus(state.codes, self._metric, precision=self._info.name,
-                                              codec=self._search_codec(), name="codes")
+                                              codec=self._search_codec(), dim=self._dim, name="codes")
             if rescore and state.rescore is not None and state.rescore_corpus is None and state.ids.shape[0]:
                 rm = metric_info("cosine") if self._metric.name == "hamming" else self._metric
                 state.rescore_corpus = prepare_corpus(state.rescore, rm, codec=self._rescore_search_codec(),
-                                                      name="rescore")
+                                                      dim=self._dim, name="rescore")
             return state
 
     # -- adding -------------------------------------------------------------
@@ -314,13 +311,13 @@ class FlatIndex:
                     f"vectors: codes of this index are ({self._width},) {want} rows, "
                     f"got {describe(codes)}"
                 )
-            if self._info.packed:
+            if self._codec.family == "signs":
                 resolve_bit_dim(codes, self._dim, "vectors")
         n = codes.shape[0]
         # validate the rows as a search corpus now, so searches never meet NaN or bad codes
         # (and, for cosine, refuse a row of subnormal norm here rather than at every search)
         corpus = prepare_corpus(codes, self._metric, codec=self._search_codec(), precision=self._info.name,
-                                name="vectors")
+                                dim=self._dim, name="vectors")
         if self._metric.name == "cosine":
             corpus.check_cosine_norms()
         extra = None
@@ -333,12 +330,13 @@ class FlatIndex:
                 extra = self._encode(self._rescore_codec, arr)
             else:
                 extra = np.ascontiguousarray(as_array(rescore, "rescore"))
-                if extra.dtype != self._rescore_dtype or extra.shape != (n, self._dim):
+                if extra.dtype != self._rescore_dtype or extra.shape != (n, self._rescore_codec.width(self._dim)):
                     raise ShapeError(
                         f"rescore: expected ({n}, {self._dim}) {self._rescore_dtype} rows, "
                         f"got {describe(extra)}"
                     )
-            extra_corpus = prepare_corpus(extra, "cosine", codec=self._rescore_search_codec(), name="rescore")
+            extra_corpus = prepare_corpus(extra, "cosine", codec=self._rescore_search_codec(), dim=self._dim,
+                                          name="rescore")
             if self._metric.name != "dot":  # rescored by cosine (after hamming too), see search()
                 extra_corpus.check_cosine_norms()
         elif rescore is not None:
@@ -350,7 +348,7 @@ class FlatIndex:
             self._all_ids = np.concatenate([self._all_ids, new_ids])
 
     def _encode(self, codec: Any, arr: np.ndarray) -> np.ndarray:
-        if isinstance(codec, _RawScalar):
+        if isinstance(codec, IntegerCodec):
             raise DTypeError(
                 f"vectors: uncalibrated {codec.precision} codes cannot be made from floats; "
                 "pass the codes, or build the index with a fitted ScalarCodec"
@@ -388,11 +386,11 @@ class FlatIndex:
             raise ShapeError(f"ids: id {int(given[np.argmax(clash)])} is already in the index")
         return given
 
-    def _search_codec(self) -> Codec | None:
-        return self._codec if isinstance(self._codec, ScalarCodec) else None
+    def _search_codec(self) -> Codec:
+        return self._codec
 
     def _rescore_search_codec(self) -> Codec | None:
-        return self._rescore_codec if isinstance(self._rescore_codec, ScalarCodec) else None
+        return self._rescore_codec
 
     # -- searching ----------------------------------------------------------
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from ._kernels.matryoshka import renormalize_prefix
 from ._validation import as_array, as_code_matrix, as_float_matrix, check_dim, describe
-from .codecs import BitCodec, Codec, FloatCodec, ScalarCodec
+from .codecs import Codec, default_codec
 from .errors import ConfigError, DTypeError, NonFiniteError, ShapeError
 from .precision import Precision, precision_info
 
@@ -144,33 +144,38 @@ def truncate(
             "floats); truncate the floats, or dequantize the truncated codes and normalise those"
         )
     arr, single = as_code_matrix(embeddings, "embeddings", info)
-    if info.packed:
-        if ranges is not None:
+    width = arr.shape[1]
+    if ranges is not None:
+        if not info.calibrated:
             raise ConfigError(_NO_RANGES.format(info.name))
-        out = _truncate_bits(arr, dim)
-    else:
-        width = arr.shape[1]
-        if codec is not None and ranges is not None:
-            raise ConfigError("ranges: the codec already holds its ranges; pass one or the other")
         if codec is not None:
-            assert isinstance(codec, ScalarCodec)
-            if codec.dim != width:
-                raise ShapeError(f"embeddings: the codec's ranges are for dimension {codec.dim}, "
-                                 f"got codes of dimension {width}")
-        elif ranges is not None:
-            r = as_array(ranges, "ranges")
-            if r.ndim != 2 or r.shape[0] != 2 or r.shape[1] != width:
-                raise ShapeError(
-                    f"ranges: expected shape (2, {width}) to match the codes, got shape {r.shape}")
+            raise ConfigError("ranges: the codec already holds its ranges; pass one or the other")
+        r = as_array(ranges, "ranges")
+        if r.ndim != 2 or r.shape[0] != 2 or r.shape[1] != width:
+            raise ShapeError(f"ranges: expected shape (2, {width}) to match the codes, got shape {r.shape}")
+    if codec is None:
+        codec = default_codec(info, "precision")
+    if codec.family == "signs":
+        _check_fits(dim, 8 * width, "bits")
+    elif codec.dim is not None:
+        if not info.packed:
+            codec.check_dim(width, "embeddings")
+        elif codec.width(codec.dim) != width:
+            raise ShapeError(f"embeddings: the codec is for dimension {codec.dim} ({codec.width(codec.dim)} items "
+                             f"per row), got codes of width {width}")
+        _check_fits(dim, codec.dim, "components")
+    elif not info.packed:
         _check_fits(dim, width, "components")
-        out = arr[:, :dim].copy()
+    out = codec.truncate_codes(arr, dim)
     return out[0] if single else out
 
 
 def truncate_codec(codec: Codec, dim: int) -> Codec:
-    """The codec of codes truncated to ``dim``: the first ``dim`` ranges of a :class:`~quantlib.ScalarCodec`.
+    """The codec of codes truncated to ``dim`` (:meth:`Codec.truncate <quantlib.Codec.truncate>`).
 
-    Float and bit codecs do not depend on the dimension and come back unchanged.
+    A :class:`~quantlib.ScalarCodec` keeps its first ``dim`` ranges; float and
+    bit codecs do not depend on the dimension and come back unchanged; a codec
+    whose codes cannot be cut raises :class:`~quantlib.UnsupportedError`.
     For a scalar codec ``c``, ``truncate_codec(c, m).encode(x[:, :m])`` equals
     ``truncate(c.encode(x), m, precision=c)`` code for code.  (With plain
     ranges, the truncated ranges are ``ranges[:, :m]``.)
@@ -186,12 +191,9 @@ def truncate_codec(codec: Codec, dim: int) -> Codec:
     if not isinstance(codec, Codec):
         raise DTypeError(f"codec: expected a quantlib codec, got {describe(codec)}")
     dim = check_dim(dim)
-    if isinstance(codec, ScalarCodec):
+    if codec.dim is not None:
         _check_fits(dim, codec.dim, "components")
-        return ScalarCodec(codec.precision, codec.ranges[:, :dim], rounding=codec.rounding)
-    if isinstance(codec, (FloatCodec, BitCodec)):
-        return codec
-    raise DTypeError(f"codec: don't know how to truncate a {type(codec).__name__}")
+    return codec.truncate(dim)
 
 
 # ---------------------------------------------------------------------- formats
@@ -201,22 +203,6 @@ def _check_fits(dim: int, current: int, unit: str) -> None:
     if dim > current:
         raise ShapeError(f"dim: expected 1 <= dim <= {current} (the current dimension), got {dim}"
                          + (f"; rows hold {current // 8} bytes" if unit == "bits" else ""))
-
-
-def _truncate_bits(codes: np.ndarray, dim: int) -> np.ndarray:
-    """A byte prefix; when ``dim % 8`` the bits past ``dim`` in the last byte are cleared.
-
-    For ``binary`` (offset binary, ``u - 128``) the same mask works on the raw
-    bytes: it keeps the top bit, the only one the offset flips.
-    """
-    _check_fits(dim, 8 * codes.shape[1], "bits")
-    width = (dim + 7) // 8
-    out = codes[:, :width].copy()
-    rem = dim & 7
-    if rem:
-        raw = out.view(np.uint8)
-        raw[:, width - 1] &= np.uint8((0xFF << (8 - rem)) & 0xFF)
-    return out
 
 
 def _truncate_float(embeddings: Any, dim: int, renormalize: bool, zero_policy: str) -> np.ndarray:

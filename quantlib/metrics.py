@@ -67,8 +67,10 @@ class MetricInfo:
     higher_is_better : bool
         True for similarities; search returns the highest first.  False for
         Hamming counts; search returns the lowest first.
-    formats : tuple of str
-        Precisions of stored rows this metric scores.
+    families : tuple of str
+        Scoring families of stored rows this metric scores (see
+        :data:`quantlib.precision.FAMILIES`): every precision of those
+        families, a registered codec's included.
     kernels : tuple of (str, str, str)
         ``(corpus family, query kind, kernel)``: for a corpus of family
         ``float``/``scalar``/``bits`` and queries that are ``float`` or
@@ -83,7 +85,7 @@ class MetricInfo:
     name: str
     aliases: tuple[str, ...]
     higher_is_better: bool
-    formats: tuple[str, ...]
+    families: tuple[str, ...]
     kernels: tuple[tuple[str, str, str], ...]
     reference: str
     scipy: str
@@ -96,22 +98,22 @@ class MetricInfo:
         return None
 
 
-_ALL_FORMATS = ("float32", "float16", "int8", "uint8", "binary", "ubinary")
+_ALL_FAMILIES = ("float", "affine", "signs", "decoded", "own")
 _SIMILARITY_KERNELS = (
     ("float", "float", "dense"),
-    ("scalar", "float", "dense"),
-    ("scalar", "codes", "dense"),
-    ("bits", "float", "signs"),
-    ("bits", "codes", "hamming"),
+    ("affine", "float", "dense"),
+    ("affine", "codes", "dense"),
+    ("signs", "float", "signs"),
+    ("signs", "codes", "hamming"),
 )
 
 METRICS: tuple[MetricInfo, ...] = (
-    MetricInfo("dot", ("inner_product", "ip"), True, _ALL_FORMATS, _SIMILARITY_KERNELS,
+    MetricInfo("dot", ("inner_product", "ip"), True, _ALL_FAMILIES, _SIMILARITY_KERNELS,
                "pairwise_scores", "no cdist twin; on unit vectors sqeuclidean = 2 - 2 * dot"),
-    MetricInfo("cosine", ("cos",), True, _ALL_FORMATS, _SIMILARITY_KERNELS,
+    MetricInfo("cosine", ("cos",), True, _ALL_FAMILIES, _SIMILARITY_KERNELS,
                "pairwise_scores", "cdist(metric='cosine') = 1 - cosine"),
-    MetricInfo("hamming", (), False, ("binary", "ubinary"),
-               (("bits", "codes", "hamming"), ("bits", "float", "hamming")),
+    MetricInfo("hamming", (), False, ("signs",),
+               (("signs", "codes", "hamming"), ("signs", "float", "hamming")),
                "pairwise_scores", "cdist(metric='hamming') on unpacked bits = hamming / d"),
 )
 

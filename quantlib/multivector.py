@@ -775,7 +775,7 @@ def _tokens_matrix(arr: np.ndarray, info: PrecisionInfo, dim: int | None, codec:
         if dim is not None and check_dim(dim) != true_dim:
             raise ShapeError(f"dim: {info.name} {name} have {true_dim} components per token, got dim={dim}")
         if codec is not None:
-            codec._check_dim(true_dim, name)
+            codec.check_dim(true_dim, name)
     return values, int(true_dim)
 
 

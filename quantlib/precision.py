@@ -11,15 +11,16 @@ pgvector ``halfvec`` and the many stores that keep half floats.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import numpy as np
 
-from .errors import UnknownPrecisionError, short_repr
+from .errors import ConfigError, UnknownPrecisionError, short_repr
 
-__all__ = ["PRECISIONS", "Precision", "PrecisionInfo", "PrecisionLike", "code_width", "precision_info",
-           "wire_dtype"]
+__all__ = ["FAMILIES", "PRECISIONS", "Precision", "PrecisionInfo", "PrecisionLike", "code_width", "precision_info",
+           "register_precision", "wire_dtype"]
 
 Precision = Literal["float32", "float16", "int8", "uint8", "binary", "ubinary"]
 
@@ -29,9 +30,17 @@ Precision = Literal["float32", "float16", "int8", "uint8", "binary", "ubinary"]
 PrecisionLike = Any
 
 
+#: The scoring families (see :mod:`quantlib.codecs.base`): how the kernels read a precision's codes.
+FAMILIES = ("float", "affine", "signs", "decoded", "own")
+
+
 @dataclass(frozen=True)
 class PrecisionInfo:
     """One precision: its name, how its codes are stored, and what it loses.
+
+    Each codec declares the precisions it encodes as these records, and
+    :func:`quantlib.register_codec` adds them to :data:`PRECISIONS`: the table
+    is built from the registered codecs, never written out twice.
 
     Attributes
     ----------
@@ -40,13 +49,26 @@ class PrecisionInfo:
     dtype : numpy.dtype
         The dtype of stored codes (little-endian on the wire).
     bits : int
-        Bits of storage per logical dimension (32, 16, 8 or 1).
+        Bits of storage per logical dimension (32, 16, 8 or 1; 4 for a
+        codec that packs two dimensions into a byte).
     aliases : tuple of str
         Other names accepted for it (``"float"`` is Voyage's and Cohere's word).
     lossless : bool
         Whether float32 embeddings survive a round trip bit-exactly.
     description : str
         One line for docs and ``--help``.
+    family : str
+        How the scoring kernels read the codes: ``"float"`` (IEEE floats),
+        ``"affine"`` (integer codes standing for ``start + (code - low) * step``
+        per dimension), ``"signs"`` (packed bits read as +1/-1) or
+        ``"decoded"`` (anything else: rows are decoded to float32 and scored
+        as floats, the slow generic path every codec has) or ``"own"`` (the
+        codec scores rows with its own kernels: ``prepare_queries`` and
+        ``score_rows``).
+    calibrated : bool
+        Whether a codec of this precision needs parameters fitted to data
+        (the int8/uint8 ranges): ``quantize`` then fits them from
+        ``calibration_embeddings``.
     """
 
     name: str
@@ -55,45 +77,92 @@ class PrecisionInfo:
     aliases: tuple[str, ...]
     lossless: bool
     description: str
+    family: str = "decoded"
+    calibrated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ConfigError(f"family: expected one of {', '.join(FAMILIES)}, got {self.family!r}")
+
+    def width(self, dim: int) -> int:
+        """Stored items per vector of dimension ``dim``: ``ceil(dim * bits / item bits)``.
+
+        The one place quantlib computes a code width: ``dim`` for one item per
+        dimension, ``ceil(dim / 8)`` bytes for packed bits.
+
+        Examples
+        --------
+        >>> precision_info("ubinary").width(1025), precision_info("int8").width(1025)
+        (129, 1025)
+        """
+        item_bits = 8 * self.dtype.itemsize
+        return (dim * self.bits + item_bits - 1) // item_bits
 
     @property
     def packed(self) -> bool:
-        """True for the 1-bit precisions, stored 8 dimensions to a byte."""
-        return self.bits == 1
+        """True where one stored item holds several dimensions (bits), so the width does not say the dimension."""
+        return self.bits < 8 * self.dtype.itemsize
 
     @property
     def is_float(self) -> bool:
-        """True for ``float32`` and ``float16``."""
-        return self.dtype.kind == "f"
+        """True for IEEE float codes (``float32``, ``float16``)."""
+        return self.family == "float"
 
     @property
     def is_scalar(self) -> bool:
-        """True for the calibrated 8-bit codes ``int8`` and ``uint8``."""
-        return self.bits == 8
+        """True for calibrated integer codes scored through their affine map (``int8``, ``uint8``)."""
+        return self.family == "affine" and self.calibrated
 
 
-PRECISIONS: tuple[PrecisionInfo, ...] = (
-    PrecisionInfo("float32", np.dtype("<f4"), 32, ("float", "fp32", "f4"), True,
-                  "IEEE single precision, as the providers return by default"),
-    PrecisionInfo("float16", np.dtype("<f2"), 16, ("half", "fp16", "f2", "halfvec"), False,
-                  "IEEE half precision (pgvector halfvec); relative error <= 2**-11"),
-    PrecisionInfo("int8", np.dtype("i1"), 8, (), False,
-                  "per-dimension scalar codes -128..127 over calibration ranges"),
-    PrecisionInfo("uint8", np.dtype("u1"), 8, (), False,
-                  "per-dimension scalar codes 0..255 over calibration ranges"),
-    PrecisionInfo("binary", np.dtype("i1"), 1, (), False,
-                  "sign bits packed MSB first, stored as offset binary (byte - 128) in int8"),
-    PrecisionInfo("ubinary", np.dtype("u1"), 1, ("bit",), False,
-                  "sign bits packed MSB first in uint8, zero-padded to whole bytes"),
-)
+class _Table(Sequence):
+    """The registered precisions, in registration order: a live, read-only sequence of :class:`PrecisionInfo`."""
 
-assert tuple(p.name for p in PRECISIONS) == get_args(Precision)
+    def __init__(self) -> None:
+        self._records: list[PrecisionInfo] = []
+
+    def __getitem__(self, i: Any) -> Any:
+        return tuple(self._records)[i]
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __repr__(self) -> str:
+        return f"PRECISIONS({', '.join(p.name for p in self._records)})"
+
+
+#: Every precision of a registered codec, in registration order (built by :func:`register_precision`).
+PRECISIONS: Sequence[PrecisionInfo] = _Table()
 
 _BY_NAME: dict[str, PrecisionInfo] = {}
-for _info in PRECISIONS:
-    for _alias in (_info.name, *_info.aliases):
-        _BY_NAME[_alias] = _info
-del _info, _alias
+
+
+def register_precision(info: PrecisionInfo) -> PrecisionInfo:
+    """Add ``info`` to :data:`PRECISIONS` under its name and aliases (called by :func:`quantlib.register_codec`).
+
+    Registering the same record again does nothing; another record under a
+    name or alias already taken is a :class:`~quantlib.ConfigError`.
+    """
+    if not isinstance(info, PrecisionInfo):
+        raise ConfigError(f"precisions: expected PrecisionInfo records, got {short_repr(info)}")
+    keys = [k.strip().lower() for k in (info.name, *info.aliases)]
+    for key in keys:
+        taken = _BY_NAME.get(key)
+        if taken is not None and taken != info:
+            raise ConfigError(f"precisions: the name {key!r} of {info.name!r} is already the precision "
+                              f"{taken.name!r}; choose another name")
+    if info not in PRECISIONS._records:  # type: ignore[attr-defined]
+        PRECISIONS._records.append(info)  # type: ignore[attr-defined]
+    for key in keys:
+        _BY_NAME[key] = info
+    return info
+
+
+def unregister_precision(info: PrecisionInfo) -> None:
+    """Remove ``info`` from :data:`PRECISIONS` (what :func:`quantlib.codecs.unregister_codec` calls)."""
+    if info in PRECISIONS._records:  # type: ignore[attr-defined]
+        PRECISIONS._records.remove(info)  # type: ignore[attr-defined]
+    for key in [k for k, v in _BY_NAME.items() if v is info]:
+        del _BY_NAME[key]
 
 
 def precision_info(precision: PrecisionLike, *, name: str = "precision") -> PrecisionInfo:
@@ -176,7 +245,7 @@ _BY_DTYPE = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16",
 
 def _resolve(spec: Any, name: str) -> tuple[PrecisionInfo, np.dtype | None]:
     """The precision of ``spec`` and, if ``spec`` was a numpy dtype spelling, that dtype (for its byte order)."""
-    expected = f"one of {', '.join(get_args(Precision))}"
+    expected = f"one of {', '.join(p.name for p in PRECISIONS)}"
     if isinstance(spec, PrecisionInfo):
         return spec, None
     if isinstance(spec, str):
@@ -205,12 +274,12 @@ def _resolve(spec: Any, name: str) -> tuple[PrecisionInfo, np.dtype | None]:
 def code_width(precision: PrecisionLike, dim: int) -> int:
     """Number of stored items (and, as every item is one byte or wider, codes) per vector.
 
-    For the packed precisions this is ``ceil(dim / 8)`` bytes; otherwise ``dim``.
+    For the packed precisions this is ``ceil(dim / 8)`` bytes; otherwise ``dim``
+    (:meth:`PrecisionInfo.width`).
 
     Examples
     --------
     >>> code_width("ubinary", 1024), code_width("binary", 9), code_width("int8", 9)
     (128, 2, 9)
     """
-    info = precision_info(precision)
-    return (dim + 7) // 8 if info.packed else dim
+    return precision_info(precision).width(dim)

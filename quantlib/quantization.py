@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
 
 from ._kernels import codecs as K
 from ._validation import as_code_matrix, check_dim
-from .codecs import Codec, ScalarCodec, get_codec
+from .codecs import BitCodec, Codec, ScalarCodec, codec_class, get_codec
 from .codecs.binary import from_offset_binary, resolve_bit_dim, to_offset_binary
 from .codecs.scalar import Rounding, ranges_from
-from .errors import ConfigError
-from .precision import Precision, precision_info
+from .errors import ConfigError, UnsupportedError
+from .precision import PRECISIONS, Precision, precision_info
 
 __all__ = ["convert_codes", "dequantize", "quantize"]
 
@@ -68,21 +69,36 @@ def quantize(
             )
         return info_or_codec.encode(embeddings)
     info = info_or_codec
-    if not info.is_scalar:
+    if not info.calibrated:
         if scalar_args:
             raise ConfigError(
-                f"ranges/calibration_embeddings/rounding: only int8 and uint8 use calibration, "
+                f"ranges/calibration_embeddings/rounding: only {_calibrated()} use calibration, "
                 f"got precision {info.name!r}"
             )
         return get_codec(info.name).encode(embeddings)
     if ranges is not None and calibration_embeddings is not None:
         raise ConfigError("ranges, calibration_embeddings: pass one or the other, got both")
+    params = {} if rounding == "nearest" else {"rounding": rounding}
+    cls = codec_class(info)
+    if ranges is None and not _takes(cls, "ranges"):  # a calibrated codec of its own kind fits itself
+        source = embeddings if calibration_embeddings is None else calibration_embeddings
+        return cls.fit(source, info.name, **params).encode(embeddings)  # type: ignore[attr-defined]
     if ranges is None:
         if calibration_embeddings is None:
             ranges = ranges_from(embeddings, "embeddings", stacklevel=2)
         else:
             ranges = ranges_from(calibration_embeddings, "calibration_embeddings", stacklevel=2)
-    return ScalarCodec(info.name, ranges, rounding=rounding).encode(embeddings)
+    return get_codec(info.name, ranges=ranges, **params).encode(embeddings)
+
+
+def _takes(cls: type, param: str) -> bool:
+    return param in inspect.signature(cls.__init__).parameters
+
+
+def _calibrated() -> str:
+    """The calibrated precisions, as words: ``"int8 and uint8"``."""
+    names = [p.name for p in PRECISIONS if p.calibrated]
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 def dequantize(
@@ -125,14 +141,15 @@ def dequantize(
             raise ConfigError("ranges: a codec already holds its ranges; pass one or the other")
         return precision.decode(codes, dim=dim)
     info = precision_info(precision)
-    if info.is_scalar:
+    if info.calibrated:
         if ranges is None:
             raise ConfigError(
                 f"ranges: {info.name} codes cannot be dequantized without the (2, d) ranges they were made with"
+                + ("" if _takes(codec_class(info), "ranges") else "; pass the codec that made them")
             )
-        return ScalarCodec(info.name, ranges).decode(codes, dim=dim)
+        return get_codec(info.name, ranges=ranges).decode(codes, dim=dim)
     if ranges is not None:
-        raise ConfigError(f"ranges: only int8 and uint8 use calibration, got precision {info.name!r}")
+        raise ConfigError(f"ranges: only {_calibrated()} use calibration, got precision {info.name!r}")
     return get_codec(info.name).decode(codes, dim=dim)
 
 
@@ -168,6 +185,11 @@ def convert_codes(
     dst = precision_info(target, name="target")
     if codec is not None and ranges is not None:
         raise ConfigError("ranges: the source codec already holds its ranges; pass one or the other")
+    known = (*ScalarCodec.precisions, *BitCodec.precisions)
+    if (src not in known or dst not in known) and not (src.is_float or dst.is_float):
+        raise UnsupportedError(f"source, target: convert_codes converts between int8, uint8, binary and ubinary "
+                               f"codes, got {src.name} -> {dst.name}; use quantlib.dequantize() and "
+                               "quantlib.quantize()")
     if src.is_float or dst.is_float or (src.packed and not dst.packed):
         raise ConfigError(
             f"source, target: {src.name} -> {dst.name} cannot be done on codes alone; "
@@ -191,8 +213,8 @@ def convert_codes(
         if dim is not None and check_dim(dim) != arr.shape[1]:
             raise ConfigError(f"dim: {src.name} codes have dimension {arr.shape[1]}, got dim={dim}")
         assert isinstance(codec, ScalarCodec)
-        codec._check_dim(arr.shape[1], "codes")
-        out = np.empty((arr.shape[0], (arr.shape[1] + 7) // 8), np.uint8)
+        codec.check_dim(arr.shape[1], "codes")
+        out = np.empty((arr.shape[0], dst.width(arr.shape[1])), np.uint8)
         thresholds = codec.thresholds()
         K.pack_greater(arr, thresholds, arr.dtype.type(0), out)
         if dst.name == "binary":

@@ -75,7 +75,7 @@ def test_every_precision_has_a_registered_codec():
         codec = make_codec(info.name, 9)
         assert codec.precision == info.name
         assert codec.dtype == info.dtype.newbyteorder("=")
-        assert info.name in type(codec).precisions
+        assert info in type(codec).precisions
 
 
 @pytest.mark.parametrize(

@@ -499,6 +499,7 @@ LEAVES = {
     "UnknownPrecisionError": ValueError,
     "ConfigError": ValueError,
     "PayloadError": ValueError,
+    "UnsupportedError": ValueError,
 }
 
 

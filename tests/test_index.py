@@ -296,7 +296,7 @@ def test_load_errors(data, tmp_path):
     (lambda: ql.FlatIndex("ubinary", 8, rescore="ubinary"), ql.ConfigError,
      "rescore: rescoring rows must be float32, float16 or calibrated"),
     (lambda: ql.FlatIndex(ql.ScalarCodec("int8", [[0.0] * 4, [1.0] * 4]), 8), ql.ShapeError,
-     r"codec: the codec's ranges are for dimension 4, got dim=8"),
+     r"codec: the codec's ranges are for dimension 4, got dimension 8"),
     (lambda: ql.FlatIndex(3, 8), ql.DTypeError,
      "codec: expected a Codec, its config dict or a precision name"),
     (lambda: ql.FlatIndex("float32", 8).search(np.ones((1, 8), np.float32)), ql.ShapeError,

@@ -242,7 +242,7 @@ def test_ranges_mismatch_and_misuse():
                        match=r"ranges: expected shape \(2, 4\) to match the codes, got shape \(2, 3\)"):
         truncate(codes, 2, precision="int8", ranges=np.zeros((2, 3)))
     codec = ScalarCodec("int8", np.zeros((2, 5)))
-    with pytest.raises(ShapeError, match="the codec's ranges are for dimension 5, got codes of dimension 4"):
+    with pytest.raises(ShapeError, match="embeddings: the codec's ranges are for dimension 5, got dimension 4"):
         truncate(codes, 2, precision=codec)
     with pytest.raises(ConfigError, match="ranges: the codec already holds its ranges"):
         truncate(codes, 2, precision=ScalarCodec("int8", np.zeros((2, 4))), ranges=np.zeros((2, 4)))

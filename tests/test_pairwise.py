@@ -232,7 +232,7 @@ def test_metric_table_is_consistent():
     assert names == ["dot", "cosine", "hamming"]
     for m in ql.METRICS:
         assert hasattr(R, m.reference)
-        assert set(m.formats) <= {p.name for p in ql.PRECISIONS}
+        assert set(m.families) <= {p.family for p in ql.PRECISIONS} | {"decoded"}
         assert ql.metric_info(m.name) is m
     assert ql.metric_info("hamming").higher_is_better is False
 

@@ -1,23 +1,41 @@
-"""Codecs: float embeddings to the stored codes of each precision and back."""
+"""Codecs: float embeddings to the stored codes of each precision and back.
 
-from .base import Codec
+The built-in codecs register here, in the order of :data:`~quantlib.PRECISIONS`;
+a codec of another package registers the same way (:func:`register_codec`).
+"""
+
+from .base import Affine, Codec
 from .binary import BitCodec
 from .float import FloatCodec
-from .registry import codec_from_config, get_codec, register_codec, registered_precisions
-from .scalar import ScalarCodec, calibration_ranges
+from .registry import (
+    codec_class,
+    codec_from_config,
+    default_codec,
+    get_codec,
+    register_codec,
+    registered_precisions,
+    unregister_codec,
+)
+from .scalar import IntegerCodec, ScalarCodec, calibration_ranges
 
 for _cls in (FloatCodec, ScalarCodec, BitCodec):
     register_codec(_cls)
+register_codec(IntegerCodec, variant="raw")
 del _cls
 
 __all__ = [
+    "Affine",
     "BitCodec",
     "Codec",
     "FloatCodec",
+    "IntegerCodec",
     "ScalarCodec",
     "calibration_ranges",
+    "codec_class",
     "codec_from_config",
+    "default_codec",
     "get_codec",
     "register_codec",
     "registered_precisions",
+    "unregister_codec",
 ]

@@ -10,7 +10,13 @@ from .._kernels import codecs as K
 from .._kernels._config import use_parallel
 from .._validation import as_code_matrix, as_float_matrix, check_dim, raise_nonfinite
 from ..errors import ShapeError
+from ..precision import PrecisionInfo
 from .base import Codec
+
+BINARY = PrecisionInfo("binary", np.dtype("i1"), 1, (), False,
+                       "sign bits packed MSB first, stored as offset binary (byte - 128) in int8", family="signs")
+UBINARY = PrecisionInfo("ubinary", np.dtype("u1"), 1, ("bit",), False,
+                        "sign bits packed MSB first in uint8, zero-padded to whole bytes", family="signs")
 
 
 class BitCodec(Codec):
@@ -38,10 +44,30 @@ class BitCodec(Codec):
     array([-1.,  1., -1., -1.,  1.,  1., -1.,  1.], dtype=float32)
     """
 
-    precisions = ("ubinary", "binary")
+    precisions = (BINARY, UBINARY)
 
     def __init__(self, precision: str = "ubinary") -> None:
         super().__init__(precision)
+
+    @property
+    def offset_binary(self) -> bool:
+        """True for ``binary``, whose bytes are the ``ubinary`` ones minus 128 (their top bit flipped)."""
+        return self._info == BINARY
+
+    def truncate(self, dim: int) -> BitCodec:
+        return self
+
+    def truncate_codes(self, codes: np.ndarray, dim: int) -> np.ndarray:
+        """The first ``dim`` bits of each row, the bits past ``dim`` in the last byte cleared.
+
+        For ``binary`` (offset binary, ``u - 128``) the same mask works on the
+        raw bytes: it keeps the top bit, the only one the offset flips.
+        """
+        width = self.width(dim)
+        out = np.array(codes[:, :width], copy=True, order="C")
+        if dim % 8:
+            out.view(np.uint8)[:, -1] &= np.uint8((0xFF << (8 - dim % 8)) & 0xFF)
+        return out
 
     def encode(self, embeddings: Any) -> np.ndarray:
         arr, single = as_float_matrix(embeddings, "embeddings")
@@ -64,7 +90,7 @@ def pack_signs(arr: np.ndarray, name: str, single: bool = False) -> np.ndarray:
     """``np.packbits(arr > 0, axis=-1)`` in one fused pass that also refuses NaN/inf."""
     view, mask, limit = K.FLOAT_BITS[arr.dtype]
     ints = arr.view(view)
-    out = np.empty((arr.shape[0], (arr.shape[1] + 7) // 8), np.uint8)
+    out = np.empty((arr.shape[0], UBINARY.width(arr.shape[1])), np.uint8)
     # On the integer view of an IEEE float, x > 0.0 is exactly bits > 0 (NaN excluded).
     zeros = np.zeros(arr.shape[1], view)
     kernel = K.pack_greater_parallel if use_parallel(arr.size) else K.pack_greater
@@ -94,9 +120,9 @@ def resolve_bit_dim(codes: np.ndarray, dim: int | None, name: str) -> int:
     if dim is None:
         return 8 * width
     dim = check_dim(dim)
-    if (dim + 7) // 8 != width:
+    if UBINARY.width(dim) != width:
         raise ShapeError(
-            f"{name}: packed bits of dimension {dim} take {(dim + 7) // 8} bytes per row, got {width}"
+            f"{name}: packed bits of dimension {dim} take {UBINARY.width(dim)} bytes per row, got {width}"
         )
     if K.padding_bits_set(codes, dim):
         raise ShapeError(

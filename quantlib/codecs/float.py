@@ -9,7 +9,13 @@ import numpy as np
 from .._kernels.codecs import all_finite, float32_to_float16
 from .._validation import as_code_matrix, as_float_matrix, check_dim, check_finite
 from ..errors import OutOfRangeError
+from ..precision import PrecisionInfo
 from .base import Codec
+
+FLOAT32 = PrecisionInfo("float32", np.dtype("<f4"), 32, ("float", "fp32", "f4"), True,
+                        "IEEE single precision, as the providers return by default", family="float")
+FLOAT16 = PrecisionInfo("float16", np.dtype("<f2"), 16, ("half", "fp16", "f2", "halfvec"), False,
+                        "IEEE half precision (pgvector halfvec); relative error <= 2**-11", family="float")
 
 
 class FloatCodec(Codec):
@@ -34,10 +40,13 @@ class FloatCodec(Codec):
     2048
     """
 
-    precisions = ("float32", "float16")
+    precisions = (FLOAT32, FLOAT16)
 
     def __init__(self, precision: str = "float32") -> None:
         super().__init__(precision)
+
+    def truncate(self, dim: int) -> FloatCodec:
+        return self
 
     def encode(self, embeddings: Any) -> np.ndarray:
         arr, single = as_float_matrix(embeddings, "embeddings")

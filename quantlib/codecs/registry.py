@@ -7,25 +7,100 @@ from typing import Any
 
 from .._checksum import record_mismatch
 from ..errors import ConfigError, short_repr
-from ..precision import precision_info
+from ..precision import precision_info, register_precision, unregister_precision
 from .base import Codec
 
-_REGISTRY: dict[str, type[Codec]] = {}
+#: (precision name, variant) to the codec class; the variant is None but for
+#: codecs that share a precision with another, such as ``"raw"`` int8 codes.
+_REGISTRY: dict[tuple[str, str | None], type[Codec]] = {}
 
 #: Config versions codec_from_config reads (see CONFIG_VERSION in base.py).
 _READS = (1, 2, 3)
 
 
-def register_codec(cls: type[Codec]) -> type[Codec]:
-    """Register ``cls`` for each of its ``precisions`` (usable as a decorator)."""
-    for name in cls.precisions:
-        _REGISTRY[precision_info(name).name] = cls
-    return cls
+def register_codec(cls: type[Codec] | None = None, *, variant: str | None = None) -> Any:
+    """Register ``cls`` for each of its ``precisions``, which join :data:`~quantlib.PRECISIONS`.
+
+    Usable as a decorator, plain or with ``variant=``.  A new precision name
+    becomes usable everywhere a precision is taken (``quantize``,
+    ``get_codec``, ``search``, ``FlatIndex``...); a name already registered
+    to another class is replaced, so a store can register its own codec for
+    a name.  ``variant`` registers a second codec for the same precisions,
+    chosen by a config that says ``{variant: true}`` (``"raw"`` is how
+    uncalibrated int8/uint8 codes say so).
+
+    Examples
+    --------
+    A toy codec that stores each value rounded to a multiple of 1/16 in int8
+    (docs/developing.md walks through a complete one):
+
+    >>> import numpy as np
+    >>> from quantlib import Codec, PrecisionInfo, register_codec, get_codec
+    >>> @register_codec
+    ... class Sixteenths(Codec):
+    ...     precisions = (PrecisionInfo("sixteenths", np.dtype("i1"), 8, (), False, "x * 16 in int8"),)
+    ...     def encode(self, embeddings):
+    ...         return np.clip(np.rint(np.asarray(embeddings) * 16), -128, 127).astype(np.int8)
+    ...     def decode(self, codes, *, dim=None):
+    ...         return np.asarray(codes, np.float32) / 16
+    >>> get_codec("sixteenths").encode([0.5, -1.0])
+    array([  8, -16], dtype=int8)
+    >>> from quantlib.codecs import unregister_codec
+    >>> unregister_codec(Sixteenths)
+    """
+    def register(c: type[Codec]) -> type[Codec]:
+        if not (isinstance(c, type) and issubclass(c, Codec)):
+            raise ConfigError(f"cls: expected a Codec subclass, got {short_repr(c)}")
+        if not c.precisions:
+            raise ConfigError(f"cls: {c.__name__}.precisions names no PrecisionInfo record")
+        for info in c.precisions:
+            register_precision(info)
+            _REGISTRY[(info.name, variant)] = c
+        return c
+
+    return register if cls is None else register(cls)
+
+
+def unregister_codec(cls: type[Codec]) -> None:
+    """Undo :func:`register_codec`: ``cls`` and the precisions only it encodes are forgotten (tests use it)."""
+    for key in [k for k, v in _REGISTRY.items() if v is cls]:
+        del _REGISTRY[key]
+    still = {info for c in _REGISTRY.values() for info in c.precisions}
+    for info in cls.precisions:
+        if info not in still:
+            unregister_precision(info)
 
 
 def registered_precisions() -> tuple[str, ...]:
     """The precision names that have a registered codec."""
-    return tuple(_REGISTRY)
+    return tuple(dict.fromkeys(name for name, variant in _REGISTRY if variant is None))
+
+
+def default_codec(precision: Any, name: str = "precision") -> Codec:
+    """The codec of codes of ``precision`` when none is given.
+
+    For a calibrated precision that is its ``"raw"`` variant, the codes as
+    their own values (int8/uint8: :class:`~quantlib.IntegerCodec`); a
+    calibrated precision without one is refused: its codes mean nothing
+    without their parameters.
+    """
+    info = precision_info(precision, name=name)
+    if not info.calibrated:
+        return codec_class(info)(info.name)
+    raw = _REGISTRY.get((info.name, "raw"))
+    if raw is None:
+        raise ConfigError(f"codec: {info.name} codes need the codec that made them (codec=), got none")
+    return raw(info.name)
+
+
+def codec_class(precision: Any, variant: str | None = None) -> type[Codec]:
+    """The codec class registered for ``precision`` (and ``variant``)."""
+    name = precision_info(precision).name
+    try:
+        return _REGISTRY[(name, variant)]
+    except KeyError:
+        raise ConfigError(f"precision: no codec is registered for {name!r}"
+                          + (f" with variant {variant!r}" if variant else "")) from None
 
 
 def get_codec(precision: str | Codec, **params: Any) -> Codec:
@@ -46,7 +121,7 @@ def get_codec(precision: str | Codec, **params: Any) -> Codec:
             raise ConfigError(f"precision: a codec instance takes no further parameters, got {sorted(params)}")
         return precision
     name = precision_info(precision).name
-    cls = _REGISTRY[name]
+    cls = codec_class(name)
     _check_params(cls, name, params)
     return cls(name, **params)
 
@@ -96,7 +171,8 @@ def codec_from_config(config: dict[str, Any]) -> Codec:
         name = precision_info(config["id"], name="config['id']").name
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return _REGISTRY[name].from_config({**config, "id": name})
+    variants = [v for (n, v) in _REGISTRY if n == name and v is not None and config.get(v) is True]
+    return codec_class(name, variants[0] if variants else None).from_config({**config, "id": name})
 
 
 #: A version-2 config with at most this many zeros in its ranges is also checked with each sign of them.

@@ -11,7 +11,13 @@ from .._kernels import codecs as K
 from .._kernels._config import use_parallel
 from .._validation import as_array, as_code_matrix, as_float_matrix, check_finite, raise_nonfinite
 from ..errors import CalibrationError, CalibrationWarning, ConfigError, OutOfRangeError, ShapeError, short_repr
-from .base import Codec
+from ..precision import PrecisionInfo
+from .base import Affine, Codec
+
+INT8 = PrecisionInfo("int8", np.dtype("i1"), 8, (), False,
+                     "per-dimension scalar codes -128..127 over calibration ranges", family="affine", calibrated=True)
+UINT8 = PrecisionInfo("uint8", np.dtype("u1"), 8, (), False,
+                      "per-dimension scalar codes 0..255 over calibration ranges", family="affine", calibrated=True)
 
 Rounding = Literal["nearest", "floor", "truncate"]
 
@@ -108,7 +114,7 @@ class ScalarCodec(Codec):
            [-1.   ,  0.502]], dtype=float32)
     """
 
-    precisions = ("int8", "uint8")
+    precisions = (INT8, UINT8)
 
     def __init__(self, precision: str, ranges: Any, *, rounding: Rounding = "nearest") -> None:
         super().__init__(precision)
@@ -152,9 +158,26 @@ class ScalarCodec(Codec):
         """The dimension the ranges were given for."""
         return int(self.ranges.shape[1])
 
+    def affine(self) -> Affine:
+        """The map from codes to values: ``start + (code - low) * step`` per dimension."""
+        return Affine(self._start, self._step, self._low, self._high)
+
+    def truncate(self, dim: int) -> ScalarCodec:
+        """The codec of the codes' first ``dim`` dimensions: the first ``dim`` ranges.
+
+        Examples
+        --------
+        >>> ScalarCodec("int8", [[-1.0, 0.0, 2.0], [1.0, 4.0, 3.0]]).truncate(2).ranges
+        array([[-1.,  0.],
+               [ 1.,  4.]], dtype=float32)
+        """
+        if not 1 <= dim <= self.dim:
+            raise ShapeError(f"dim: expected 1 <= dim <= {self.dim} (the codec's dimension), got {dim}")
+        return ScalarCodec(self.precision, self.ranges[:, :dim], rounding=self.rounding)
+
     def encode(self, embeddings: Any) -> np.ndarray:
         arr, single = as_float_matrix(embeddings, "embeddings")
-        self._check_dim(arr.shape[1], "embeddings")
+        self.check_dim(arr.shape[1], "embeddings")
         out = np.empty(arr.shape, self.dtype)
         dt = arr.dtype.type
         kernel = K.scalar_encode_parallel if use_parallel(arr.size) else K.scalar_encode
@@ -172,7 +195,7 @@ class ScalarCodec(Codec):
 
     def decode(self, codes: Any, *, dim: int | None = None) -> np.ndarray:
         arr, single = as_code_matrix(codes, "codes", self._info, dim)
-        self._check_dim(arr.shape[1], "codes")
+        self.check_dim(arr.shape[1], "codes")
         out = np.empty(arr.shape, np.float32)
         K.scalar_decode(arr, self._start, self._step, np.float32(self._low), out)
         return out[0] if single else out
@@ -227,7 +250,7 @@ class ScalarCodec(Codec):
         """
         arr, _ = as_float_matrix(queries, "queries")
         check_finite(arr, "queries")
-        self._check_dim(arr.shape[1], "queries")
+        self.check_dim(arr.shape[1], "queries")
         q = arr.astype(np.float64)
         weights = (q * self._step.astype(np.float64)).astype(np.float32)
         w64 = weights.astype(np.float64)
@@ -271,7 +294,7 @@ class ScalarCodec(Codec):
     def __repr__(self) -> str:
         return f"ScalarCodec({self.precision!r}, dim={self.dim}, rounding={self.rounding!r})"
 
-    def _check_dim(self, d: int, name: str) -> None:
+    def check_dim(self, d: int, name: str) -> None:
         if d != self.dim:
             raise ShapeError(f"{name}: the codec's ranges are for dimension {self.dim}, got dimension {d}")
 
@@ -359,3 +382,65 @@ def _check_ranges(ranges: Any) -> np.ndarray:
             f"give max == min for a constant dimension, or a span of at least {MIN_SPAN:.3g}"
         )
     return arr
+
+
+class IntegerCodec(Codec):
+    """int8/uint8 codes that are their own values: a provider's int8, or any codes without calibration.
+
+    ``decode`` gives the codes' integer values as float32, and ``encode``
+    rounds floats to the nearest integer (half to even), refusing one outside
+    the code range (:class:`~quantlib.OutOfRangeError`) rather than wrapping
+    it.  Two code arrays of this codec score by their exact integer dot.  Its
+    config is ``{"id": "int8", "raw": true, ...}``, the marker quantlib's
+    codes files have always carried for uncalibrated codes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> codec = IntegerCodec("int8")
+    >>> codec.encode(np.array([1.4, -2.5, 127.0], dtype=np.float32))
+    array([  1,  -2, 127], dtype=int8)
+    >>> codec.decode(np.array([-128, 5], dtype=np.int8))
+    array([-128.,    5.], dtype=float32)
+    """
+
+    precisions = (INT8, UINT8)
+
+    def __init__(self, precision: str = "int8") -> None:
+        super().__init__(precision)
+        self._low, self._high = _CODE_RANGE[self.precision]
+
+    def encode(self, embeddings: Any) -> np.ndarray:
+        arr, single = as_float_matrix(embeddings, "embeddings")
+        check_finite(arr, "embeddings", single)
+        codes = np.rint(arr)
+        outside = np.flatnonzero(((codes < self._low) | (codes > self._high)).any(axis=1))
+        if outside.size:
+            i = int(outside[0])
+            j = int(np.flatnonzero((codes[i] < self._low) | (codes[i] > self._high))[0])
+            raise OutOfRangeError(f"embeddings: value {float(arr[i, j])!r} at index {j if single else (i, j)} "
+                                  f"rounds outside the {self.precision} codes {self._low}..{self._high}")
+        out = codes.astype(self.dtype)
+        return out[0] if single else out
+
+    def decode(self, codes: Any, *, dim: int | None = None) -> np.ndarray:
+        arr, single = as_code_matrix(codes, "codes", self._info, dim)
+        out = arr.astype(np.float32)
+        return out[0] if single else out
+
+    def affine(self) -> Affine:
+        """The identity map: ``start = low`` and ``step = 1`` (for any dimension, as 1-element arrays)."""
+        return Affine(np.full(1, self._low, np.float32), np.ones(1, np.float32), self._low, self._high, True)
+
+    def truncate(self, dim: int) -> IntegerCodec:
+        return self
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "raw": True}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> IntegerCodec:
+        return cls(config["id"])
+
+    def __repr__(self) -> str:
+        return f"IntegerCodec({self.precision!r})"

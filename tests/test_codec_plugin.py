@@ -1,0 +1,279 @@
+"""A codec defined here, outside quantlib, works through quantlib unchanged (issue 23's measure).
+
+Two toy codecs, each with a numpy reference:
+
+- ``toy4``: 4-bit per-dimension scalar quantization over calibration ranges,
+  one code (0..15) per uint8 byte.  It returns its affine map, so it is
+  scored by quantlib's integer kernels (family ``"affine"``).
+- ``toy4p``: the same 16 levels over a fixed range [-1, 1], two codes packed
+  per byte (high nibble first).  It gives only ``encode``/``decode``, so it
+  takes the generic path (family ``"decoded"``), and it cannot be truncated:
+  that is refused with :class:`quantlib.UnsupportedError`.
+
+Every test registers them through the fixture and forgets them after, so
+the rest of the suite sees the built-in precisions only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.spatial.distance as sd
+
+import quantlib as ql
+from quantlib.codecs import Affine, Codec, register_codec, unregister_codec
+from quantlib.precision import PrecisionInfo
+
+TOY4 = PrecisionInfo("toy4", np.dtype("u1"), 8, ("nibble",), False,
+                     "4-bit per-dimension codes 0..15 over calibration ranges, one per byte",
+                     family="affine", calibrated=True)
+TOY4O = PrecisionInfo("toy4o", np.dtype("u1"), 8, (), False,
+                      "toy4 codes that score rows with their own (numpy) kernel", family="own", calibrated=True)
+TOY4P = PrecisionInfo("toy4p", np.dtype("u1"), 4, (), False,
+                      "16 levels over [-1, 1], two codes per byte, high nibble first")
+
+
+class Toy4(Codec):
+    """4-bit scalar codes over per-dimension ranges; the reference is plain numpy."""
+
+    precisions = (TOY4,)
+
+    def __init__(self, precision: str, ranges: Any) -> None:
+        super().__init__(precision)
+        self.ranges = np.asarray(ranges, np.float32)
+        self._step = ((self.ranges[1] - self.ranges[0]) / np.float32(15)).astype(np.float32)
+
+    @classmethod
+    def fit(cls, calibration_embeddings: Any, precision: str = "toy4") -> Toy4:
+        x = np.asarray(calibration_embeddings, np.float32)
+        return cls(precision, np.stack([x.min(axis=0), x.max(axis=0)]))
+
+    @property
+    def dim(self) -> int:
+        return int(self.ranges.shape[1])
+
+    def encode(self, embeddings: Any) -> np.ndarray:
+        x = np.asarray(embeddings, np.float32)
+        if not np.isfinite(x).all():
+            raise ql.NonFiniteError("embeddings: expected finite values")
+        self.check_dim(x.shape[-1], "embeddings")
+        safe = np.where(self._step > 0, self._step, np.float32(1))
+        return np.clip(np.rint((x - self.ranges[0]) / safe), 0, 15).astype(np.uint8)
+
+    def decode(self, codes: Any, *, dim: int | None = None) -> np.ndarray:
+        c = np.asarray(codes)
+        self.check_dim(c.shape[-1], "codes")
+        return (self.ranges[0] + c.astype(np.float32) * self._step).astype(np.float32)
+
+    def affine(self) -> Affine:
+        return Affine(self.ranges[0], self._step, 0, 15)
+
+    def truncate(self, dim: int) -> Toy4:
+        return Toy4(self.precision, self.ranges[:, :dim])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "ranges": self.ranges.tolist()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Toy4:
+        return cls(config["id"], config["ranges"])
+
+
+class Toy4Own(Toy4):
+    """toy4 codes scored by the codec itself (family ``"own"``): its kernel is a numpy matrix product."""
+
+    precisions = (TOY4O,)
+
+    def affine(self) -> None:  # type: ignore[override]
+        return None
+
+    def truncate(self, dim: int) -> Toy4Own:
+        return Toy4Own(self.precision, self.ranges[:, :dim])
+
+    def prepare_queries(self, queries: np.ndarray) -> np.ndarray:
+        return queries.astype(np.float32)
+
+    def score_rows(self, prepared: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:
+        out[...] = prepared @ self.decode(rows).T
+
+
+class Toy4Packed(Codec):
+    """16 levels over [-1, 1], two per byte; encode/decode only (the generic scoring path)."""
+
+    precisions = (TOY4P,)
+
+    def encode(self, embeddings: Any) -> np.ndarray:
+        x = np.asarray(embeddings, np.float32)
+        single = x.ndim == 1
+        x = np.atleast_2d(x)
+        if not np.isfinite(x).all():
+            raise ql.NonFiniteError("embeddings: expected finite values")
+        levels = np.clip(np.rint((x + 1) * 7.5), 0, 15).astype(np.uint8)
+        if levels.shape[1] % 2:
+            levels = np.pad(levels, ((0, 0), (0, 1)))
+        out = (levels[:, 0::2] << 4) | levels[:, 1::2]
+        return out[0] if single else out
+
+    def decode(self, codes: Any, *, dim: int | None = None) -> np.ndarray:
+        c = np.atleast_2d(np.asarray(codes, np.uint8))
+        levels = np.stack([c >> 4, c & 15], axis=-1).reshape(c.shape[0], -1)
+        levels = levels[:, : 2 * c.shape[1] if dim is None else dim]
+        out = (levels.astype(np.float32) / np.float32(7.5) - 1).astype(np.float32)
+        return out[0] if np.ndim(codes) == 1 else out
+
+
+@pytest.fixture
+def toys():
+    register_codec(Toy4)
+    register_codec(Toy4Own)
+    register_codec(Toy4Packed)
+    yield
+    unregister_codec(Toy4)
+    unregister_codec(Toy4Own)
+    unregister_codec(Toy4Packed)
+
+
+def _data(n=300, d=24, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
+
+def _best(scores: np.ndarray, k: int, higher: bool = True) -> np.ndarray:
+    """Reference top-k ids: by score, ties by the lower index."""
+    key = -scores if higher else scores
+    return np.stack([np.lexsort((np.arange(len(row)), row))[:k] for row in key])
+
+
+def test_registration_adds_the_names_everywhere(toys):
+    assert [p.name for p in ql.PRECISIONS][-3:] == ["toy4", "toy4o", "toy4p"]
+    assert ql.precision_info("NIBBLE") is TOY4 and ql.code_width("toy4p", 7) == 4
+    assert "toy4" in ql.codecs.registered_precisions()
+    with pytest.raises(ql.ConfigError, match="toy4 codes need the codec that made them"):
+        ql.codecs.default_codec("toy4")
+
+
+def test_unregistering_forgets_them():
+    register_codec(Toy4)
+    unregister_codec(Toy4)
+    assert "toy4" not in [p.name for p in ql.PRECISIONS]
+    with pytest.raises(ql.UnknownPrecisionError, match="toy4"):
+        ql.precision_info("toy4")
+
+
+def test_a_name_taken_by_another_record_is_refused(toys):
+    clash = PrecisionInfo("toy4", np.dtype("u1"), 8, (), False, "another")
+    with pytest.raises(ql.ConfigError, match="already the precision 'toy4'"):
+        register_codec(type("Clash", (Toy4,), {"precisions": (clash,)}))
+
+
+def test_quantize_dequantize_and_config(toys):
+    x = _data()
+    codes = ql.quantize(x, "toy4", calibration_embeddings=x)
+    ref = Toy4.fit(x)
+    assert codes.dtype == np.uint8 and np.array_equal(codes, ref.encode(x))
+    codec = Toy4.fit(x)
+    config = json.loads(json.dumps(codec.get_config()))
+    again = ql.codec_from_config(config)
+    assert again == codec and config["version"] == 3
+    assert np.array_equal(ql.dequantize(codes, again), ref.decode(codes))
+    assert ql.get_codec("toy4", ranges=codec.ranges) == codec
+    packed = ql.quantize(x, "toy4p")
+    assert packed.shape == (300, 12) and np.array_equal(packed, Toy4Packed("toy4p").encode(x))
+    assert np.allclose(ql.dequantize(packed, "toy4p", dim=24), x, atol=1 / 15 + 1e-6)
+    with pytest.raises(ql.ConfigError, match="only int8, uint8, toy4 and toy4o use calibration"):
+        ql.quantize(x, "toy4p", calibration_embeddings=x)
+
+
+@pytest.mark.parametrize("metric", ["dot", "cosine"])
+def test_pairwise_and_search_score_the_values(toys, metric):
+    x = _data()
+    q = _data(5, seed=1)
+    for codec in (Toy4.fit(x), Toy4Own("toy4o", Toy4.fit(x).ranges), Toy4Packed("toy4p")):
+        codes = codec.encode(x)
+        values = codec.decode(codes, dim=24)
+        want = q @ values.T if metric == "dot" else 1 - sd.cdist(q, values, "cosine")
+        got = ql.pairwise(q, codes, metric, codec=codec, dim=24)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        scores, ids = ql.search(q, codes, 10, metric=metric, codec=codec, dim=24)
+        np.testing.assert_allclose(scores, np.take_along_axis(got, ids, 1), rtol=1e-6, atol=1e-6)
+        assert np.array_equal(ids, _best(got, 10)), codec
+        # rescored with float32 rows: the final ranking is the float one
+        scores, ids = ql.search(q, codes, 5, metric=metric, codec=codec, dim=24, rescore=x, oversample=4)
+        exact = ql.pairwise(q, x, metric)
+        assert np.array_equal(np.sort(scores, axis=1)[:, ::-1], scores)
+        np.testing.assert_allclose(scores, np.take_along_axis(exact, ids, 1), rtol=1e-6)
+
+
+def test_code_queries_are_scored_as_their_values(toys):
+    x = _data()
+    codec = Toy4.fit(x)
+    codes = codec.encode(x)
+    got = ql.pairwise(codes[:3], codes, "dot", codec=codec)
+    want = codec.decode(codes[:3]) @ codec.decode(codes).T
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_toy_codes_rescore_another_first_stage(toys):
+    x = _data()
+    q = _data(4, seed=2)
+    codec = Toy4.fit(x)
+    bits = ql.quantize(x, "ubinary")
+    scores, ids = ql.search(q, bits, 5, metric="dot", precision="ubinary", rescore=(codec.encode(x), codec))
+    values = codec.decode(codec.encode(x))
+    np.testing.assert_allclose(scores, np.take_along_axis(q @ values.T, ids, 1), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("precision", ["toy4", "toy4o", "toy4p"])
+def test_flat_index_adds_saves_loads_and_searches(toys, tmp_path, precision):
+    x = _data()
+    q = _data(3, seed=3)
+    ranges = Toy4.fit(x).ranges
+    codec = {"toy4": Toy4("toy4", ranges), "toy4o": Toy4Own("toy4o", ranges), "toy4p": Toy4Packed("toy4p")}[precision]
+    index = ql.FlatIndex(codec, 24, metric="cosine", rescore="float32")
+    index.add(x[:200], ids=np.arange(200) + 1000)
+    index.add(codec.encode(x[200:]), rescore=x[200:])
+    before = index.search(q, k=7)
+    index.save(tmp_path / "idx")
+    loaded = ql.FlatIndex.load(tmp_path / "idx")
+    after = loaded.search(q, k=7)
+    assert np.array_equal(before[1], after[1]) and np.array_equal(before[0], after[0])
+    first = ql.FlatIndex(codec, 24, metric="cosine")
+    first.add(x)
+    s, i = first.search(q, k=7)
+    want = ql.pairwise(q, codec.encode(x), "cosine", codec=codec, dim=24)
+    assert np.array_equal(i, _best(want, 7) + 0)
+
+
+def test_truncate_through_the_codec_or_refused(toys):
+    x = _data()
+    codec = Toy4.fit(x)
+    codes = codec.encode(x)
+    cut = ql.truncate(codes, 8, precision=codec)
+    assert np.array_equal(cut, codes[:, :8])
+    short = ql.truncate_codec(codec, 8)
+    assert np.array_equal(short.encode(x[:, :8]), cut)
+    packed = Toy4Packed("toy4p")
+    with pytest.raises(ql.UnsupportedError, match="cannot be truncated"):
+        ql.truncate(packed.encode(x), 8, precision=packed)
+    with pytest.raises(ql.UnsupportedError, match="cannot be truncated"):
+        ql.truncate_codec(packed, 8)
+
+
+def test_what_a_codec_does_not_have_is_refused(toys):
+    x = _data()
+    codec = Toy4.fit(x)
+    codes = codec.encode(x)
+    with pytest.raises(ql.ConfigError, match="'hamming' scores binary, ubinary rows, got precision 'toy4'"):
+        ql.search(x[:2], codes, 3, metric="hamming", codec=codec)
+    with pytest.raises(ql.UnsupportedError, match="convert_codes converts between"):
+        ql.convert_codes(codes, codec, "ubinary")
+    with pytest.raises(ql.ConfigError, match="toy4 codes need the codec that made them"):
+        ql.search(x[:2], codes, 3, precision="toy4")
+    with pytest.raises(ql.ShapeError, match="the codec is for dimension 24, got dimension 8"):
+        ql.search(x[:2], codes[:, :8], 3, codec=codec)
