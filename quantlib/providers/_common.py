@@ -23,6 +23,7 @@ import numpy as np
 from ..codecs.binary import resolve_bit_dim
 from ..errors import Base64DecodeError, NonFiniteError, OutOfRangeError, PayloadError, ShapeError, short_repr
 from ..precision import PrecisionInfo, precision_info
+from ._registry import payload_keys
 
 if TYPE_CHECKING:
     from ..sparse import SparseBatch
@@ -215,7 +216,7 @@ def load_payload(payload: Any) -> Mapping[str, Any]:
     if isinstance(content, bytes) and callable(getattr(payload, "json", None)):  # a requests.Response
         return _parse_json(content)
     mapping = as_mapping(payload)
-    if mapping is not None and not any(key in mapping for key in PAYLOAD_KEYS):
+    if mapping is not None and not any(key in mapping for key in payload_keys()):
         # attributes hold no payload (properties, slots, a wrapper around the body): the object's own
         # dump method may (pydantic model_dump(), to_dict(), pydantic v1 dict())
         mapping = dumped(payload) or mapping
@@ -253,9 +254,6 @@ def _parse_json(text: Any) -> Mapping[str, Any]:
         raise PayloadError(f"payload: expected a JSON object at the top level, got {_json_type(value)}")
     return value
 
-
-#: Top-level keys of the payloads quantlib reads (responses and errors).
-PAYLOAD_KEYS = ("data", "embeddings", "output", "error", "detail", "message", "code")
 
 #: Methods that dump an object to a dict, tried in this order when its attributes hold nothing.
 DUMP_METHODS = ("model_dump", "to_dict", "dict")

@@ -35,8 +35,9 @@ from ._common import (
     to_plain,
     wire_precision,
 )
+from ._registry import DecodeRequest, ErrorShape, Provider
 
-__all__ = ["COHERE_TYPES", "decode_cohere"]
+__all__ = ["COHERE", "COHERE_TYPES", "decode_cohere"]
 
 #: Cohere's embedding types, in the order the primary ``embeddings`` is chosen from.
 COHERE_TYPES = ("float", "base64", "int8", "uint8", "binary", "ubinary")
@@ -193,3 +194,29 @@ def _usage(root: Mapping[str, Any]) -> dict[str, Any] | None:
     if root.get("total_tokens") is not None:  # Voyage's client object
         return {"total_tokens": root["total_tokens"]}
     return None
+
+
+def _decode(root: Mapping[str, Any], request: DecodeRequest) -> EmbeddingResponse:
+    request.require(root, "embeddings")
+    return decode_cohere(root, output_dtype=request.output_dtype, output_dimension=request.output_dimension,
+                         provider="cohere")
+
+
+def _error(root: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """``{"id", "message"}`` (a ``code`` or a ``request_id`` is DashScope's, asked first)."""
+    message, code = root.get("message"), root.get("code")
+    if (message or code) and "id" in root:
+        return message or "", code or None
+    return None
+
+
+#: Cohere embed v2 (embeddings by type) and v1 (a list of float rows).
+COHERE = Provider(
+    name="cohere",
+    decode=_decode,
+    detect=lambda root: root.get("embeddings") is not None,
+    keys=("embeddings",),
+    shape='Cohere {"embeddings": {"float": [[...]], ...}} or {"embeddings": [[...]]}',
+    errors=(ErrorShape(_error, ("message",), '{"id", "message"}'),),
+    base64="float32",
+)

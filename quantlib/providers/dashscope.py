@@ -35,8 +35,9 @@ from ._common import (
     rows_to_array,
     to_plain,
 )
+from ._registry import DecodeRequest, ErrorShape, Provider
 
-__all__ = ["decode_dashscope"]
+__all__ = ["DASHSCOPE", "decode_dashscope"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _INT64_MAX = int(np.iinfo(np.int64).max)
@@ -164,3 +165,35 @@ def _sparse_row(row: Mapping[str, Any], where: str) -> SparseRow:
     if tokens and not has_tokens:
         raise PayloadError(f"{where}: some entries have a 'token' and some do not")
     return SparseRow(indices, values, tuple(tokens) if has_tokens else None)
+
+
+def _decode(root: Mapping[str, Any], request: DecodeRequest) -> EmbeddingResponse:
+    """The native shape (``output``), or the OpenAI shape of the compatible mode (``data``)."""
+    if root.get("data") is not None:
+        from .openai import decode_openai_shape
+
+        return decode_openai_shape(root, request)
+    request.require(root, "output")
+    return decode_dashscope(root, info=request.info, output_dimension=request.output_dimension,
+                            provider="dashscope")
+
+
+def _error(root: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """``{"code", "message", "request_id"}``: a ``message`` or ``code`` beside ``request_id`` or ``code``."""
+    message, code = root.get("message"), root.get("code")
+    if (message or code) and ("request_id" in root or "code" in root):
+        return message or "", code or None
+    return None
+
+
+#: DashScope (Alibaba Model Studio) native text embedding, and its OpenAI-compatible mode when named.
+DASHSCOPE = Provider(
+    name="dashscope",
+    decode=_decode,
+    aliases=("alibaba", "qwen"),
+    detect=lambda root: root.get("output") is not None,
+    keys=("output",),
+    shape='DashScope {"output": {"embeddings": [{"text_index": i, ...}]}}',
+    errors=(ErrorShape(_error, ("code", "message"), '{"code", "message"}'),),
+    base64="float32",
+)

@@ -31,8 +31,9 @@ from ._common import (
     optional_str,
     to_plain,
 )
+from ._registry import DecodeRequest, Provider
 
-__all__ = ["decode_multivector"]
+__all__ = ["JINA", "decode_multivector"]
 
 
 def decode_multivector(
@@ -137,3 +138,22 @@ def _packed_matrix(
         except ShapeError as exc:
             raise ShapeError(f"{exc} (output_dimension={dim})") from None
     return matrix, info
+
+
+def _decode(root: Mapping[str, Any], request: DecodeRequest) -> EmbeddingResponse:
+    from .openai import decode_openai_shape
+
+    return decode_openai_shape(root, request)
+
+
+#: Jina: the OpenAI shape for single vectors, ``embeddings`` matrices for multi-vectors.  Not detected on its
+#: own: the OpenAI record names it from the model (``jina-...``) or from multi-vector rows.
+JINA = Provider(
+    name="jina",
+    decode=_decode,
+    aliases=("jinaai",),
+    keys=("data",),
+    shape='Jina multi-vector {"data": [{"embeddings": [[...]]}]}',
+    models=("jina",),
+    base64="float32",
+)
