@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import PayloadError, ShapeError, short_repr
-from ..precision import PrecisionInfo, precision_info
+from ..precision import PrecisionInfo, code_width, precision_info
 from ._common import (
     EmbeddingResponse,
     as_mapping,
@@ -166,9 +166,9 @@ def _check_consistent(decoded: dict[str, np.ndarray], dims: dict[str, int]) -> N
     if full:
         dim = next(iter(full.values()))
         for name in ("binary", "ubinary"):
-            if name in decoded and decoded[name].shape[1] != (dim + 7) // 8:
+            if name in decoded and decoded[name].shape[1] != code_width(name, dim):
                 raise ShapeError(
-                    f"embeddings.{name}: packed bits of dimension {dim} take {(dim + 7) // 8} bytes per row, "
+                    f"embeddings.{name}: packed bits of dimension {dim} take {code_width(name, dim)} bytes per row, "
                     f"got {decoded[name].shape[1]}"
                 )
 

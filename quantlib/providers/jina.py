@@ -21,7 +21,7 @@ import numpy as np
 
 from ..codecs.binary import resolve_bit_dim
 from ..errors import PayloadError, ShapeError
-from ..precision import PrecisionInfo, precision_info
+from ..precision import PrecisionInfo, code_width, precision_info
 from ._common import (
     EmbeddingResponse,
     base64_rows_to_array,
@@ -94,7 +94,7 @@ def decode_multivector(
                 )
         matrices.append(matrix)
     info = info or precision_info("float32")
-    width = 0 if dim is None else ((dim + 7) // 8 if info.packed else dim)
+    width = 0 if dim is None else code_width(info, dim)
     matrices = [m if m.shape[0] else np.empty((0, width), m.dtype) for m in matrices]
     usage = root.get("usage")
     return EmbeddingResponse(
@@ -111,7 +111,7 @@ def decode_multivector(
 
 def _logical_dim(matrix: np.ndarray, info: PrecisionInfo | None, dim: int | None) -> int:
     if info is not None and info.packed:
-        return dim if dim is not None and (dim + 7) // 8 == matrix.shape[1] else 8 * matrix.shape[1]
+        return dim if dim is not None and code_width(info, dim) == matrix.shape[1] else 8 * matrix.shape[1]
     return matrix.shape[1]
 
 
@@ -126,7 +126,7 @@ def _packed_matrix(
             "pass output_dimension= (the request's dimensions)"
         )
     flat, _ = base64_rows_to_array([value], info, lambda _r: where, None)
-    width = (dim + 7) // 8 if info.packed else dim
+    width = code_width(info, dim)
     if flat.shape[1] % width:
         raise ShapeError(
             f"{where}: {flat.shape[1]} {info.name} items are not a whole number of token vectors of {width}"
