@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import numpy as np
 
+from .. import encoding
 from ..codecs.binary import resolve_bit_dim
 from ..encoding import RowWords
-from ..encoding import decode_rows as decode_b64_rows
 from ..errors import (
     Base64DecodeError,
     NonFiniteError,
@@ -178,15 +178,13 @@ class EmbeddingResponse:
 
         if self.sparse is None:
             raise PayloadError("sparse: this response holds no sparse embeddings")
-        rows = []
-        for row in self.sparse:
-            if row.tokens is None:
-                pairs = zip(row.indices, row.values, strict=True)
-                rows.append([{"index": int(i), "value": float(v)} for i, v in pairs])
-            else:
-                rows.append([{"index": int(i), "value": float(v), "token": t}
-                             for i, v, t in zip(row.indices, row.values, row.tokens, strict=True)])
-        return SparseBatch.from_dashscope(rows, vocab_size=vocab_size)
+        rows = self.sparse
+        tokens = _sparse_tokens(rows)
+        indptr = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum([len(row.indices) for row in rows], out=indptr[1:])
+        indices = np.concatenate([row.indices for row in rows]) if rows else np.zeros(0, np.int64)
+        values = np.concatenate([row.values for row in rows]) if rows else np.zeros(0, np.float32)
+        return SparseBatch(indptr, indices, values, vocab_size=vocab_size, tokens=tokens)
 
     def __repr__(self) -> str:
         parts = [f"provider={self.provider!r}", f"model={self.model!r}", f"precision={self.precision!r}"]
@@ -200,6 +198,17 @@ class EmbeddingResponse:
         if self.multivectors is not None:
             parts.append(f"multivectors={len(self.multivectors)} inputs")
         return f"EmbeddingResponse({', '.join(parts)})"
+
+
+def _sparse_tokens(rows: Sequence[SparseRow]) -> list[str] | None:
+    """The rows' tokens end to end, or None; rows with entries must all have them or all not."""
+    have = [(r, row.tokens is not None) for r, row in enumerate(rows) if len(row.indices)]
+    if not have:
+        return None
+    for r, has in have:
+        if has != have[0][1]:
+            raise PayloadError(f"rows[{r}][0]: 'token' must be on every entry or on none")
+    return [token for row in rows for token in (row.tokens or ())] if have[0][1] else None
 
 
 # ---------------------------------------------------------------- payload loading
@@ -672,7 +681,7 @@ def base64_rows_to_array(
         return np.empty((0, width), info.dtype.newbyteorder("=")), output_dimension or 0
     if isinstance(rows[0], (str, bytes)) and not rows[0]:
         raise ShapeError(f"{where(0)}: expected at least one value per row, got an empty base64 string")
-    out = decode_b64_rows(rows, info.dtype, words=_PayloadWords(where, info))
+    out = encoding.decode_rows(rows, info.dtype, words=_PayloadWords(where, info))
     if info.is_float and not np.isfinite(out).all():
         r, j = _locate(~np.isfinite(out))
         raise NonFiniteError(f"{where(r)}: expected finite values, got {out[r, j].item()} at position {j}")

@@ -98,7 +98,9 @@ def decode_dashscope(
         if len(sparse_at) != len(positions):
             k = next(k for k in positions if rows[k].get("sparse_embedding") is None)
             raise PayloadError(f"output.embeddings[{k}].sparse_embedding: missing, while other rows have one")
-        sparse = [_sparse_row(rows[k], f"output.embeddings[{k}].sparse_embedding") for k in positions]
+        sparse = _sparse_rows([rows[k] for k in positions])
+        if sparse is None:  # something is unusual or wrong: entry by entry, wording the first error
+            sparse = [_sparse_row(rows[k], f"output.embeddings[{k}].sparse_embedding") for k in positions]
     if embeddings is None and sparse is None and positions:
         raise PayloadError(
             "output.embeddings[0]: expected 'embedding' (dense) or 'sparse_embedding' (sparse), got neither"
@@ -121,6 +123,50 @@ def decode_dashscope(
 
 def _where(k: int) -> str:
     return f"output.embeddings[{k}]"
+
+
+def _sparse_rows(rows: list[Mapping[str, Any]]) -> list[SparseRow] | None:
+    """Every row's ``sparse_embedding`` parsed in one pass into one index and one weight array, or None.
+
+    The rows are views of those arrays, in payload order.  Only plain JSON
+    (dicts, ints, floats, strings) that is valid takes this path; anything
+    else returns None, and :func:`_sparse_row` then reads entry by entry and
+    words the first error (or reads an SDK object's entries).
+    """
+    lists = [row.get("sparse_embedding") for row in rows]
+    if not all(type(entries) is list for entries in lists):
+        return None
+    flat = [entry for entries in lists for entry in entries]
+    if not all(type(entry) is dict for entry in flat):
+        return None
+    ids = [entry.get("index") for entry in flat]
+    weights = [entry.get("value") for entry in flat]
+    words = [entry.get("token") for entry in flat]
+    if not (all(type(i) is int for i in ids) and all(type(v) is float or type(v) is int for v in weights)):
+        return None
+    try:
+        indices = np.array(ids, np.int64)
+        wide = np.array(weights, np.float64)
+    except (OverflowError, ValueError, TypeError):  # an id beyond 64 bits, an integer weight beyond float64
+        return None
+    with np.errstate(invalid="ignore"):
+        if indices.size and (indices.min() < 0 or not (np.abs(wide) <= _FLOAT32_MAX).all()):  # NaN fails too
+            return None
+    values = wide.astype(np.float32)
+    out = []
+    start = 0
+    for entries in lists:
+        stop = start + len(entries)
+        row_words = words[start:stop]
+        if all(type(w) is str for w in row_words):
+            tokens: tuple[str, ...] | None = tuple(row_words)
+        elif all(w is None for w in row_words):
+            tokens = None
+        else:
+            return None
+        out.append(SparseRow(indices[start:stop], values[start:stop], tokens))
+        start = stop
+    return out
 
 
 def _sparse_row(row: Mapping[str, Any], where: str) -> SparseRow:
