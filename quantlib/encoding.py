@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -293,33 +294,40 @@ def _frame(raw: bytes, wire: np.dtype, width: int | None, name: str) -> np.ndarr
     return out
 
 
-class RowWords:
-    """How :func:`decode_rows` words its errors: :func:`b64decode`'s words, rows named ``data[i]``.
+def _data_row(i: int) -> str:
+    return f"data[{i}]"
 
-    The provider decoders pass a subclass that names payload fields
-    (``data[3].embedding``) and speaks of the request's ``output_dtype``.
+
+@dataclass(frozen=True)
+class RowWords:
+    """How :func:`decode_rows` words its errors; the defaults are :func:`b64decode`'s, rows named ``data[i]``.
+
+    The provider decoders name payload fields (``data[3].embedding``), call a
+    row that is not text a :class:`~quantlib.PayloadError` and suspect the
+    request's ``output_dtype``.
+
+    Attributes
+    ----------
+    where : callable
+        ``where(i)``: the name of row ``i``.
+    items : str or None
+        What the items are called (default: the wire dtype's name).
+    not_text : type
+        The error for a row that is not text, and ``text`` the words it expects, ``describe`` how it shows the row.
+    hint : str
+        Added to the message about bytes that are not whole items.
+    ragged : str
+        After "rows must all have the same length; ": ``{i}``, ``{where}``, ``{first_where}``, ``{nbytes}``,
+        ``{first}`` (bytes), ``{items}``, ``{first_items}``.
     """
 
-    def __init__(self, where: Callable[[int], str] | None = None) -> None:
-        self.where = where or (lambda i: f"data[{i}]")
-
-    def not_text(self, i: int, row: Any) -> QuantlibError:
-        return DTypeError(f"{self.where(i)}: expected a base64 str or bytes, got {describe(row)}")
-
-    def not_whole(self, i: int, nbytes: int, wire: np.dtype) -> QuantlibError:
-        return Base64DecodeError(
-            f"{self.where(i)}: {nbytes} decoded bytes are not a whole number of {wire.name} items "
-            f"({wire.itemsize} bytes each)"
-        )
-
-    def wrong_width(self, i: int, width: int, count: int) -> QuantlibError:
-        return Base64DecodeError(f"{self.where(i)}: expected {width} items per row, got {count}")
-
-    def ragged(self, i: int, first: int, nbytes: int, wire: np.dtype) -> QuantlibError:
-        return Base64DecodeError(
-            f"{self.where(i)}: rows must all have the same length; row 0 has {first // wire.itemsize} "
-            f"items, row {i} has {nbytes // wire.itemsize}"
-        )
+    where: Callable[[int], str] = _data_row
+    items: str | None = None
+    not_text: type[QuantlibError] = DTypeError
+    text: str = "a base64 str or bytes"
+    describe: Callable[[Any], str] = describe
+    hint: str = ""
+    ragged: str = "row 0 has {first_items} items, row {i} has {items}"
 
 
 _WORDS = RowWords()
@@ -348,7 +356,7 @@ def decode_rows(
         return out
     first = _row_bytes(rows, 0, wire, words)
     if width is not None and len(first) // wire.itemsize != width:
-        raise words.wrong_width(0, width, len(first) // wire.itemsize)
+        raise Base64DecodeError(f"{words.where(0)}: expected {width} items per row, got {len(first) // wire.itemsize}")
     chars = len(rows[0])
     same_chars = all(isinstance(row, (str, bytes)) and len(row) == chars for row in rows)
     raws: list[bytes] = [first]
@@ -364,18 +372,24 @@ def decode_rows(
 def _row_bytes(rows: Sequence[Any], r: int, wire: np.dtype, words: RowWords) -> bytes:
     row = rows[r]
     if not isinstance(row, (str, bytes, bytearray, memoryview)):
-        raise words.not_text(r, row)
+        raise words.not_text(f"{words.where(r)}: expected {words.text}, got {words.describe(row)}")
     try:
         raw = binascii.a2b_base64(row, strict_mode=True)
     except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII characters in a str
         raise Base64DecodeError(f"{words.where(r)}: invalid base64 ({exc})") from None
     if len(raw) % wire.itemsize:
-        raise words.not_whole(r, len(raw), wire)
+        raise Base64DecodeError(
+            f"{words.where(r)}: {len(raw)} decoded bytes are not a whole number of {words.items or wire.name} items "
+            f"({wire.itemsize} bytes each){words.hint}"
+        )
     return raw
 
 
 def _same_row_bytes(rows: Sequence[Any], r: int, first: bytes, wire: np.dtype, words: RowWords) -> bytes:
     raw = _row_bytes(rows, r, wire, words)
     if len(raw) != len(first):
-        raise words.ragged(r, len(first), len(raw), wire)
+        size = wire.itemsize
+        raise Base64DecodeError(f"{words.where(r)}: rows must all have the same length; " + words.ragged.format(
+            i=r, where=words.where(r), first_where=words.where(0), nbytes=len(raw), first=len(first),
+            items=len(raw) // size, first_items=len(first) // size))
     return raw

@@ -28,7 +28,6 @@ from ..errors import (
     NonFiniteError,
     OutOfRangeError,
     PayloadError,
-    QuantlibError,
     ShapeError,
     short_repr,
 )
@@ -159,18 +158,18 @@ class EmbeddingResponse:
     def sparse_batch(self, *, vocab_size: int | None = None) -> SparseBatch:
         """The sparse embeddings as a :class:`~quantlib.SparseBatch` (CSR, ids sorted, tokens kept).
 
-        Raises
-        ------
-        PayloadError
-            When the response has no sparse embeddings.
+        The rows' arrays, parsed once by the decoder, go to the
+        :class:`~quantlib.SparseBatch` constructor as they are (no dicts, no
+        second parse); a response without sparse embeddings raises a
+        :class:`~quantlib.PayloadError`.
 
         Examples
         --------
-        >>> import quantlib
+        >>> from quantlib import decode_response
         >>> payload = {"output": {"embeddings": [{"text_index": 0, "sparse_embedding": [
         ...     {"index": 7149, "value": 0.5, "token": "swift"}, {"index": 2490, "value": 0.25, "token": "back"}]}]},
         ...     "usage": {"total_tokens": 2}, "request_id": "r1"}
-        >>> b = quantlib.decode_response(payload).sparse_batch(vocab_size=250002)
+        >>> b = decode_response(payload).sparse_batch(vocab_size=250002)
         >>> b.indices.tolist(), b.values.tolist(), b.tokens
         ([2490, 7149], [0.25, 0.5], ('back', 'swift'))
         """
@@ -641,29 +640,6 @@ def _check_width(out: np.ndarray, info: PrecisionInfo, where: Where, output_dime
     return width
 
 
-class _PayloadWords(RowWords):
-    """The row decoder's errors in payload words: fields named, the request's ``output_dtype`` suspected."""
-
-    def __init__(self, where: Where, info: PrecisionInfo) -> None:
-        super().__init__(where)
-        self.info = info
-
-    def not_text(self, i: int, row: Any) -> QuantlibError:
-        return PayloadError(f"{self.where(i)}: expected a base64 string, got {_json_type(row)}")
-
-    def not_whole(self, i: int, nbytes: int, wire: np.dtype) -> QuantlibError:
-        return Base64DecodeError(
-            f"{self.where(i)}: {nbytes} decoded bytes are not a whole number of {self.info.name} items "
-            f"({wire.itemsize} bytes each); is output_dtype right?"
-        )
-
-    def ragged(self, i: int, first: int, nbytes: int, wire: np.dtype) -> QuantlibError:
-        return Base64DecodeError(
-            f"{self.where(i)}: rows must all have the same length; {self.where(0)} decodes to {first} bytes, "
-            f"{self.where(i)} to {nbytes}"
-        )
-
-
 def base64_rows_to_array(
     rows: Sequence[Any],
     info: PrecisionInfo,
@@ -681,7 +657,10 @@ def base64_rows_to_array(
         return np.empty((0, width), info.dtype.newbyteorder("=")), output_dimension or 0
     if isinstance(rows[0], (str, bytes)) and not rows[0]:
         raise ShapeError(f"{where(0)}: expected at least one value per row, got an empty base64 string")
-    out = encoding.decode_rows(rows, info.dtype, words=_PayloadWords(where, info))
+    words = RowWords(where=where, items=info.name, not_text=PayloadError, text="a base64 string",
+                     describe=_json_type, hint="; is output_dtype right?",
+                     ragged="{first_where} decodes to {first} bytes, {where} to {nbytes}")
+    out = encoding.decode_rows(rows, info.dtype, words=words)
     if info.is_float and not np.isfinite(out).all():
         r, j = _locate(~np.isfinite(out))
         raise NonFiniteError(f"{where(r)}: expected finite values, got {out[r, j].item()} at position {j}")

@@ -36,6 +36,7 @@ from ._common import (
     to_plain,
 )
 from ._registry import DecodeRequest, ErrorShape, Provider
+from .openai import or_openai_shape
 
 __all__ = ["DASHSCOPE", "decode_dashscope"]
 
@@ -213,15 +214,9 @@ def _sparse_row(row: Mapping[str, Any], where: str) -> SparseRow:
     return SparseRow(indices, values, tuple(tokens) if has_tokens else None)
 
 
-def _decode(root: Mapping[str, Any], request: DecodeRequest) -> EmbeddingResponse:
-    """The native shape (``output``), or the OpenAI shape of the compatible mode (``data``)."""
-    if root.get("data") is not None:
-        from .openai import decode_openai_shape
-
-        return decode_openai_shape(root, request)
+def _decode_native(root: Mapping[str, Any], request: DecodeRequest) -> EmbeddingResponse:
     request.require(root, "output")
-    return decode_dashscope(root, info=request.info, output_dimension=request.output_dimension,
-                            provider="dashscope")
+    return decode_dashscope(root, info=request.info, output_dimension=request.output_dimension, provider="dashscope")
 
 
 def _error(root: Mapping[str, Any]) -> tuple[Any, Any] | None:
@@ -235,7 +230,7 @@ def _error(root: Mapping[str, Any]) -> tuple[Any, Any] | None:
 #: DashScope (Alibaba Model Studio) native text embedding, and its OpenAI-compatible mode when named.
 DASHSCOPE = Provider(
     name="dashscope",
-    decode=_decode,
+    decode=or_openai_shape(_decode_native),  # the compatible mode, named provider="dashscope", is the OpenAI shape
     aliases=("alibaba", "qwen"),
     detect=lambda root: root.get("output") is not None,
     keys=("output",),

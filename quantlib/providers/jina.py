@@ -31,7 +31,8 @@ from ._common import (
     optional_str,
     to_plain,
 )
-from ._registry import DecodeRequest, Provider
+from ._registry import Provider
+from .openai import decode_openai_shape
 
 __all__ = ["JINA", "decode_multivector"]
 
@@ -49,12 +50,13 @@ def decode_multivector(
 
     Examples
     --------
-    >>> import quantlib
-    >>> r = quantlib.decode_response({"data": [
-    ...     {"index": 0, "embeddings": [[0.5, 1.0], [0.25, -1.0], [1.0, 0.0]]},
-    ...     {"index": 1, "embeddings": [[2.0, 3.0]]}]})
+    jina-embeddings-v4 with ``return_multivector`` puts each matrix in ``embedding``:
+
+    >>> from quantlib import decode_response
+    >>> r = decode_response({"model": "jina-embeddings-v4", "data": [
+    ...     {"index": 1, "embedding": [[2.0, 3.0]]}, {"index": 0, "embedding": [[0.5, 1.0], [0.25, -1.0]]}]})
     >>> [m.shape for m in r.multivectors], r.dim, r.provider
-    ([(3, 2), (1, 2)], 2, 'jina')
+    ([(2, 2), (1, 2)], 2, 'jina')
     """
     order = input_order([row.get("index") for row in rows], lambda k: f"data[{k}]", "index")
     positions = list(range(len(rows))) if order is None else order
@@ -140,17 +142,11 @@ def _packed_matrix(
     return matrix, info
 
 
-def _decode(root: Mapping[str, Any], request: DecodeRequest) -> EmbeddingResponse:
-    from .openai import decode_openai_shape
-
-    return decode_openai_shape(root, request)
-
-
 #: Jina: the OpenAI shape for single vectors, ``embeddings`` matrices for multi-vectors.  Not detected on its
 #: own: the OpenAI record names it from the model (``jina-...``) or from multi-vector rows.
 JINA = Provider(
     name="jina",
-    decode=_decode,
+    decode=decode_openai_shape,
     aliases=("jinaai",),
     keys=("data",),
     shape='Jina multi-vector {"data": [{"embeddings": [[...]]}]}',

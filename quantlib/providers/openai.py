@@ -23,7 +23,7 @@ is a multi-vector response (see :mod:`quantlib.providers.jina`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import PayloadError
@@ -40,7 +40,7 @@ from ._common import (
 )
 from ._registry import DecodeRequest, ErrorShape, Provider, get_provider, model_provider
 
-__all__ = ["OPENAI", "decode_openai", "decode_openai_shape"]
+__all__ = ["OPENAI", "decode_openai", "decode_openai_shape", "or_openai_shape"]
 
 def decode_openai(
     root: Mapping[str, Any],
@@ -146,6 +146,17 @@ def decode_openai_shape(root: Mapping[str, Any], request: DecodeRequest) -> Embe
     request.require(root, "data")
     return decode_openai(root, info=request.info, output_dimension=request.output_dimension,
                          provider=request.provider)
+
+
+def or_openai_shape(
+    native: Callable[[Mapping[str, Any], DecodeRequest], EmbeddingResponse],
+) -> Callable[[Mapping[str, Any], DecodeRequest], EmbeddingResponse]:
+    """A record's ``decode``: the OpenAI shape when the payload has ``data``, else the provider's ``native`` one."""
+
+    def decode(root: Mapping[str, Any], request: DecodeRequest) -> EmbeddingResponse:
+        return decode_openai_shape(root, request) if root.get("data") is not None else native(root, request)
+
+    return decode
 
 
 def _error(root: Mapping[str, Any]) -> tuple[Any, Any] | None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._common import EmbeddingResponse
-from ._registry import DecodeRequest, ErrorShape, Provider
+from ._registry import ErrorShape, Provider
+from .cohere import decode_as
+from .openai import or_openai_shape
 
 __all__ = ["VOYAGE"]
 
@@ -22,17 +23,6 @@ def _is_client_object(root: Mapping[str, Any]) -> bool:
     """The client's ``EmbeddingsObject``: rows and ``total_tokens``, no ``id`` (nor DashScope's ``output``)."""
     return ("total_tokens" in root and isinstance(root.get("embeddings"), (list, tuple)) and "id" not in root
             and root.get("output") is None)
-
-
-def _decode(root: Mapping[str, Any], request: DecodeRequest) -> EmbeddingResponse:
-    from .cohere import decode_cohere
-    from .openai import decode_openai_shape
-
-    if root.get("data") is not None:
-        return decode_openai_shape(root, request)
-    request.require(root, "embeddings")
-    return decode_cohere(root, output_dtype=request.output_dtype, output_dimension=request.output_dimension,
-                         provider="voyage")
 
 
 def _error(root: Mapping[str, Any]) -> tuple[Any, Any] | None:
@@ -44,7 +34,7 @@ def _error(root: Mapping[str, Any]) -> tuple[Any, Any] | None:
 
 VOYAGE = Provider(
     name="voyage",
-    decode=_decode,
+    decode=or_openai_shape(decode_as("voyage")),  # REST: the OpenAI shape; the client: its object
     aliases=("voyageai", "mongodb"),
     detect=_is_client_object,
     keys=("data", "embeddings"),
