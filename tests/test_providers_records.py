@@ -226,3 +226,45 @@ def test_dashscope_sparse_odd_entries_take_the_entry_by_entry_path():
     with pytest.raises(quantlib.NonFiniteError, match=r"sparse_embedding\[1\]\.value: expected a finite number"):
         decode_response({"output": {"embeddings": [{"sparse_embedding": [
             {"index": 3, "value": 1.0}, {"index": 4, "value": float("nan")}]}]}})
+
+
+def test_replace_keeps_the_place_and_drops_the_old_aliases(toy):
+    other = Provider(name="toy", decode=_decode_toy, aliases=("toy-2",), detect=TOY.detect, keys=("vectors",))
+    register_provider(other, replace=True)
+    assert [p.name for p in registered_providers()][-1] == "toy" and get_provider("toy-2") is other
+    with pytest.raises(ConfigError, match=r"provider: expected one of .*, toy \(or None to detect\), got 'toy-ai'"):
+        get_provider("toy-ai")
+
+
+def test_decoding_while_records_come_and_go_in_other_threads():
+    import threading
+
+    payload = {"data": [{"index": 0, "embedding": [0.5, 1.0]}]}
+    stop = threading.Event()
+    failures = []
+
+    def churn():
+        while not stop.is_set():
+            register_provider(TOY)
+            unregister_provider("toy")
+
+    def decode():
+        for _ in range(300):
+            try:
+                assert decode_response(payload).provider == "openai"
+                assert decode_response({"vectors": [[1.0]]}).provider == "toy"  # while it is registered
+            except PayloadError as exc:
+                if "unknown shape" not in str(exc):  # while it is not
+                    failures.append(exc)
+            except Exception as exc:  # noqa: BLE001 - any other failure is the finding
+                failures.append(exc)
+
+    threads = [threading.Thread(target=churn)] + [threading.Thread(target=decode) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads[1:]:
+        t.join()
+    stop.set()
+    threads[0].join()
+    assert failures == []
+    assert "toy" not in {p.name for p in registered_providers()}

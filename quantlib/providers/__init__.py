@@ -38,6 +38,7 @@ from ._common import (
     wire_precision,
 )
 from ._registry import (
+    PROVIDERS,
     DecodeRequest,
     ErrorShape,
     Provider,
@@ -72,8 +73,6 @@ __all__ = [
     "unregister_provider",
 ]
 
-#: The built-in provider names ``decode_response(provider=...)`` takes (registered records add theirs).
-PROVIDERS = ("openai", "voyage", "jina", "cohere", "dashscope")
 
 # Detection and error shapes are asked in this order: OpenAI's "data" before DashScope's "output", Voyage's
 # client object and "detail" before DashScope's "code"/"message", DashScope's before Cohere's.
@@ -175,7 +174,7 @@ def _provider_name(provider: Any) -> str | None:
     """The canonical name of a provider name or alias (None stays None), or a ConfigError."""
     if provider is None:
         return None
-    return get_provider(provider, builtin_names=PROVIDERS).name
+    return get_provider(provider).name
 
 
 def _what(payload: Any) -> str:

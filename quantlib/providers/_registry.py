@@ -10,8 +10,9 @@ one module with its record, registered with :func:`register_provider`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, PayloadError, ProviderError, short_repr
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from ._common import EmbeddingResponse
 
 __all__ = [
+    "PROVIDERS",
     "DecodeRequest",
     "ErrorShape",
     "Provider",
@@ -140,10 +142,18 @@ class Provider:
     base64: str | None = None
 
 
-@dataclass
+#: The built-in provider names ``decode_response(provider=...)`` takes, in the order messages list them
+#: (registered records add theirs after).
+PROVIDERS = ("openai", "voyage", "jina", "cohere", "dashscope")
+
+
 class _Registry:
-    records: dict[str, Provider] = field(default_factory=dict)
-    names: dict[str, str] = field(default_factory=dict)  # every name and alias -> canonical name
+    """The records, replaced whole on every change (under a lock), so that a decode reads one consistent set."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.records: tuple[Provider, ...] = ()
+        self.names: dict[str, Provider] = {}  # every name and alias
 
 
 _REGISTRY = _Registry()
@@ -152,12 +162,15 @@ _REGISTRY = _Registry()
 def register_provider(record: Provider, *, replace: bool = False) -> Provider:
     """Add a provider record; :func:`~quantlib.decode_response` then names and detects it.
 
+    Records are asked in registration order (the built-ins first), for
+    detection and for error shapes; see "Adding a provider" in the docs.
+
     Parameters
     ----------
     record : Provider
         The record.  Its name and aliases must be new (lower case, no spaces).
     replace : bool
-        Replace a record of the same name (its old aliases are dropped).
+        Replace the record of the same name, in its place in the order (its old aliases are dropped).
 
     Returns
     -------
@@ -173,59 +186,74 @@ def register_provider(record: Provider, *, replace: bool = False) -> Provider:
         raise ConfigError(f"record: expected a quantlib.providers.Provider, got {type(record).__name__}")
     words = (record.name, *record.aliases)
     for word in words:
-        if not isinstance(word, str) or not word or word != word.strip().lower():
+        if not isinstance(word, str) or not word or word != word.strip().lower() or " " in word:
             raise ConfigError(f"record: provider names are lower-case words without spaces, got {short_repr(word)}")
-    if replace and record.name in _REGISTRY.records:
-        unregister_provider(record.name)
-    for word in words:
-        if word in _REGISTRY.names or words.count(word) > 1:
-            raise ConfigError(
-                f"record: the provider name {word!r} is taken (by {_REGISTRY.names.get(word, record.name)!r}); "
-                "pass replace=True to replace a record"
-            )
-    _REGISTRY.records[record.name] = record
-    _REGISTRY.names.update(dict.fromkeys(words, record.name))
+    with _REGISTRY.lock:
+        old = _REGISTRY.names.get(record.name) if replace else None
+        records = tuple(r for r in _REGISTRY.records if r is not old)
+        names = {w: r for w, r in _REGISTRY.names.items() if r is not old}
+        for word in words:
+            if word in names or words.count(word) > 1:
+                owner = names[word].name if word in names else record.name
+                raise ConfigError(
+                    f"record: the provider name {word!r} is taken (by {owner!r}); pass replace=True to replace "
+                    "a record"
+                )
+        at = _REGISTRY.records.index(old) if old is not None else len(records)
+        _REGISTRY.records = (*records[:at], record, *records[at:])
+        _REGISTRY.names = {**names, **dict.fromkeys(words, record)}
     return record
 
 
 def unregister_provider(name: str) -> Provider:
-    """Remove the record named ``name`` (or one of its aliases) and return it."""
-    record = get_provider(name)
-    del _REGISTRY.records[record.name]
-    for word in (record.name, *record.aliases):
-        _REGISTRY.names.pop(word, None)
-    return record
-
-
-def registered_providers() -> tuple[Provider, ...]:
-    """The registered records, in registration order (the order detection asks them in)."""
-    return tuple(_REGISTRY.records.values())
-
-
-def get_provider(name: Any, *, builtin_names: tuple[str, ...] = ()) -> Provider:
-    """The record for a name or an alias (any case, spaces around it ignored).
+    """Remove the record named ``name`` (or one of its aliases) and return it.
 
     Raises
     ------
     ConfigError
         No record has that name.
     """
+    with _REGISTRY.lock:
+        record = get_provider(name)
+        _REGISTRY.records = tuple(r for r in _REGISTRY.records if r is not record)
+        _REGISTRY.names = {w: r for w, r in _REGISTRY.names.items() if r is not record}
+    return record
+
+
+def registered_providers() -> tuple[Provider, ...]:
+    """The registered records, in registration order (the order detection asks them in)."""
+    return _REGISTRY.records
+
+
+def get_provider(name: Any) -> Provider:
+    """The record for a name or an alias (any case, spaces around it ignored).
+
+    Raises
+    ------
+    ConfigError
+        No record has that name.
+
+    Examples
+    --------
+    >>> get_provider(" OVH ").name
+    'openai'
+    """
     word = name.strip().lower() if isinstance(name, str) else None
-    canonical = _REGISTRY.names.get(word) if word is not None else None
-    if canonical is None:
-        names = list(dict.fromkeys((*builtin_names, *_REGISTRY.records)))
+    record = _REGISTRY.names.get(word) if word is not None else None
+    if record is None:
+        names = dict.fromkeys((*PROVIDERS, *(r.name for r in _REGISTRY.records)))
         raise ConfigError(
             f"provider: expected one of {', '.join(names)} (or None to detect), got {short_repr(name)}"
         )
-    return _REGISTRY.records[canonical]
+    return record
 
 
 def detect_provider(root: Mapping[str, Any], what: str, errors_shape: str) -> Provider:
     """The first record whose ``detect`` recognises ``root``, or the PayloadError listing every shape tried."""
-    for record in _REGISTRY.records.values():
+    for record in _REGISTRY.records:
         if record.detect is not None and record.detect(root):
             return record
-    shapes = [r.shape for r in _REGISTRY.records.values() if r.shape]
+    shapes = [r.shape for r in _REGISTRY.records if r.shape]
     raise PayloadError(
         f"payload: unknown shape, {what} with keys {sorted(map(str, root))[:12]}; tried "
         + "; ".join([*shapes, errors_shape])
@@ -237,7 +265,7 @@ def model_provider(model: str | None) -> Provider | None:
     if not model:
         return None
     name = model.rsplit("/", 1)[-1].lower()
-    for record in _REGISTRY.records.values():
+    for record in _REGISTRY.records:
         if record.models and name.startswith(record.models):
             return record
     return None
@@ -245,18 +273,18 @@ def model_provider(model: str | None) -> Provider | None:
 
 def payload_keys() -> tuple[str, ...]:
     """Every top-level key that marks a payload (success or error) of some registered provider."""
-    keys = [k for r in _REGISTRY.records.values() for k in (*r.keys, *(k for e in r.errors for k in e.keys))]
+    keys = [k for r in _REGISTRY.records for k in (*r.keys, *(k for e in r.errors for k in e.keys))]
     return tuple(dict.fromkeys(keys))
 
 
 def success_keys() -> tuple[str, ...]:
     """The top-level keys of every registered provider's successful payload."""
-    return tuple(dict.fromkeys(k for r in _REGISTRY.records.values() for k in r.keys))
+    return tuple(dict.fromkeys(k for r in _REGISTRY.records for k in r.keys))
 
 
 def error_shapes() -> str:
     """The registered error shapes, for the message about a payload of no known shape."""
-    return "error payloads " + ", ".join(e.shape for r in _REGISTRY.records.values() for e in r.errors)
+    return "error payloads " + ", ".join(e.shape for r in _REGISTRY.records for e in r.errors)
 
 
 def find_error(root: Mapping[str, Any], provider: str | None) -> ProviderError | None:
@@ -269,7 +297,7 @@ def find_error(root: Mapping[str, Any], provider: str | None) -> ProviderError |
     """
     from .errors import as_text
 
-    records = tuple(_REGISTRY.records.values())
+    records = tuple(_REGISTRY.records)
     for beside in (True, False):
         if not beside and any(root.get(key) is not None for key in success_keys()):
             return None
