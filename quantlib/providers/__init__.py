@@ -43,7 +43,6 @@ from ._registry import (
     ErrorShape,
     Provider,
     detect_provider,
-    error_shapes,
     get_provider,
     register_provider,
     registered_providers,
@@ -166,7 +165,7 @@ def decode_response(
         provider=forced,
         what=_what(payload),
     )
-    record = get_provider(forced) if forced is not None else detect_provider(root, request.what, error_shapes())
+    record = get_provider(forced) if forced is not None else detect_provider(root, request.what)
     return record.decode(root, request)
 
 

@@ -147,13 +147,38 @@ class Provider:
 PROVIDERS = ("openai", "voyage", "jina", "cohere", "dashscope")
 
 
+class _State:
+    """One consistent set of records and what the decoder derives from them (computed once per change)."""
+
+    __slots__ = ("beside", "names", "others", "payload_keys", "records", "success_keys")
+
+    def __init__(self, records: tuple[Provider, ...], names: dict[str, Provider]) -> None:
+        self.records = records
+        self.names = names  # every name and alias
+        self.success_keys = tuple(dict.fromkeys(k for r in records for k in r.keys))
+        self.payload_keys = tuple(dict.fromkeys(
+            [*self.success_keys, *(k for r in records for e in r.errors for k in e.keys)]))
+        self.beside = tuple((r.name, e) for r in records for e in r.errors if e.beside_embeddings)
+        self.others = tuple((r.name, e) for r in records for e in r.errors if not e.beside_embeddings)
+
+
 class _Registry:
     """The records, replaced whole on every change (under a lock), so that a decode reads one consistent set."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.records: tuple[Provider, ...] = ()
-        self.names: dict[str, Provider] = {}  # every name and alias
+        self.state = _State((), {})
+
+    @property
+    def records(self) -> tuple[Provider, ...]:
+        return self.state.records
+
+    @property
+    def names(self) -> dict[str, Provider]:
+        return self.state.names
+
+    def publish(self, records: tuple[Provider, ...], names: dict[str, Provider]) -> None:
+        self.state = _State(records, names)
 
 
 _REGISTRY = _Registry()
@@ -200,8 +225,7 @@ def register_provider(record: Provider, *, replace: bool = False) -> Provider:
                     "a record"
                 )
         at = _REGISTRY.records.index(old) if old is not None else len(records)
-        _REGISTRY.records = (*records[:at], record, *records[at:])
-        _REGISTRY.names = {**names, **dict.fromkeys(words, record)}
+        _REGISTRY.publish((*records[:at], record, *records[at:]), {**names, **dict.fromkeys(words, record)})
     return record
 
 
@@ -215,8 +239,8 @@ def unregister_provider(name: str) -> Provider:
     """
     with _REGISTRY.lock:
         record = get_provider(name)
-        _REGISTRY.records = tuple(r for r in _REGISTRY.records if r is not record)
-        _REGISTRY.names = {w: r for w, r in _REGISTRY.names.items() if r is not record}
+        _REGISTRY.publish(tuple(r for r in _REGISTRY.records if r is not record),
+                          {w: r for w, r in _REGISTRY.names.items() if r is not record})
     return record
 
 
@@ -248,15 +272,16 @@ def get_provider(name: Any) -> Provider:
     return record
 
 
-def detect_provider(root: Mapping[str, Any], what: str, errors_shape: str) -> Provider:
+def detect_provider(root: Mapping[str, Any], what: str) -> Provider:
     """The first record whose ``detect`` recognises ``root``, or the PayloadError listing every shape tried."""
-    for record in _REGISTRY.records:
+    records = _REGISTRY.records
+    for record in records:
         if record.detect is not None and record.detect(root):
             return record
-    shapes = [r.shape for r in _REGISTRY.records if r.shape]
+    shapes = [r.shape for r in records if r.shape]
     raise PayloadError(
         f"payload: unknown shape, {what} with keys {sorted(map(str, root))[:12]}; tried "
-        + "; ".join([*shapes, errors_shape])
+        + "; ".join([*shapes, error_shapes()])
     )
 
 
@@ -273,13 +298,7 @@ def model_provider(model: str | None) -> Provider | None:
 
 def payload_keys() -> tuple[str, ...]:
     """Every top-level key that marks a payload (success or error) of some registered provider."""
-    keys = [k for r in _REGISTRY.records for k in (*r.keys, *(k for e in r.errors for k in e.keys))]
-    return tuple(dict.fromkeys(keys))
-
-
-def success_keys() -> tuple[str, ...]:
-    """The top-level keys of every registered provider's successful payload."""
-    return tuple(dict.fromkeys(k for r in _REGISTRY.records for k in r.keys))
+    return _REGISTRY.state.payload_keys
 
 
 def error_shapes() -> str:
@@ -297,17 +316,15 @@ def find_error(root: Mapping[str, Any], provider: str | None) -> ProviderError |
     """
     from .errors import as_text
 
-    records = tuple(_REGISTRY.records)
-    for beside in (True, False):
-        if not beside and any(root.get(key) is not None for key in success_keys()):
+    state = _REGISTRY.state
+    for shapes in (state.beside, state.others):
+        if shapes is state.others and any(root.get(key) is not None for key in state.success_keys):
             return None
-        for record in records:
-            for shape in record.errors:
-                if shape.beside_embeddings is beside:
-                    found = shape.read(root)
-                    if found is not None:
-                        message, code = found
-                        return ProviderError(as_text(message), provider=provider or record.name, code=code)
+        for name, shape in shapes:
+            found = shape.read(root)
+            if found is not None:
+                message, code = found
+                return ProviderError(as_text(message), provider=provider or name, code=code)
     message, code = root.get("message"), root.get("code")
     if message or code:
         return ProviderError(as_text(message or ""), provider=provider, code=code or None)
