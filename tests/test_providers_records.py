@@ -97,6 +97,11 @@ def test_registering_and_unregistering_leaves_the_builtins_as_they_were(toy):
         register_provider(Provider(name="Toy 2", decode=_decode_toy))
     with pytest.raises(ConfigError, match="expected a quantlib.providers.Provider"):
         register_provider({"name": "toy"})
+    with pytest.raises(ConfigError, match="decode .* must be callable"):
+        register_provider(Provider(name="toy-3", decode="decode_toy"))
+    with pytest.raises(ConfigError, match="expected ErrorShape records"):
+        register_provider(Provider(name="toy-3", decode=_decode_toy, errors=(_toy_error,)))
+    assert "toy-3" not in {p.name for p in registered_providers()}
     assert [p.name for p in registered_providers()] == ["openai", "voyage", "dashscope", "cohere", "jina", "toy"]
     assert set(PROVIDERS) <= {p.name for p in registered_providers()}
 

@@ -18,7 +18,7 @@ error shapes                            :class:`~quantlib.ProviderError`
 ======================================  =====================================
 
 A new provider is one module with its record, registered with
-:func:`register_provider` (see "Adding a provider" in docs/developing.md).
+:func:`register_provider` (see docs/adding-a-provider.md).
 
 :func:`build_response` goes the other way, for serving embeddings behind an
 OpenAI-compatible endpoint.
@@ -113,8 +113,9 @@ def decode_response(
         zero-padded), which the bytes alone cannot tell.
     provider : str, optional
         One of ``"openai"``, ``"voyage"``, ``"jina"``, ``"cohere"``,
-        ``"dashscope"`` to skip detection (and, for OpenAI, Jina and
-        DashScope, to read base64 as float32).
+        ``"dashscope"`` (or an alias, or a registered provider's name) to
+        skip detection (and, for OpenAI, Jina and DashScope, to read base64
+        as float32).
 
     Returns
     -------

@@ -209,6 +209,11 @@ def register_provider(record: Provider, *, replace: bool = False) -> Provider:
     """
     if not isinstance(record, Provider):
         raise ConfigError(f"record: expected a quantlib.providers.Provider, got {type(record).__name__}")
+    if not callable(record.decode) or not (record.detect is None or callable(record.detect)):
+        raise ConfigError(f"record: decode (and detect, unless None) must be callable, got {record!r}")
+    for shape in record.errors:
+        if not isinstance(shape, ErrorShape) or not callable(shape.read):
+            raise ConfigError(f"record.errors: expected ErrorShape records with a callable read, got {shape!r}")
     words = (record.name, *record.aliases)
     for word in words:
         if not isinstance(word, str) or not word or word != word.strip().lower() or " " in word:
