@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import ConfigError, PayloadError, ProviderError, short_repr
 
@@ -33,8 +33,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class DecodeRequest:
+class DecodeRequest(NamedTuple):
     """What :func:`~quantlib.decode_response` was asked, as a record's ``decode`` receives it.
 
     Attributes
@@ -150,7 +149,7 @@ PROVIDERS = ("openai", "voyage", "jina", "cohere", "dashscope")
 class _State:
     """One consistent set of records and what the decoder derives from them (computed once per change)."""
 
-    __slots__ = ("beside", "names", "others", "payload_keys", "records", "success_keys")
+    __slots__ = ("beside", "models", "names", "others", "payload_keys", "records", "success_keys")
 
     def __init__(self, records: tuple[Provider, ...], names: dict[str, Provider]) -> None:
         self.records = records
@@ -160,6 +159,7 @@ class _State:
             [*self.success_keys, *(k for r in records for e in r.errors for k in e.keys)]))
         self.beside = tuple((r.name, e) for r in records for e in r.errors if e.beside_embeddings)
         self.others = tuple((r.name, e) for r in records for e in r.errors if not e.beside_embeddings)
+        self.models = tuple((r.models, r) for r in records if r.models)
 
 
 class _Registry:
@@ -295,8 +295,8 @@ def model_provider(model: str | None) -> Provider | None:
     if not model:
         return None
     name = model.rsplit("/", 1)[-1].lower()
-    for record in _REGISTRY.records:
-        if record.models and name.startswith(record.models):
+    for prefixes, record in _REGISTRY.state.models:
+        if name.startswith(prefixes):
             return record
     return None
 
@@ -319,8 +319,6 @@ def find_error(root: Mapping[str, Any], provider: str | None) -> ProviderError |
     A bare ``message`` or ``code`` that no shape claims is an error of an
     unknown provider.
     """
-    from .errors import as_text
-
     state = _REGISTRY.state
     for shapes in (state.beside, state.others):
         if shapes is state.others and any(root.get(key) is not None for key in state.success_keys):
@@ -334,3 +332,8 @@ def find_error(root: Mapping[str, Any], provider: str | None) -> ProviderError |
     if message or code:
         return ProviderError(as_text(message or ""), provider=provider, code=code or None)
     return None
+
+
+def as_text(value: Any) -> str:
+    """A provider's message as text: strings as they are, anything else shown short (it may be huge or deep)."""
+    return value if isinstance(value, str) else short_repr(value, 500)

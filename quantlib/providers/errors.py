@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import short_repr
 from ._common import as_mapping
-from ._registry import find_error
+from ._registry import as_text, find_error
 
 __all__ = ["as_text", "detail_message", "raise_for_error"]
 
@@ -49,11 +48,6 @@ def raise_for_error(root: Mapping[str, Any], provider: str | None = None) -> Non
     error = find_error(root, provider)
     if error is not None:
         raise error
-
-
-def as_text(value: Any) -> str:
-    """A provider's message as text: strings as they are, anything else shown short (it may be huge or deep)."""
-    return value if isinstance(value, str) else short_repr(value, 500)
 
 
 def detail_message(detail: Any) -> str:
