@@ -9,7 +9,8 @@ dtype, so decoding always takes it.
 from __future__ import annotations
 
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 from ._kernels import codecs as K
 from ._validation import check_dim, describe
 from .codecs.binary import resolve_bit_dim
-from .errors import Base64DecodeError, DTypeError, short_repr
+from .errors import Base64DecodeError, DTypeError, QuantlibError, short_repr
 from .precision import PrecisionInfo, code_width, wire_dtype
 
 __all__ = ["b64decode", "b64encode", "b64encode_rows"]
@@ -168,9 +169,7 @@ def b64decode(data: Base64Data, dtype: str | Any, *, dim: int | None = None) -> 
         if out is None:
             out = _frame(_a2b(data, "data"), wire, width, "data")
     elif isinstance(data, Sequence):
-        out = _decode_fast(data, wire, width, one=False)
-        if out is None:
-            out = _decode_rows(data, wire, width)
+        out = decode_rows(data, wire, width=width)
     else:
         raise DTypeError(f"data: expected base64 str or bytes, or a list of them, got {describe(data)}")
     if info.packed and dim is not None and out.ndim == 2:
@@ -212,7 +211,7 @@ def _decode_fast(rows: Sequence[Any], wire: np.dtype, width: int | None, *, one:
     if chars < 4 or chars % 4 or chars * n < FAST_DECODE_MIN_CHARS:
         return None
     try:
-        if n > 1 and any(len(r) != chars for r in rows):
+        if n > 1 and (min(map(len, rows)) != chars or max(map(len, rows)) != chars):
             return None
     except TypeError:  # an item without a length
         return None
@@ -271,9 +270,7 @@ def decode_equal_rows(rows: Sequence[Any], chars: int, row_bytes: int, out: np.n
 def _a2b(data: str | bytes | bytearray | memoryview, name: str) -> bytes:
     try:
         return binascii.a2b_base64(data, strict_mode=True)
-    except binascii.Error as exc:
-        raise Base64DecodeError(f"{name}: invalid base64 ({exc})") from None
-    except ValueError as exc:  # non-ASCII characters in a str
+    except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII characters in a str
         raise Base64DecodeError(f"{name}: invalid base64 ({exc})") from None
 
 
@@ -297,33 +294,102 @@ def _frame(raw: bytes, wire: np.dtype, width: int | None, name: str) -> np.ndarr
     return out
 
 
-def _decode_rows(rows: Sequence[Any], wire: np.dtype, width: int | None) -> np.ndarray:
+def _data_row(i: int) -> str:
+    return f"data[{i}]"
+
+
+@dataclass(frozen=True)
+class RowWords:
+    """How :func:`decode_rows` words its errors; the defaults are :func:`b64decode`'s, rows named ``data[i]``.
+
+    The provider decoders name payload fields (``data[3].embedding``), call a
+    row that is not text a :class:`~quantlib.PayloadError` and suspect the
+    request's ``output_dtype``.
+
+    Attributes
+    ----------
+    where : callable
+        ``where(i)``: the name of row ``i``.
+    items : str or None
+        What the items are called (default: the wire dtype's name).
+    not_text : type
+        The error for a row that is not text, and ``text`` the words it expects, ``describe`` how it shows the row.
+    hint : str
+        Added to the message about bytes that are not whole items.
+    ragged : str
+        After "rows must all have the same length; ": ``{i}``, ``{where}``, ``{first_where}``, ``{nbytes}``,
+        ``{first}`` (bytes), ``{items}``, ``{first_items}``.
+    """
+
+    where: Callable[[int], str] = _data_row
+    items: str | None = None
+    not_text: type[QuantlibError] = DTypeError
+    text: str = "a base64 str or bytes"
+    describe: Callable[[Any], str] = describe
+    hint: str = ""
+    ragged: str = "row 0 has {first_items} items, row {i} has {items}"
+
+
+_WORDS = RowWords()
+
+
+def decode_rows(
+    rows: Sequence[Any], wire: np.dtype, *, width: int | None = None, words: RowWords = _WORDS
+) -> np.ndarray:
+    """Base64 rows, one string per row, to an ``(n, items)`` array in native byte order.
+
+    The one row decoder of quantlib: :func:`b64decode` of a list and every
+    provider decoder come here.  Rows of one length and well formed go through
+    the compiled kernel (:func:`_decode_fast`); anything else is decoded row by
+    row with binascii (``strict_mode=True``), which words the first error,
+    as ``words`` says: a row that is not text, invalid base64, bytes that are
+    not whole items, a first row that is not ``width`` items, a row of another
+    length than the first.  No row is sized from another: the output is
+    allocated at the first row's size only once every row is known to have it
+    (or, when every row has the first row's number of characters, row by row).
+    """
     n = len(rows)
     if n == 0:
         return np.empty((0, width or 0), wire.newbyteorder("="))
-    # Every row is decoded and checked before the output is allocated: sizing it from row 0 alone
-    # let one long row and many short ones allocate n times the long row (far beyond the input).
-    raws: list[bytes] = []
-    for i, row in enumerate(rows):
-        if not isinstance(row, (str, bytes, bytearray, memoryview)):
-            raise DTypeError(f"data[{i}]: expected a base64 str or bytes, got {describe(row)}")
-        raw = _a2b(row, f"data[{i}]")
-        if len(raw) % wire.itemsize:
-            raise Base64DecodeError(
-                f"data[{i}]: {len(raw)} decoded bytes are not a whole number of {wire.name} items "
-                f"({wire.itemsize} bytes each)"
-            )
-        count = len(raw) // wire.itemsize
-        if not raws:
-            if width is not None and count != width:
-                raise Base64DecodeError(f"data[{i}]: expected {width} items per row, got {count}")
-        elif len(raw) != len(raws[0]):
-            raise Base64DecodeError(
-                f"data[{i}]: rows must all have the same length; row 0 has {len(raws[0]) // wire.itemsize} "
-                f"items, row {i} has {count}"
-            )
-        raws.append(raw)
-    out = np.empty((n, len(raws[0]) // wire.itemsize), wire.newbyteorder("="))
-    for i, raw in enumerate(raws):
-        out[i] = np.frombuffer(raw, wire)
+    out = _decode_fast(rows, wire, width, one=False)
+    if out is not None:
+        return out
+    first = _row_bytes(rows, 0, wire, words)
+    if width is not None and len(first) // wire.itemsize != width:
+        raise Base64DecodeError(f"{words.where(0)}: expected {width} items per row, got {len(first) // wire.itemsize}")
+    chars = len(rows[0])
+    same_chars = all(isinstance(row, (str, bytes)) and len(row) == chars for row in rows)
+    raws: list[bytes] = [first]
+    if not same_chars:  # check every row before allocating at the first one's size
+        raws.extend(_same_row_bytes(rows, r, first, wire, words) for r in range(1, n))
+    out = np.empty((n, len(first) // wire.itemsize), wire.newbyteorder("="))
+    for r in range(n):
+        raw = raws[r] if r < len(raws) else _same_row_bytes(rows, r, first, wire, words)
+        out[r] = np.frombuffer(raw, wire)
     return out
+
+
+def _row_bytes(rows: Sequence[Any], r: int, wire: np.dtype, words: RowWords) -> bytes:
+    row = rows[r]
+    if not isinstance(row, (str, bytes, bytearray, memoryview)):
+        raise words.not_text(f"{words.where(r)}: expected {words.text}, got {words.describe(row)}")
+    try:
+        raw = binascii.a2b_base64(row, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII characters in a str
+        raise Base64DecodeError(f"{words.where(r)}: invalid base64 ({exc})") from None
+    if len(raw) % wire.itemsize:
+        raise Base64DecodeError(
+            f"{words.where(r)}: {len(raw)} decoded bytes are not a whole number of {words.items or wire.name} items "
+            f"({wire.itemsize} bytes each){words.hint}"
+        )
+    return raw
+
+
+def _same_row_bytes(rows: Sequence[Any], r: int, first: bytes, wire: np.dtype, words: RowWords) -> bytes:
+    raw = _row_bytes(rows, r, wire, words)
+    if len(raw) != len(first):
+        size = wire.itemsize
+        raise Base64DecodeError(f"{words.where(r)}: rows must all have the same length; " + words.ragged.format(
+            i=r, where=words.where(r), first_where=words.where(0), nbytes=len(raw), first=len(first),
+            items=len(raw) // size, first_items=len(first) // size))
+    return raw

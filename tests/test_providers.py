@@ -1001,7 +1001,7 @@ def base64_rows(draw):
 
 
 def _decode_b64(rows, kernel_min_chars, monkeypatch):
-    monkeypatch.setattr(_common, "_KERNEL_MIN_CHARS", kernel_min_chars)
+    monkeypatch.setattr(quantlib.encoding, "FAST_DECODE_MIN_CHARS", kernel_min_chars)  # the one row decoder
     info = quantlib.precision_info("uint8")
     try:
         return _common.base64_rows_to_array(rows, info, lambda r: f"data[{r}].embedding", None)[0]
@@ -1024,7 +1024,7 @@ def test_property_base64_kernel_equals_binascii(rows):
 def test_base64_kernel_on_a_large_response():
     x = np.random.default_rng(5).standard_normal((300, 256)).astype(np.float32)
     text = build_response_json(x, encoding_format="base64")
-    assert 300 * len(base64.b64encode(x[0].tobytes())) >= _common._KERNEL_MIN_CHARS
+    assert 300 * len(base64.b64encode(x[0].tobytes())) >= quantlib.encoding.FAST_DECODE_MIN_CHARS
     assert same(decode_response(text, provider="openai").embeddings, x)
     bits = quantlib.quantize(x, "ubinary")
     wide = np.tile(bits, (1, 8))  # 256 bytes a row

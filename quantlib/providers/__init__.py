@@ -2,19 +2,23 @@
 
 :func:`decode_response` reads what an embedding API returned (a dict, JSON
 text, a file, or the SDK's own response object) and gives the arrays in input
-order, or raises a quantlib error that names the field that is wrong.  The
-provider is told by the payload's shape:
+order, or raises a quantlib error that names the field that is wrong.  Each provider
+is a record (:class:`Provider`: name, aliases, detection, decoder, error
+shapes); the payload's shape picks the record, in registration order:
 
 ======================================  =====================================
 ``{"data": [{"embedding", "index"}]}``  OpenAI-compatible: OpenAI, Voyage,
                                         Jina, OVH, AIML API, DashScope
                                         compatible mode, vLLM, TEI, ...
-``{"data": [{"embeddings": [[...]]}]}``  Jina multi-vector (ColBERT)
-``{"embeddings": {"float": ...}}``      Cohere v2 (v1: a list of rows)
 ``{"embeddings": [...], "total_tokens"}`` the voyageai client's object
 ``{"output": {"embeddings": [...]}}``   DashScope native (dense, sparse)
+``{"embeddings": {"float": ...}}``      Cohere v2 (v1: a list of rows)
+``{"data": [{"embeddings": [[...]]}]}``  Jina multi-vector (ColBERT)
 error shapes                            :class:`~quantlib.ProviderError`
 ======================================  =====================================
+
+A new provider is one module with its record, registered with
+:func:`register_provider` (see docs/adding-a-provider.md).
 
 :func:`build_response` goes the other way, for serving embeddings behind an
 OpenAI-compatible endpoint.
@@ -25,7 +29,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ConfigError, PayloadError, short_repr
 from ._common import (
     DUMP_METHODS,
     EmbeddingResponse,
@@ -34,42 +37,47 @@ from ._common import (
     load_payload,
     wire_precision,
 )
+from ._registry import (
+    PROVIDERS,
+    DecodeRequest,
+    ErrorShape,
+    Provider,
+    detect_provider,
+    get_provider,
+    register_provider,
+    registered_providers,
+    unregister_provider,
+)
 from .build import build_response, build_response_json
-from .cohere import decode_cohere
-from .dashscope import decode_dashscope
+from .cohere import COHERE
+from .dashscope import DASHSCOPE
 from .errors import raise_for_error
-from .openai import decode_openai
+from .jina import JINA
+from .openai import OPENAI
+from .voyage import VOYAGE
 
 __all__ = [
     "PROVIDERS",
+    "DecodeRequest",
     "EmbeddingResponse",
+    "ErrorShape",
+    "Provider",
     "SparseRow",
     "build_response",
     "build_response_json",
     "decode_response",
+    "get_provider",
+    "register_provider",
+    "registered_providers",
+    "unregister_provider",
 ]
 
-#: The provider names ``decode_response(provider=...)`` takes.
-PROVIDERS = ("openai", "voyage", "jina", "cohere", "dashscope")
 
-_ALIASES = {
-    "openai-compatible": "openai",
-    "ovh": "openai",
-    "aimlapi": "openai",
-    "voyageai": "voyage",
-    "mongodb": "voyage",
-    "jinaai": "jina",
-    "alibaba": "dashscope",
-    "qwen": "dashscope",
-}
-
-_SHAPES = (
-    'OpenAI-compatible {"data": [{"embedding": ..., "index": i}]}',
-    'Jina multi-vector {"data": [{"embeddings": [[...]]}]}',
-    'Cohere {"embeddings": {"float": [[...]], ...}} or {"embeddings": [[...]]}',
-    'DashScope {"output": {"embeddings": [{"text_index": i, ...}]}}',
-    'error payloads {"error": ...}, {"detail": ...}, {"id", "message"}, {"code", "message"}',
-)
+# Detection and error shapes are asked in this order: OpenAI's "data" before DashScope's "output", Voyage's
+# client object and "detail" before DashScope's "code"/"message", DashScope's before Cohere's.
+for _record in (OPENAI, VOYAGE, DASHSCOPE, COHERE, JINA):
+    register_provider(_record)
+del _record
 
 
 def decode_response(
@@ -105,8 +113,9 @@ def decode_response(
         zero-padded), which the bytes alone cannot tell.
     provider : str, optional
         One of ``"openai"``, ``"voyage"``, ``"jina"``, ``"cohere"``,
-        ``"dashscope"`` to skip detection (and, for OpenAI, Jina and
-        DashScope, to read base64 as float32).
+        ``"dashscope"`` (or an alias, or a registered provider's name) to
+        skip detection (and, for OpenAI, Jina and DashScope, to read base64
+        as float32).
 
     Returns
     -------
@@ -150,30 +159,22 @@ def decode_response(
     forced = _provider_name(provider)
     raise_for_error(root, forced)
     dimension = check_output_dimension(output_dimension)
-    info = wire_precision(output_dtype) if output_dtype is not None else None
-    what = _what(payload)
-    shape = forced or _detect(root, what)
-    if shape in ("openai", "jina") or (shape in ("voyage", "dashscope") and root.get("data") is not None):
-        _require(root, "data", forced, what)
-        return decode_openai(root, info=info, output_dimension=dimension, provider=forced)
-    if shape == "dashscope":
-        _require(root, "output", forced, what)
-        return decode_dashscope(root, info=info, output_dimension=dimension, provider="dashscope")
-    _require(root, "embeddings", forced, what)
-    label = forced or ("voyage" if _is_voyage_client(root) else "cohere")
-    return decode_cohere(root, output_dtype=output_dtype, output_dimension=dimension, provider=label)
+    request = DecodeRequest(
+        output_dtype=output_dtype,
+        info=wire_precision(output_dtype) if output_dtype is not None else None,
+        output_dimension=dimension,
+        provider=forced,
+        what=_what(payload),
+    )
+    record = get_provider(forced) if forced is not None else detect_provider(root, request.what)
+    return record.decode(root, request)
 
 
 def _provider_name(provider: Any) -> str | None:
+    """The canonical name of a provider name or alias (None stays None), or a ConfigError."""
     if provider is None:
         return None
-    name = provider.strip().lower() if isinstance(provider, str) else None
-    name = _ALIASES.get(name, name) if name is not None else None
-    if name not in PROVIDERS:
-        raise ConfigError(
-            f"provider: expected one of {', '.join(PROVIDERS)} (or None to detect), got {short_repr(provider)}"
-        )
-    return name
+    return get_provider(provider).name
 
 
 def _what(payload: Any) -> str:
@@ -184,29 +185,3 @@ def _what(payload: Any) -> str:
     t = type(payload)
     return (f"a {t.__module__}.{t.__qualname__} read as an object (through its attributes, or "
             f"{', '.join(m + '()' for m in DUMP_METHODS)} when they hold nothing)")
-
-
-def _detect(root: Mapping[str, Any], what: str = "an object") -> str:
-    if root.get("output") is not None:
-        return "dashscope"
-    if root.get("data") is not None:
-        return "openai"
-    if root.get("embeddings") is not None:
-        return "voyage" if _is_voyage_client(root) else "cohere"
-    raise PayloadError(
-        f"payload: unknown shape, {what} with keys {sorted(map(str, root))[:12]}; tried "
-        + "; ".join(_SHAPES)
-    )
-
-
-def _is_voyage_client(root: Mapping[str, Any]) -> bool:
-    """The voyageai client's ``EmbeddingsObject``: ``embeddings`` and ``total_tokens`` only."""
-    return "total_tokens" in root and isinstance(root.get("embeddings"), (list, tuple)) and "id" not in root
-
-
-def _require(root: Mapping[str, Any], key: str, forced: str | None, what: str = "an object") -> None:
-    if root.get(key) is None:
-        raise PayloadError(
-            f"{key}: missing; provider={forced!r} responses carry {key!r}, got {what} with keys "
-            f"{sorted(map(str, root))[:12]}"
-        )

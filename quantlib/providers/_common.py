@@ -1,7 +1,8 @@
 """What every provider decoder shares: the result record, payload loading, row decoding.
 
-Rows are read into arrays in one numpy conversion (lists) or one pass of
-``binascii`` per row (base64) and checked after the fact: equal lengths, no
+Rows are read into arrays in one numpy conversion (lists) or by
+:func:`quantlib.encoding.decode_rows` (base64: the compiled kernel, or
+``binascii`` row by row) and checked after the fact: equal lengths, no
 strings, ``null`` or booleans where numbers belong, finite floats, integer
 codes inside their dtype's range, zero padding bits.  Checks cost a few
 vectorised passes; the slow work of finding *where* a payload is wrong runs
@@ -10,7 +11,6 @@ only once something is known to be wrong, so that a good payload pays little.
 
 from __future__ import annotations
 
-import binascii
 import json
 import math
 import warnings
@@ -20,9 +20,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import numpy as np
 
+from .. import encoding
 from ..codecs.binary import resolve_bit_dim
-from ..errors import Base64DecodeError, NonFiniteError, OutOfRangeError, PayloadError, ShapeError, short_repr
-from ..precision import PrecisionInfo, precision_info
+from ..encoding import RowWords
+from ..errors import (
+    Base64DecodeError,
+    NonFiniteError,
+    OutOfRangeError,
+    PayloadError,
+    ShapeError,
+    short_repr,
+)
+from ..precision import PrecisionInfo, code_width, precision_info
+from ._registry import payload_keys
 
 if TYPE_CHECKING:
     from ..sparse import SparseBatch
@@ -148,18 +158,18 @@ class EmbeddingResponse:
     def sparse_batch(self, *, vocab_size: int | None = None) -> SparseBatch:
         """The sparse embeddings as a :class:`~quantlib.SparseBatch` (CSR, ids sorted, tokens kept).
 
-        Raises
-        ------
-        PayloadError
-            When the response has no sparse embeddings.
+        The rows' arrays, parsed once by the decoder, go to the
+        :class:`~quantlib.SparseBatch` constructor as they are (no dicts, no
+        second parse); a response without sparse embeddings raises a
+        :class:`~quantlib.PayloadError`.
 
         Examples
         --------
-        >>> import quantlib
+        >>> from quantlib import decode_response
         >>> payload = {"output": {"embeddings": [{"text_index": 0, "sparse_embedding": [
         ...     {"index": 7149, "value": 0.5, "token": "swift"}, {"index": 2490, "value": 0.25, "token": "back"}]}]},
         ...     "usage": {"total_tokens": 2}, "request_id": "r1"}
-        >>> b = quantlib.decode_response(payload).sparse_batch(vocab_size=250002)
+        >>> b = decode_response(payload).sparse_batch(vocab_size=250002)
         >>> b.indices.tolist(), b.values.tolist(), b.tokens
         ([2490, 7149], [0.25, 0.5], ('back', 'swift'))
         """
@@ -167,15 +177,13 @@ class EmbeddingResponse:
 
         if self.sparse is None:
             raise PayloadError("sparse: this response holds no sparse embeddings")
-        rows = []
-        for row in self.sparse:
-            if row.tokens is None:
-                pairs = zip(row.indices, row.values, strict=True)
-                rows.append([{"index": int(i), "value": float(v)} for i, v in pairs])
-            else:
-                rows.append([{"index": int(i), "value": float(v), "token": t}
-                             for i, v, t in zip(row.indices, row.values, row.tokens, strict=True)])
-        return SparseBatch.from_dashscope(rows, vocab_size=vocab_size)
+        rows = self.sparse
+        tokens = _sparse_tokens(rows)
+        indptr = np.zeros(len(rows) + 1, np.int64)
+        np.cumsum([len(row.indices) for row in rows], out=indptr[1:])
+        indices = np.concatenate([row.indices for row in rows]) if rows else np.zeros(0, np.int64)
+        values = np.concatenate([row.values for row in rows]) if rows else np.zeros(0, np.float32)
+        return SparseBatch(indptr, indices, values, vocab_size=vocab_size, tokens=tokens)
 
     def __repr__(self) -> str:
         parts = [f"provider={self.provider!r}", f"model={self.model!r}", f"precision={self.precision!r}"]
@@ -189,6 +197,17 @@ class EmbeddingResponse:
         if self.multivectors is not None:
             parts.append(f"multivectors={len(self.multivectors)} inputs")
         return f"EmbeddingResponse({', '.join(parts)})"
+
+
+def _sparse_tokens(rows: Sequence[SparseRow]) -> list[str] | None:
+    """The rows' tokens end to end, or None; rows with entries must all have them or all not."""
+    have = [(r, row.tokens is not None) for r, row in enumerate(rows) if len(row.indices)]
+    if not have:
+        return None
+    for r, has in have:
+        if has != have[0][1]:
+            raise PayloadError(f"rows[{r}][0]: 'token' must be on every entry or on none")
+    return [token for row in rows for token in (row.tokens or ())] if have[0][1] else None
 
 
 # ---------------------------------------------------------------- payload loading
@@ -215,7 +234,7 @@ def load_payload(payload: Any) -> Mapping[str, Any]:
     if isinstance(content, bytes) and callable(getattr(payload, "json", None)):  # a requests.Response
         return _parse_json(content)
     mapping = as_mapping(payload)
-    if mapping is not None and not any(key in mapping for key in PAYLOAD_KEYS):
+    if mapping is not None and not any(key in mapping for key in payload_keys()):
         # attributes hold no payload (properties, slots, a wrapper around the body): the object's own
         # dump method may (pydantic model_dump(), to_dict(), pydantic v1 dict())
         mapping = dumped(payload) or mapping
@@ -253,9 +272,6 @@ def _parse_json(text: Any) -> Mapping[str, Any]:
         raise PayloadError(f"payload: expected a JSON object at the top level, got {_json_type(value)}")
     return value
 
-
-#: Top-level keys of the payloads quantlib reads (responses and errors).
-PAYLOAD_KEYS = ("data", "embeddings", "output", "error", "detail", "message", "code")
 
 #: Methods that dump an object to a dict, tried in this order when its attributes hold nothing.
 DUMP_METHODS = ("model_dump", "to_dict", "dict")
@@ -439,11 +455,7 @@ def rows_to_array(
     n = len(rows)
     if n == 0:
         info = info or precision_info("float32")
-        width = (
-            0
-            if output_dimension is None
-            else ((output_dimension + 7) // 8 if info.packed else output_dimension)
-        )
+        width = 0 if output_dimension is None else code_width(info, output_dimension)
         return np.empty((0, width), info.dtype.newbyteorder("=")), info, output_dimension or 0
     try:
         arr = np.array(rows)
@@ -634,31 +646,21 @@ def base64_rows_to_array(
     where: Where,
     output_dimension: int | None,
 ) -> tuple[np.ndarray, int]:
-    """Base64 strings, one per row, to an array of ``info``'s storage dtype, and the dimension."""
-    wire = info.dtype
-    n = len(rows)
-    if n == 0:
-        width = (
-            0
-            if output_dimension is None
-            else ((output_dimension + 7) // 8 if info.packed else output_dimension)
-        )
-        return np.empty((0, width), wire.newbyteorder("=")), output_dimension or 0
-    first = _a2b(rows[0], where, 0)
-    nbytes = len(first)
-    if nbytes == 0:
+    """Base64 strings, one per row, to an array of ``info``'s storage dtype, and the dimension.
+
+    The rows are decoded by :func:`quantlib.encoding.decode_rows`; this adds
+    the payload's checks: rows that are not empty, finite floats, the
+    request's ``output_dimension`` (bits: zero padding).
+    """
+    if not rows:
+        width = 0 if output_dimension is None else code_width(info, output_dimension)
+        return np.empty((0, width), info.dtype.newbyteorder("=")), output_dimension or 0
+    if isinstance(rows[0], (str, bytes)) and not rows[0]:
         raise ShapeError(f"{where(0)}: expected at least one value per row, got an empty base64 string")
-    if nbytes % wire.itemsize:
-        raise Base64DecodeError(
-            f"{where(0)}: {nbytes} decoded bytes are not a whole number of {info.name} items "
-            f"({wire.itemsize} bytes each); is output_dtype right?"
-        )
-    _check_row_lengths(rows, first, where)
-    out = np.empty((n, nbytes // wire.itemsize), wire)
-    raw_rows = out.view(np.uint8)
-    if not _decode_all(rows, raw_rows):
-        _decode_each(rows, raw_rows, first, where)
-    out = out.astype(wire.newbyteorder("="), copy=False)
+    words = RowWords(where=where, items=info.name, not_text=PayloadError, text="a base64 string",
+                     describe=_json_type, hint="; is output_dtype right?",
+                     ragged="{first_where} decodes to {first} bytes, {where} to {nbytes}")
+    out = encoding.decode_rows(rows, info.dtype, words=words)
     if info.is_float and not np.isfinite(out).all():
         r, j = _locate(~np.isfinite(out))
         raise NonFiniteError(f"{where(r)}: expected finite values, got {out[r, j].item()} at position {j}")
@@ -671,77 +673,9 @@ def base64_rows_to_array(
     if output_dimension is not None and out.shape[1] != output_dimension:
         raise Base64DecodeError(
             f"{where(0)}: output_dimension={output_dimension} but the row decodes to {out.shape[1]} "
-            f"{info.name} values ({nbytes} bytes); is output_dtype right?"
+            f"{info.name} values ({out.shape[1] * info.dtype.itemsize} bytes); is output_dtype right?"
         )
     return out, out.shape[1]
-
-
-def _check_row_lengths(rows: Sequence[Any], first: bytes, where: Where) -> None:
-    """Raise the first row's error if the rows are not base64 text of one length, before any allocation.
-
-    The output is sized from row 0; unchecked, one long row and many short ones
-    would allocate the long row's size for every row, far beyond the payload.
-    """
-    chars = len(rows[0])
-    if all(isinstance(row, (str, bytes)) and len(row) == chars for row in rows):
-        return
-    for r in range(1, len(rows)):  # valid strict base64 of another length decodes to another size
-        raw = _a2b(rows[r], where, r)
-        if len(raw) != len(first):
-            raise Base64DecodeError(
-                f"{where(r)}: rows must all have the same length; {where(0)} decodes to {len(first)} bytes, "
-                f"{where(r)} to {len(raw)}"
-            )
-
-
-#: Below this many characters in all, binascii row by row is as fast as the compiled pass.
-_KERNEL_MIN_CHARS = 1 << 16
-
-
-def _decode_all(rows: Sequence[Any], raw_rows: np.ndarray) -> bool:
-    """Decode every row at once with the compiled kernel; False if it cannot (then go row by row).
-
-    This is :func:`quantlib.b64decode`'s kernel: rows of one length, joined a
-    cache-sized group at a time, decoded straight into ``raw_rows``.
-    """
-    n = len(rows)
-    first = rows[0]
-    chars = len(first) if type(first) is str else 0
-    if chars == 0 or chars % 4 or n * chars < _KERNEL_MIN_CHARS:
-        return False
-    for row in rows:
-        if type(row) is not str or len(row) != chars:
-            return False
-    from ..encoding import decode_equal_rows
-
-    try:
-        return decode_equal_rows(rows, chars, raw_rows.shape[1], raw_rows)
-    except UnicodeEncodeError:
-        return False
-
-
-def _decode_each(rows: Sequence[Any], raw_rows: np.ndarray, first: bytes, where: Where) -> None:
-    """Decode row by row with binascii, wording the first error."""
-    nbytes = len(first)
-    n = len(rows)
-    raw_rows[0] = np.frombuffer(first, np.uint8)
-    for r in range(1, n):
-        raw = _a2b(rows[r], where, r)
-        if len(raw) != nbytes:
-            raise Base64DecodeError(
-                f"{where(r)}: rows must all have the same length; {where(0)} decodes to {nbytes} bytes, "
-                f"{where(r)} to {len(raw)}"
-            )
-        raw_rows[r] = np.frombuffer(raw, np.uint8)
-
-
-def _a2b(value: Any, where: Where, r: int) -> bytes:
-    if not isinstance(value, (str, bytes)):
-        raise PayloadError(f"{where(r)}: expected a base64 string, got {_json_type(value)}")
-    try:
-        return binascii.a2b_base64(value, strict_mode=True)
-    except (binascii.Error, ValueError) as exc:
-        raise Base64DecodeError(f"{where(r)}: invalid base64 ({exc})") from None
 
 
 def decode_rows(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 
@@ -171,16 +171,18 @@ def _token_count(value: Any) -> int | None:
     return count if -(2**63) <= count < 2**64 else None
 
 
-def build_response_json(
-    embeddings: Any,
-    *,
-    precision: str | None = None,
-    encoding_format: EncodingFormat = "float",
-    model: str = "",
-    usage: Mapping[str, Any] | None = None,
-    dim: int | None = None,
-) -> str:
-    """:func:`build_response` as compact JSON text (orjson when installed).
+class BuildOptions(TypedDict, total=False):
+    """The keywords of :func:`build_response`, which :func:`build_response_json` passes on."""
+
+    precision: str | None
+    encoding_format: EncodingFormat
+    model: str
+    usage: Mapping[str, Any] | None
+    dim: int | None
+
+
+def build_response_json(embeddings: Any, **options: Unpack[BuildOptions]) -> str:
+    """:func:`build_response` as compact JSON text (orjson when installed); the same keywords.
 
     Examples
     --------
@@ -188,9 +190,7 @@ def build_response_json(
     >>> build_response_json(np.array([[0.5, 0.1]], dtype=np.float32), model="m")[:72]
     '{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.'
     """
-    body = build_response(
-        embeddings, precision=precision, encoding_format=encoding_format, model=model, usage=usage, dim=dim
-    )
+    body = build_response(embeddings, **options)
     if _common._orjson is not None:
         return _common._orjson.dumps(body).decode()
     return json.dumps(body, separators=(",", ":"), allow_nan=False)

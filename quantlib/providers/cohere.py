@@ -17,13 +17,13 @@ list of float rows in ``embeddings``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from ..errors import PayloadError, ShapeError, short_repr
-from ..precision import PrecisionInfo, precision_info
+from ..precision import PrecisionInfo, code_width, precision_info
 from ._common import (
     EmbeddingResponse,
     as_mapping,
@@ -35,8 +35,9 @@ from ._common import (
     to_plain,
     wire_precision,
 )
+from ._registry import DecodeRequest, ErrorShape, Provider
 
-__all__ = ["COHERE_TYPES", "decode_cohere"]
+__all__ = ["COHERE", "COHERE_TYPES", "decode_as", "decode_cohere"]
 
 #: Cohere's embedding types, in the order the primary ``embeddings`` is chosen from.
 COHERE_TYPES = ("float", "base64", "int8", "uint8", "binary", "ubinary")
@@ -70,16 +71,7 @@ def decode_cohere(
         rows = get_list(root, "embeddings", "embeddings")
         info = _wanted(output_dtype)
         array, info, dim = rows_to_array(rows, info, lambda r: f"embeddings[{r}]", output_dimension)
-        return EmbeddingResponse(
-            embeddings=array,
-            precision=info.name,
-            dim=dim,
-            model=optional_str(root, "model"),
-            usage=_usage(root),
-            provider=provider,
-            id=optional_str(root, "id"),
-            embeddings_by_type={info.name: array},
-        )
+        return _response(root, {info.name: array}, info.name, dim, provider)
     by_type = as_mapping(embeddings) if embeddings is not None and not isinstance(embeddings, str) else None
     if by_type is None:
         raise PayloadError(
@@ -111,17 +103,23 @@ def decode_cohere(
         raise PayloadError("embeddings: no embedding type holds rows (every type is null)")
     _check_consistent(decoded, dims)
     primary = _primary(decoded, output_dtype)
-    info = precision_info("float32" if primary == "base64" else primary)
-    dim = _logical_dim(dims, output_dimension)
+    by_name = {("float32" if k == "float" else k): v for k, v in decoded.items()}
+    return _response(root, by_name, "float32" if primary in ("float", "base64") else primary,
+                     _logical_dim(dims, output_dimension), provider, primary="base64" if primary == "base64" else None)
+
+
+def _response(root: Mapping[str, Any], by_name: dict[str, np.ndarray], precision: str, dim: int, provider: str,
+              primary: str | None = None) -> EmbeddingResponse:
+    """The response holding every decoded type, ``embeddings`` the one of ``primary`` (default ``precision``)."""
     return EmbeddingResponse(
-        embeddings=decoded[primary],
-        precision=info.name,
+        embeddings=by_name[primary or precision],
+        precision=precision,
         dim=dim,
         model=optional_str(root, "model"),
         usage=_usage(root),
         provider=provider,
         id=optional_str(root, "id"),
-        embeddings_by_type={("float32" if k == "float" else k): v for k, v in decoded.items()},
+        embeddings_by_type=by_name,
     )
 
 
@@ -165,9 +163,9 @@ def _check_consistent(decoded: dict[str, np.ndarray], dims: dict[str, int]) -> N
     if full:
         dim = next(iter(full.values()))
         for name in ("binary", "ubinary"):
-            if name in decoded and decoded[name].shape[1] != (dim + 7) // 8:
+            if name in decoded and decoded[name].shape[1] != code_width(name, dim):
                 raise ShapeError(
-                    f"embeddings.{name}: packed bits of dimension {dim} take {(dim + 7) // 8} bytes per row, "
+                    f"embeddings.{name}: packed bits of dimension {dim} take {code_width(name, dim)} bytes per row, "
                     f"got {decoded[name].shape[1]}"
                 )
 
@@ -193,3 +191,34 @@ def _usage(root: Mapping[str, Any]) -> dict[str, Any] | None:
     if root.get("total_tokens") is not None:  # Voyage's client object
         return {"total_tokens": root["total_tokens"]}
     return None
+
+
+def decode_as(provider: str) -> Callable[[Mapping[str, Any], DecodeRequest], EmbeddingResponse]:
+    """A record's ``decode`` for this shape (``embeddings``), naming ``provider`` (Cohere's, Voyage's client)."""
+
+    def decode(root: Mapping[str, Any], request: DecodeRequest) -> EmbeddingResponse:
+        request.require(root, "embeddings")
+        return decode_cohere(root, output_dtype=request.output_dtype, output_dimension=request.output_dimension,
+                             provider=provider)
+
+    return decode
+
+
+def _error(root: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """``{"id", "message"}`` (a ``code`` or a ``request_id`` is DashScope's, asked first)."""
+    message, code = root.get("message"), root.get("code")
+    if (message or code) and "id" in root:
+        return message or "", code or None
+    return None
+
+
+#: Cohere embed v2 (embeddings by type) and v1 (a list of float rows).
+COHERE = Provider(
+    name="cohere",
+    decode=decode_as("cohere"),
+    detect=lambda root: root.get("embeddings") is not None,
+    keys=("embeddings",),
+    shape='Cohere {"embeddings": {"float": [[...]], ...}} or {"embeddings": [[...]]}',
+    errors=(ErrorShape(_error, ("message",), '{"id", "message"}'),),
+    base64="float32",
+)

@@ -35,8 +35,10 @@ from ._common import (
     rows_to_array,
     to_plain,
 )
+from ._registry import DecodeRequest, ErrorShape, Provider
+from .openai import or_openai_shape
 
-__all__ = ["decode_dashscope"]
+__all__ = ["DASHSCOPE", "decode_dashscope"]
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _INT64_MAX = int(np.iinfo(np.int64).max)
@@ -97,7 +99,9 @@ def decode_dashscope(
         if len(sparse_at) != len(positions):
             k = next(k for k in positions if rows[k].get("sparse_embedding") is None)
             raise PayloadError(f"output.embeddings[{k}].sparse_embedding: missing, while other rows have one")
-        sparse = [_sparse_row(rows[k], f"output.embeddings[{k}].sparse_embedding") for k in positions]
+        sparse = _sparse_rows([rows[k] for k in positions])
+        if sparse is None:  # something is unusual or wrong: entry by entry, wording the first error
+            sparse = [_sparse_row(rows[k], f"output.embeddings[{k}].sparse_embedding") for k in positions]
     if embeddings is None and sparse is None and positions:
         raise PayloadError(
             "output.embeddings[0]: expected 'embedding' (dense) or 'sparse_embedding' (sparse), got neither"
@@ -120,6 +124,50 @@ def decode_dashscope(
 
 def _where(k: int) -> str:
     return f"output.embeddings[{k}]"
+
+
+def _sparse_rows(rows: list[Mapping[str, Any]]) -> list[SparseRow] | None:
+    """Every row's ``sparse_embedding`` parsed in one pass into one index and one weight array, or None.
+
+    The rows are views of those arrays, in payload order.  Only plain JSON
+    (dicts, ints, floats, strings) that is valid takes this path; anything
+    else returns None, and :func:`_sparse_row` then reads entry by entry and
+    words the first error (or reads an SDK object's entries).
+    """
+    lists = [row.get("sparse_embedding") for row in rows]
+    if not all(type(entries) is list for entries in lists):
+        return None
+    flat = [entry for entries in lists for entry in entries]
+    if not all(type(entry) is dict for entry in flat):
+        return None
+    ids = [entry.get("index") for entry in flat]
+    weights = [entry.get("value") for entry in flat]
+    words = [entry.get("token") for entry in flat]
+    if not (all(type(i) is int for i in ids) and all(type(v) is float or type(v) is int for v in weights)):
+        return None
+    try:
+        indices = np.array(ids, np.int64)
+        wide = np.array(weights, np.float64)
+    except (OverflowError, ValueError, TypeError):  # an id beyond 64 bits, an integer weight beyond float64
+        return None
+    with np.errstate(invalid="ignore"):
+        if indices.size and (indices.min() < 0 or not (np.abs(wide) <= _FLOAT32_MAX).all()):  # NaN fails too
+            return None
+    values = wide.astype(np.float32)
+    out = []
+    start = 0
+    for entries in lists:
+        stop = start + len(entries)
+        row_words = words[start:stop]
+        if all(type(w) is str for w in row_words):
+            tokens: tuple[str, ...] | None = tuple(row_words)
+        elif all(w is None for w in row_words):
+            tokens = None
+        else:
+            return None
+        out.append(SparseRow(indices[start:stop], values[start:stop], tokens))
+        start = stop
+    return out
 
 
 def _sparse_row(row: Mapping[str, Any], where: str) -> SparseRow:
@@ -164,3 +212,29 @@ def _sparse_row(row: Mapping[str, Any], where: str) -> SparseRow:
     if tokens and not has_tokens:
         raise PayloadError(f"{where}: some entries have a 'token' and some do not")
     return SparseRow(indices, values, tuple(tokens) if has_tokens else None)
+
+
+def _decode_native(root: Mapping[str, Any], request: DecodeRequest) -> EmbeddingResponse:
+    request.require(root, "output")
+    return decode_dashscope(root, info=request.info, output_dimension=request.output_dimension, provider="dashscope")
+
+
+def _error(root: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """``{"code", "message", "request_id"}``: a ``message`` or ``code`` beside ``request_id`` or ``code``."""
+    message, code = root.get("message"), root.get("code")
+    if (message or code) and ("request_id" in root or "code" in root):
+        return message or "", code or None
+    return None
+
+
+#: DashScope (Alibaba Model Studio) native text embedding, and its OpenAI-compatible mode when named.
+DASHSCOPE = Provider(
+    name="dashscope",
+    decode=or_openai_shape(_decode_native),  # the compatible mode, named provider="dashscope", is the OpenAI shape
+    aliases=("alibaba", "qwen"),
+    detect=lambda root: root.get("output") is not None,
+    keys=("output",),
+    shape='DashScope {"output": {"embeddings": [{"text_index": i, ...}]}}',
+    errors=(ErrorShape(_error, ("code", "message"), '{"code", "message"}'),),
+    base64="float32",
+)

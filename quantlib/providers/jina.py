@@ -21,7 +21,7 @@ import numpy as np
 
 from ..codecs.binary import resolve_bit_dim
 from ..errors import PayloadError, ShapeError
-from ..precision import PrecisionInfo, precision_info
+from ..precision import PrecisionInfo, code_width, precision_info
 from ._common import (
     EmbeddingResponse,
     base64_rows_to_array,
@@ -31,8 +31,10 @@ from ._common import (
     optional_str,
     to_plain,
 )
+from ._registry import Provider
+from .openai import decode_openai_shape
 
-__all__ = ["decode_multivector"]
+__all__ = ["JINA", "decode_multivector"]
 
 
 def decode_multivector(
@@ -48,12 +50,13 @@ def decode_multivector(
 
     Examples
     --------
-    >>> import quantlib
-    >>> r = quantlib.decode_response({"data": [
-    ...     {"index": 0, "embeddings": [[0.5, 1.0], [0.25, -1.0], [1.0, 0.0]]},
-    ...     {"index": 1, "embeddings": [[2.0, 3.0]]}]})
+    jina-embeddings-v4 with ``return_multivector`` puts each matrix in ``embedding``:
+
+    >>> from quantlib import decode_response
+    >>> r = decode_response({"model": "jina-embeddings-v4", "data": [
+    ...     {"index": 1, "embedding": [[2.0, 3.0]]}, {"index": 0, "embedding": [[0.5, 1.0], [0.25, -1.0]]}]})
     >>> [m.shape for m in r.multivectors], r.dim, r.provider
-    ([(3, 2), (1, 2)], 2, 'jina')
+    ([(2, 2), (1, 2)], 2, 'jina')
     """
     order = input_order([row.get("index") for row in rows], lambda k: f"data[{k}]", "index")
     positions = list(range(len(rows))) if order is None else order
@@ -93,7 +96,7 @@ def decode_multivector(
                 )
         matrices.append(matrix)
     info = info or precision_info("float32")
-    width = 0 if dim is None else ((dim + 7) // 8 if info.packed else dim)
+    width = 0 if dim is None else code_width(info, dim)
     matrices = [m if m.shape[0] else np.empty((0, width), m.dtype) for m in matrices]
     usage = root.get("usage")
     return EmbeddingResponse(
@@ -110,7 +113,7 @@ def decode_multivector(
 
 def _logical_dim(matrix: np.ndarray, info: PrecisionInfo | None, dim: int | None) -> int:
     if info is not None and info.packed:
-        return dim if dim is not None and (dim + 7) // 8 == matrix.shape[1] else 8 * matrix.shape[1]
+        return dim if dim is not None and code_width(info, dim) == matrix.shape[1] else 8 * matrix.shape[1]
     return matrix.shape[1]
 
 
@@ -125,7 +128,7 @@ def _packed_matrix(
             "pass output_dimension= (the request's dimensions)"
         )
     flat, _ = base64_rows_to_array([value], info, lambda _r: where, None)
-    width = (dim + 7) // 8 if info.packed else dim
+    width = code_width(info, dim)
     if flat.shape[1] % width:
         raise ShapeError(
             f"{where}: {flat.shape[1]} {info.name} items are not a whole number of token vectors of {width}"
@@ -137,3 +140,16 @@ def _packed_matrix(
         except ShapeError as exc:
             raise ShapeError(f"{exc} (output_dimension={dim})") from None
     return matrix, info
+
+
+#: Jina: the OpenAI shape for single vectors, ``embeddings`` matrices for multi-vectors.  Not detected on its
+#: own: the OpenAI record names it from the model (``jina-...``) or from multi-vector rows.
+JINA = Provider(
+    name="jina",
+    decode=decode_openai_shape,
+    aliases=("jinaai",),
+    keys=("data",),
+    shape='Jina multi-vector {"data": [{"embeddings": [[...]]}]}',
+    models=("jina",),
+    base64="float32",
+)

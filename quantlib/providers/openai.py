@@ -23,13 +23,14 @@ is a multi-vector response (see :mod:`quantlib.providers.jina`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import PayloadError
 from ..precision import PrecisionInfo, precision_info
 from ._common import (
     EmbeddingResponse,
+    as_mapping,
     decode_rows,
     get_list,
     input_order,
@@ -37,33 +38,9 @@ from ._common import (
     optional_str,
     to_plain,
 )
+from ._registry import DecodeRequest, ErrorShape, Provider, get_provider, model_provider
 
-__all__ = ["decode_openai"]
-
-#: Model-name prefixes of providers whose base64 embeddings are always float32.
-_FLOAT_BASE64_MODELS = ("text-embedding-3", "text-embedding-ada", "jina-")
-#: Providers whose base64 embeddings are always float32.
-_FLOAT_BASE64_PROVIDERS = ("openai", "jina", "dashscope")
-
-
-def _guess_provider(model: str | None) -> str:
-    """The provider an OpenAI-shaped response comes from, as far as its model name tells."""
-    if model:
-        name = model.rsplit("/", 1)[-1].lower()
-        if name.startswith("voyage"):
-            return "voyage"
-        if name.startswith("jina"):
-            return "jina"
-    return "openai"
-
-
-def _float_base64_provider(provider: str, model: str | None, forced: bool) -> bool:
-    """Whether base64 rows can only be float32 (no ``output_dtype`` needed)."""
-    if forced:
-        return provider in _FLOAT_BASE64_PROVIDERS
-    name = (model or "").rsplit("/", 1)[-1].lower()
-    return name.startswith(_FLOAT_BASE64_MODELS)
-
+__all__ = ["OPENAI", "decode_openai", "decode_openai_shape", "or_openai_shape"]
 
 def decode_openai(
     root: Mapping[str, Any],
@@ -95,8 +72,8 @@ def decode_openai(
            [ 0.5,  1. ]], dtype=float32)
     """
     model = optional_str(root, "model")
-    forced = provider is not None
-    label = provider or _guess_provider(model)
+    record = get_provider(provider) if provider is not None else model_provider(model)
+    label = provider or (record.name if record is not None else "openai")
     items = get_list(root, "data", "data")
     rows_raw = [item_mapping(item, f"data[{k}]") for k, item in enumerate(items)]
 
@@ -125,7 +102,7 @@ def decode_openai(
         return f"data[{r if order is None else order[r]}].embedding"
 
     def base64_hint() -> PrecisionInfo | None:
-        return precision_info("float32") if _float_base64_provider(label, model, forced) else None
+        return precision_info(record.base64) if record is not None and record.base64 is not None else None
 
     needs = (
         "Voyage sends float32, int8 (for int8 and binary) or uint8 (for uint8 and ubinary) bytes by the "
@@ -162,3 +139,56 @@ def _usage(root: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     plain = to_plain(usage)
     return plain if isinstance(plain, dict) else {"usage": plain}
+
+
+def decode_openai_shape(root: Mapping[str, Any], request: DecodeRequest) -> EmbeddingResponse:
+    """The ``decode`` of the records whose payload is the OpenAI shape: ``data`` rows."""
+    request.require(root, "data")
+    return decode_openai(root, info=request.info, output_dimension=request.output_dimension,
+                         provider=request.provider)
+
+
+def or_openai_shape(
+    native: Callable[[Mapping[str, Any], DecodeRequest], EmbeddingResponse],
+) -> Callable[[Mapping[str, Any], DecodeRequest], EmbeddingResponse]:
+    """A record's ``decode``: the OpenAI shape when the payload has ``data``, else the provider's ``native`` one."""
+
+    def decode(root: Mapping[str, Any], request: DecodeRequest) -> EmbeddingResponse:
+        return decode_openai_shape(root, request) if root.get("data") is not None else native(root, request)
+
+    return decode
+
+
+def _error(root: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """``{"error": {"message", "type", "code"}}``, or ``"error"`` as a string beside ``code``/``type``."""
+    error = root.get("error")
+    if not error:
+        return None
+    detail = as_mapping(error) if not isinstance(error, str) else None
+    if detail is not None:
+        return detail.get("message") or dict(detail), detail.get("code") or detail.get("type")
+    return error, root.get("code") or root.get("error_type") or root.get("type")
+
+
+def _object_error(root: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """vLLM's ``{"object": "error", "message", "type", "code"}``."""
+    if root.get("object") != "error":
+        return None
+    return root.get("message", ""), root.get("code") or root.get("type")
+
+
+#: OpenAI and every server that speaks its shape (OVH AI Endpoints, AIML API, vLLM, TEI, ...).
+OPENAI = Provider(
+    name="openai",
+    decode=decode_openai_shape,
+    aliases=("openai-compatible", "ovh", "aimlapi"),
+    detect=lambda root: root.get("data") is not None,
+    keys=("data",),
+    shape='OpenAI-compatible {"data": [{"embedding": ..., "index": i}]}',
+    errors=(
+        ErrorShape(_error, ("error",), '{"error": ...}', beside_embeddings=True),
+        ErrorShape(_object_error, ("message",), '{"object": "error", "message"}'),
+    ),
+    models=("text-embedding-3", "text-embedding-ada"),
+    base64="float32",
+)
