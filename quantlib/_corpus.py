@@ -67,6 +67,14 @@ class Corpus:
     def width(self) -> int:
         return int(self.view.shape[1])
 
+    def slice(self, start: int, stop: int) -> Corpus:
+        """The sub-corpus of rows ``start:stop``: views of these rows (nothing copied), with their cached norms."""
+        sub = Corpus(self.info, self.codec, self.rows[start:stop], self.view[start:stop], self.dim, self.name,
+                     self.parent or self)
+        if self._norms:
+            sub._norms = {key: value[start:stop] for key, value in self._norms.items()}
+        return sub
+
     def take(self, rows: np.ndarray) -> Corpus:
         """The sub-corpus of ``rows`` (copied), with the cached norms of those rows."""
         picked = np.ascontiguousarray(self.rows[rows])

@@ -61,6 +61,7 @@ import numpy as np
 
 from . import _checksum
 from ._corpus import Corpus, prepare_corpus
+from ._filter import allowed_rows
 from ._npyfile import load_npy
 from ._validation import as_array, check_dim, describe
 from .codecs import Codec, IntegerCodec, codec_from_config, get_codec
@@ -395,7 +396,7 @@ class FlatIndex:
     # -- searching ----------------------------------------------------------
 
     def search(self, queries: Any, k: int = 10, *, oversample: int = 4,
-               rescore: bool = True) -> tuple[np.ndarray, np.ndarray]:
+               rescore: bool = True, allow: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best rows per query: ``(scores, ids)``, best first, ties by lower row number.
 
         Parameters
@@ -408,6 +409,12 @@ class FlatIndex:
             With rescoring rows, re-rank ``k * oversample`` candidates.
         rescore : bool
             Set False to skip the rescoring rows.
+        allow : array_like, optional
+            A filter: a boolean mask of one entry per stored row (in the
+            order of :attr:`ids`), or the allowed *ids*, sorted and distinct
+            (ids the index does not hold are ignored).  See
+            :func:`quantlib.search`: the rows are scored in place, and a
+            result with fewer allowed rows than ``k`` ends with id ``-1``.
 
         Returns
         -------
@@ -421,9 +428,25 @@ class FlatIndex:
         if state.ids.shape[0] == 0:
             raise ShapeError("index: expected at least one row, got an empty index; add() rows first")
         dim = self._dim if self._info.packed else None
-        scores, rows = search_corpus(queries, state.corpus, k, self._metric, dim=dim,
-                                     rescore=state.rescore_corpus if rescore else None, oversample=oversample)
-        return scores, state.ids[rows]
+        rows = None if allow is None else self._allowed(allow, state.ids)
+        scores, found = search_corpus(queries, state.corpus, k, self._metric, dim=dim, allow=rows,
+                                      rescore=state.rescore_corpus if rescore else None, oversample=oversample)
+        return scores, np.where(found >= 0, state.ids[np.maximum(found, 0)], -1)
+
+    @staticmethod
+    def _allowed(allow: Any, ids: np.ndarray) -> np.ndarray:
+        """The row numbers of an ``allow=`` mask over the rows, or of sorted distinct allowed ids."""
+        arr = as_array(allow, "allow")
+        if arr.dtype == np.bool_:
+            return allowed_rows(arr, ids.shape[0])
+        if arr.ndim != 1 or (arr.dtype.kind not in "iu" and arr.size):
+            raise DTypeError(f"allow: expected a boolean mask over the rows or a 1-D list of ids, got {describe(arr)}")
+        wanted = arr.astype(np.int64)
+        if wanted.size > 1 and not (np.diff(wanted) > 0).all():
+            i = int(np.flatnonzero(np.diff(wanted) <= 0)[0])
+            raise ShapeError(f"allow: ids must be sorted and distinct, got {int(wanted[i])} before "
+                             f"{int(wanted[i + 1])} at position {i}")
+        return np.flatnonzero(np.isin(ids, wanted)).astype(np.int64)
 
     # -- saving and loading ------------------------------------------------
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ._corpus import Corpus, prepare_corpus
+from ._filter import allowed_rows, topk_allowed
 from ._planner import _query_blocks, plan_queries
 from ._validation import as_array, describe
 from .codecs import Codec
@@ -57,6 +58,7 @@ def search(
     dim: int | None = None,
     rescore: Any = None,
     oversample: int = 4,
+    allow: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best rows of ``corpus`` for each query: ``(scores, indices)``.
 
@@ -92,6 +94,13 @@ def search(
         (by ``metric``; a ``"hamming"`` first stage is rescored by cosine).
     oversample : int
         With ``rescore``, fetch ``min(n, k * oversample)`` candidates first.
+    allow : array_like, optional
+        A filter: a boolean mask of one entry per corpus row, or the allowed
+        row numbers, sorted and distinct.  Only those rows are scored, in
+        place (the corpus is never copied; see docs/search.md), for every
+        format and with rescoring.  With fewer than ``k`` allowed rows the
+        end of a result is padded with row ``-1`` and the worst score
+        (``-inf``/``+inf``, or the smallest/largest int64 for integer scores).
 
     Returns
     -------
@@ -121,7 +130,8 @@ def search(
         dim = qdim if qdim is not None else cdim
     c = prepare_corpus(corpus, m, precision=precision, codec=codec, name="corpus")
     extra = prepare_rescore(rescore, c.n, m) if rescore is not None else None
-    return search_corpus(queries, c, k, m, dim=dim, rescore=extra, oversample=oversample)
+    rows = None if allow is None else allowed_rows(allow, c.n)
+    return search_corpus(queries, c, k, m, dim=dim, rescore=extra, oversample=oversample, allow=rows)
 
 
 def _from_response(value: Any, name: str, precision: Any) -> tuple[Any, Any, int | None]:
@@ -196,8 +206,12 @@ def search_corpus(
     dim: int | None = None,
     rescore: Corpus | None = None,
     oversample: int = 4,
+    allow: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`search` over a prepared corpus (also what :class:`~quantlib.FlatIndex` calls)."""
+    """:func:`search` over a prepared corpus (also what :class:`~quantlib.FlatIndex` calls).
+
+    ``allow``: the allowed row numbers (sorted, distinct; :func:`~quantlib._filter.allowed_rows`), or None.
+    """
     if c.n == 0:
         raise ShapeError("corpus: expected at least one row, got an empty corpus")
     if k > c.n:
@@ -219,7 +233,7 @@ def search_corpus(
         if arr.shape[1] != rescore.width:  # before the first stage, and naming the right argument
             raise ShapeError(f"rescore: rows of dimension {rescore.width} cannot rescore float queries of "
                              f"dimension {arr.shape[1]}")
-        first = min(c.n, k * oversample)
+        first = min(c.n if allow is None else max(1, allow.size), k * oversample)
     else:
         first = k
     nq = arr.shape[0]
@@ -227,7 +241,7 @@ def search_corpus(
     parts = []
     for s in range(0, nq, block):
         plan = plan_queries(arr[s:s + block], c, m, dim=dim)
-        parts.append(plan.topk(first))
+        parts.append(plan.topk(first) if allow is None else topk_allowed(plan, first, allow))
     if not parts:  # no queries: validate their width through an empty plan
         plan = plan_queries(arr, c, m, dim=dim)
         dtype = plan.score_dtype if rescore is None else np.dtype(np.float32)

@@ -107,3 +107,11 @@ BLAS_BLOCK_SCORES = 1 << 22
 
 #: Fewest rows per parallel search chunk.
 MIN_CHUNK_ROWS = 4096
+
+#: Filtered search (``allow=``): runs of at least this many consecutive allowed rows are searched in
+#: place (a view of the corpus); shorter runs are gathered into blocks.  Each part costs a plan and a
+#: top-k merge (tens of microseconds), so short runs are cheaper copied than visited one by one.
+ALLOW_MIN_RUN = 256
+
+#: Rows per gathered block of a filtered search (4096 rows of 1024 float32: 16 MB at most).
+ALLOW_BLOCK_ROWS = 4096

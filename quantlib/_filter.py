@@ -1,0 +1,123 @@
+"""Filtered search: the top-k among the rows a filter allows, scanned in place.
+
+A filter (``allow=``) is a boolean mask over the corpus rows or a sorted list
+of row numbers.  The allowed rows are split into runs of consecutive rows:
+
+- a run of at least :data:`~quantlib._kernels._config.ALLOW_MIN_RUN` rows is
+  searched where it lies, by the same kernels and plan as an unfiltered
+  search over a slice of the corpus (a view: nothing is copied);
+- the rows of shorter runs are gathered, a block of
+  :data:`~quantlib._kernels._config.ALLOW_BLOCK_ROWS` rows at a time, into a
+  small buffer (bounded memory, never a copy of the corpus) and searched there.
+
+Each part keeps its own ``k`` best, and the parts are merged by the same rule
+as every search (score, then the lower row number), so a filtered search
+returns exactly the rows an unfiltered search over the allowed rows alone
+would.  Fewer than ``k`` allowed rows leave the end of a result padded: row
+``-1`` with the worst score of the score dtype (``-inf`` or ``+inf``; the
+smallest or largest int64).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from ._corpus import Corpus
+from ._kernels import _config as C
+from ._validation import as_array, describe
+from .errors import DTypeError, ShapeError
+
+
+def allowed_rows(allow: Any, n: int, name: str = "allow") -> np.ndarray:
+    """The row numbers ``allow`` lets through: a boolean mask of ``n`` rows, or sorted distinct row numbers.
+
+    Returns them as a sorted int64 array.  A mask of another length, row
+    numbers out of ``0..n-1``, unsorted or repeated ones, and anything else are
+    refused with an error naming ``name``.
+    """
+    arr = as_array(allow, name)
+    if arr.ndim != 1:
+        raise ShapeError(f"{name}: expected a 1-D boolean mask or a 1-D list of row numbers, got shape {arr.shape}")
+    if arr.dtype == np.bool_:
+        if arr.shape[0] != n:
+            raise ShapeError(f"{name}: a boolean mask needs one entry per corpus row ({n}), got {arr.shape[0]}")
+        return np.flatnonzero(arr).astype(np.int64)
+    if arr.dtype.kind not in "iu" and not (arr.dtype.kind == "f" and arr.size == 0):
+        raise DTypeError(f"{name}: expected a boolean mask or integer row numbers, got {describe(arr)}")
+    rows = arr.astype(np.int64)
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise ShapeError(f"{name}: row numbers must lie in 0..{n - 1}, got {int(rows.min())}..{int(rows.max())}")
+    bad = np.flatnonzero(np.diff(rows) <= 0)
+    if bad.size:
+        i = int(bad[0])
+        raise ShapeError(f"{name}: row numbers must be sorted and distinct, got {int(rows[i])} before "
+                         f"{int(rows[i + 1])} at position {i}")
+    return rows
+
+
+def topk_allowed(plan: Any, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``plan.topk(k)`` over the corpus rows ``rows`` only (sorted, distinct): ``(scores, row numbers)``."""
+    c: Corpus = plan.corpus
+    if plan.kind == "signs":
+        plan.tables()  # built once, shared by every part
+    scores_parts: list[np.ndarray] = []
+    ids_parts: list[np.ndarray] = []
+    if rows.size:
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        starts = np.concatenate(([0], breaks))
+        ends = np.concatenate((breaks, [rows.size]))
+        long = (ends - starts) >= C.ALLOW_MIN_RUN
+        for s, e in zip(starts[long], ends[long], strict=True):
+            r0, r1 = int(rows[s]), int(rows[e - 1]) + 1
+            part = _over(plan, c.slice(r0, r1), slice(r0, r1))
+            sc, ids = part.topk(min(k, r1 - r0))
+            scores_parts.append(sc)
+            ids_parts.append(ids + r0)
+        short = rows[np.repeat(~long, ends - starts)]
+        for b in range(0, short.size, C.ALLOW_BLOCK_ROWS):
+            block = short[b:b + C.ALLOW_BLOCK_ROWS]
+            part = _over(plan, c.take(block), block)
+            sc, ids = part.topk(min(k, block.size))
+            scores_parts.append(sc)
+            ids_parts.append(block[ids])
+    return _merge(scores_parts, ids_parts, plan, k)
+
+
+def _over(plan: Any, sub: Corpus, index: Any) -> Any:
+    """``plan`` against the sub-corpus ``sub`` of the rows ``index`` (its per-row arrays cut to them)."""
+    n = plan.corpus.n
+    changes: dict[str, Any] = {"corpus": sub}
+    for field in ("RS",):
+        value = getattr(plan, field, None)
+        if isinstance(value, np.ndarray) and value.ndim == 1 and value.shape[0] == n:
+            changes[field] = np.ascontiguousarray(value[index])
+    return dataclasses.replace(plan, **changes)
+
+
+def _merge(scores: list[np.ndarray], ids: list[np.ndarray], plan: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of every part's lists, by score then lower row number, padded with row -1."""
+    nq = plan.nq
+    dtype = np.dtype(plan.score_dtype)
+    higher = plan.metric.higher_is_better
+    if dtype.kind == "f":
+        worst = -np.inf if higher else np.inf
+    else:
+        worst = np.iinfo(dtype).min if higher else np.iinfo(dtype).max
+    out_scores = np.full((nq, k), worst, dtype)
+    out_ids = np.full((nq, k), -1, np.int64)
+    if not scores:
+        return out_scores, out_ids
+    s = np.concatenate([p.astype(dtype, copy=False) for p in scores], axis=1)
+    i = np.concatenate(ids, axis=1)
+    present = i >= 0
+    key = np.where(present, -s if higher else s, np.inf if dtype.kind == "f" else np.iinfo(np.int64).max)
+    tie = np.where(present, i, np.iinfo(np.int64).max)
+    order = np.lexsort((tie, key), axis=-1)[:, :k]
+    take = np.take_along_axis(present, order, 1)
+    width = order.shape[1]
+    out_scores[:, :width] = np.where(take, np.take_along_axis(s, order, 1), worst)
+    out_ids[:, :width] = np.where(take, np.take_along_axis(i, order, 1), -1)
+    return out_scores, out_ids

@@ -1,0 +1,149 @@
+"""Filtered search (``allow=``): exactly the search over the allowed rows alone, for every format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import quantlib as ql
+import quantlib._kernels._config as C
+
+
+def _corpus(n=3000, d=40, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    x[::97] = x[5]  # exact duplicates: ties broken by the lower row number
+    return x
+
+
+X = _corpus()
+Q = np.random.default_rng(1).standard_normal((5, 40)).astype(np.float32)
+CODEC = ql.ScalarCodec.fit(X, "int8")
+
+#: (name, corpus rows, search keywords, queries)
+FORMATS = [
+    ("float32", X, {}, Q),
+    ("float16", X.astype(np.float16), {}, Q),
+    ("int8-codec", CODEC.encode(X), {"codec": CODEC}, Q),
+    ("int8-codes", CODEC.encode(X), {"codec": CODEC}, CODEC.encode(Q)),
+    ("int8-raw", CODEC.encode(X), {"precision": "int8"}, CODEC.encode(Q)),
+    ("ubinary-signs", ql.quantize(X, "ubinary"), {"precision": "ubinary"}, Q),
+    ("binary-signs", ql.quantize(X, "binary"), {"precision": "binary"}, Q),
+    ("ubinary-hamming", ql.quantize(X, "ubinary"), {"precision": "ubinary", "metric": "hamming"},
+     ql.quantize(Q, "ubinary")),
+]
+
+
+def _mask(draw_runs: list[tuple[int, int]], n: int) -> np.ndarray:
+    mask = np.zeros(n, bool)
+    pos = 0
+    for gap, run in draw_runs:
+        pos += gap
+        mask[pos:pos + run] = True
+        pos += run
+    return mask
+
+
+runs = st.lists(st.tuples(st.integers(0, 400), st.sampled_from([1, 2, 3, 17, 255, 256, 700])), max_size=30)
+
+
+def _reference(q, rows, kw, allowed, k):
+    sub = rows[allowed]
+    kk = min(k, allowed.size)
+    scores, ids = ql.search(q, sub, kk, **kw)
+    return scores, allowed[ids]
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=[f[0] for f in FORMATS])
+@settings(max_examples=25, deadline=None)
+@given(draw_runs=runs, k=st.integers(1, 12), as_list=st.booleans())
+def test_filtered_search_is_the_search_of_the_allowed_rows(fmt, draw_runs, k, as_list):
+    name, rows, kw, q = fmt
+    mask = _mask(draw_runs, rows.shape[0])
+    allowed = np.flatnonzero(mask)
+    allow = allowed if as_list else mask
+    metric = kw.get("metric", "cosine")
+    kws = {**kw, "metric": metric}
+    scores, ids = ql.search(q, rows, k, allow=allow, **kws)
+    assert scores.shape == ids.shape == (q.shape[0], k)
+    if allowed.size:
+        ref_scores, ref_ids = _reference(q, rows, kws, allowed, k)
+        kk = ref_ids.shape[1]
+        assert np.array_equal(ids[:, :kk], ref_ids), name
+        assert np.array_equal(scores[:, :kk], ref_scores), name
+    else:
+        kk = 0
+    assert (ids[:, kk:] == -1).all()
+    if kk < k:
+        pad = scores[:, kk:]
+        higher = ql.metric_info(metric).higher_is_better
+        if scores.dtype.kind == "f":
+            assert (pad == (-np.inf if higher else np.inf)).all()
+        else:
+            assert (pad == (np.iinfo(np.int64).min if higher else np.iinfo(np.int64).max)).all()
+
+
+@pytest.mark.parametrize("fmt", FORMATS[:3] + FORMATS[5:6], ids=[f[0] for f in FORMATS[:3] + FORMATS[5:6]])
+def test_parallel_and_two_stage_paths_filter_the_same(fmt, monkeypatch):
+    name, rows, kw, _ = fmt
+    q = np.random.default_rng(7).standard_normal((40, 40)).astype(np.float32)
+    mask = _mask([(10, 900), (3, 1), (50, 20), (5, 1500)], rows.shape[0])
+    serial = ql.search(q, rows, 5, allow=mask, **kw)
+    monkeypatch.setattr(C, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(C, "MIN_CHUNK_ROWS", 64)
+    monkeypatch.setattr(C, "WIDE_MIN_ROWS_PER_CANDIDATE", 1)
+    parallel = ql.search(q, rows, 5, allow=mask, **kw)
+    assert np.array_equal(serial[1], parallel[1]), name
+    sub = rows[mask]
+    ref_scores, ref_ids = ql.search(q, sub, 5, **kw)
+    # BLAS blocks of another shape may round the last bit differently: ranks by scores within 1e-6
+    np.testing.assert_allclose(serial[0], ref_scores, rtol=1e-6, atol=1e-6)
+    assert (np.flatnonzero(mask)[ref_ids] == serial[1]).mean() > 0.99
+
+
+def test_filtered_search_with_rescoring():
+    bits = ql.quantize(X, "ubinary")
+    mask = np.zeros(X.shape[0], bool)
+    mask[100:2000:3] = True
+    scores, ids = ql.search(Q, bits, 5, metric="cosine", precision="ubinary", rescore=X, allow=mask)
+    assert mask[ids].all()
+    exact = ql.pairwise(Q, X, "cosine")
+    np.testing.assert_allclose(scores, np.take_along_axis(exact, ids, 1), rtol=1e-6)
+
+
+def test_flat_index_filters_by_mask_and_by_ids(tmp_path):
+    index = ql.FlatIndex(CODEC, 40, metric="dot", rescore="float32")
+    index.add(X, ids=np.arange(X.shape[0]) * 10 + 7)
+    want = index.ids[(index.ids % 3) == 1]
+    s1, i1 = index.search(Q, 6, allow=want)
+    s2, i2 = index.search(Q, 6, allow=np.isin(index.ids, want))
+    assert np.array_equal(i1, i2) and np.isin(i1, want).all()
+    few = want[:3]
+    s3, i3 = index.search(Q, 6, allow=few)
+    assert (i3[:, 3:] == -1).all() and np.isin(i3[:, :3], few).all()
+    assert (s3[:, 3:] == -np.inf).all()
+    index.save(tmp_path / "i")
+    loaded = ql.FlatIndex.load(tmp_path / "i")
+    assert np.array_equal(loaded.search(Q, 6, allow=want)[1], i1)
+
+
+@pytest.mark.parametrize(("allow", "error", "match"), [
+    (np.ones(5, bool), ql.ShapeError, r"allow: a boolean mask needs one entry per corpus row \(3000\), got 5"),
+    (np.array([3, 2]), ql.ShapeError, "allow: row numbers must be sorted and distinct, got 3 before 2"),
+    (np.array([1, 1]), ql.ShapeError, "sorted and distinct"),
+    (np.array([0, 3000]), ql.ShapeError, r"allow: row numbers must lie in 0..2999"),
+    (np.array([0.5]), ql.DTypeError, "allow: expected a boolean mask or integer row numbers"),
+    (np.ones((2, 2), bool), ql.ShapeError, "allow: expected a 1-D boolean mask"),
+])
+def test_bad_filters_are_refused(allow, error, match):
+    with pytest.raises(error, match=match):
+        ql.search(Q, X, 3, allow=allow)
+
+
+def test_index_refuses_unsorted_ids():
+    index = ql.FlatIndex("float32", 40)
+    index.add(X[:10])
+    with pytest.raises(ql.ShapeError, match="allow: ids must be sorted and distinct, got 5 before 2"):
+        index.search(Q, 3, allow=[5, 2])
