@@ -19,7 +19,7 @@ import numpy as np
 
 from ._kernels import maxsim as K
 from ._kernels import maxtile as KT
-from ._scoring import check_k_fits, chunk_bounds, chunk_count, rerank, use_threads, work
+from ._scoring import check_k, check_k_fits, chunk_bounds, chunk_count, rerank, use_threads, work
 from ._validation import as_array, as_code_matrix, describe, refuse_overflow
 from .codecs import BitCodec
 from .codecs.binary import resolve_bit_dim
@@ -378,8 +378,6 @@ def maxsim_search(
     >>> maxsim_search(q, bits, k=2, rescore=docs, oversample=2, quantize_query=True)
     (array([[2., 2.]], dtype=float32), array([[1, 2]]))
     """
-    from .search import check_k
-
     docs = _as_batch(documents, precision)
     k = check_k(k)
     oversample = check_k(oversample, "oversample")

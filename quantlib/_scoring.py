@@ -26,13 +26,15 @@ time, so tests may lower them.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
+from typing import Any
 
 import numba
 import numpy as np
 
 from ._kernels import _config as C
-from .errors import ShapeError
+from .errors import DTypeError, ShapeError
 
 
 def num_threads() -> int:
@@ -72,29 +74,45 @@ def chunk_bounds(offsets: np.ndarray, nchunks: int) -> np.ndarray | None:
     return bounds if bounds.shape[0] > 2 else None
 
 
+def check_k(k: Any, name: str = "k") -> int:
+    """A positive integer ``k`` (also ``oversample`` and other counts: ``name`` says which)."""
+    if isinstance(k, (bool, np.bool_)):
+        raise DTypeError(f"{name}: expected a positive integer, got {k!r}")
+    try:
+        value = operator.index(k)
+    except TypeError:
+        raise DTypeError(f"{name}: expected a positive integer, got {type(k).__name__} {k!r}") from None
+    if value < 1:
+        raise ShapeError(f"{name}: expected a positive integer, got {value}")
+    return value
+
+
 def check_k_fits(k: int, n: int, unit: str = "corpus rows") -> None:
     """The one rule for ``k`` beyond the corpus: it raises, naming ``k`` and ``n`` (never clipped)."""
     if k > n:
         raise ShapeError(f"k: expected at most the number of {unit} ({n}), got {k}; use k=min(k, {n})")
 
 
-def best_order(scores: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the best ``k`` of ``scores``: highest first, equal scores by the lower id."""
-    return np.lexsort((ids, -np.asarray(scores, np.float64)))[:k]
+def best_order(scores: np.ndarray, ids: np.ndarray, k: int, *, lowest_first: bool = False) -> np.ndarray:
+    """Positions of the best ``k`` of ``scores``: highest first (distances: ``lowest_first``), ties by the lower id."""
+    keys = np.asarray(scores, np.float64)
+    return np.lexsort((ids, keys if lowest_first else -keys))[:k]
 
 
 def rerank(cand: np.ndarray, k: int, score: Callable[[int, np.ndarray], np.ndarray], *,
-           keys: np.ndarray | None = None, dtype: type = np.float32) -> tuple[np.ndarray, np.ndarray]:
+           keys: np.ndarray | None = None, dtype: type = np.float32,
+           lowest_first: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Re-rank candidate rows by exact scores: ``(scores, ids)`` of shape ``(m, k)``, best first.
 
     ``cand`` (m, c) holds each query's candidate rows, distinct per query;
     entries below 0 are padding, dropped.  ``score(qi, rows)`` returns query
     ``qi``'s exact scores of ``rows``.  ``keys`` (default: the row numbers)
     are the ids ties are broken by and that are returned.  A query with fewer
-    than ``k`` candidates is padded at the end with id -1 and score -inf.
+    than ``k`` candidates is padded at the end with id -1 and score -inf
+    (+inf with ``lowest_first``, for distances ranked lowest first).
     """
     nq = cand.shape[0]
-    out_scores = np.full((nq, k), -np.inf, dtype)
+    out_scores = np.full((nq, k), np.inf if lowest_first else -np.inf, dtype)
     out_ids = np.full((nq, k), -1, np.int64)
     padded = bool((cand < 0).any())
     for qi in range(nq):
@@ -105,7 +123,7 @@ def rerank(cand: np.ndarray, k: int, score: Callable[[int, np.ndarray], np.ndarr
                 continue
         s = score(qi, rows)
         ids = rows if keys is None else keys[rows]
-        order = best_order(s, ids, k)
+        order = best_order(s, ids, k, lowest_first=lowest_first)
         out_scores[qi, :order.size] = s[order]
         out_ids[qi, :order.size] = ids[order]
     return out_scores, out_ids

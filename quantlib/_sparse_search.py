@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ._kernels import sparse as K
-from ._scoring import best_order, check_k_fits
+from ._scoring import best_order, check_k, check_k_fits
 from ._validation import as_array, describe, first_nonfinite, overflow_error, refuse_overflow
 from .errors import ConfigError, DTypeError, NonFiniteError, OutOfRangeError, ShapeError
 from .sparse import _F32_MAX, _INT32_LIMIT, Metric, SparseBatch, _as_weight, _float_text, _readonly
@@ -220,8 +220,6 @@ class SparseIndex:
             Document rows; ties go to the lower row.  Documents that share no id
             with a query score 0 and compete like any other.
         """
-        from .search import check_k
-
         queries = _as_batch(queries, "queries")
         k = check_k(k)
         if None not in (self.vocab_size, queries.vocab_size) and queries.vocab_size != self.vocab_size:

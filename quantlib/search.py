@@ -30,14 +30,13 @@ embeddings, or codes with their codec), as sentence-transformers'
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import numpy as np
 
 from ._corpus import Corpus, prepare_corpus
 from ._planner import _query_blocks, plan_queries
-from ._scoring import check_k_fits, rerank
+from ._scoring import check_k, check_k_fits, rerank
 from ._validation import as_array, describe
 from .codecs import Codec
 from .errors import ConfigError, DTypeError, NonFiniteError, OutOfRangeError, ShapeError
@@ -147,19 +146,6 @@ def _from_response(value: Any, name: str, precision: Any) -> tuple[Any, Any, int
                           f"response's embeddings are {value.precision!r}")
     info = precision_info(value.precision or "float32")
     return value.embeddings, info.name, (value.dim if info.packed else None)
-
-
-def check_k(k: Any, name: str = "k") -> int:
-    """A positive integer ``k``."""
-    if isinstance(k, (bool, np.bool_)):
-        raise DTypeError(f"{name}: expected a positive integer, got {k!r}")
-    try:
-        value = operator.index(k)
-    except TypeError:
-        raise DTypeError(f"{name}: expected a positive integer, got {type(k).__name__} {k!r}") from None
-    if value < 1:
-        raise ShapeError(f"{name}: expected a positive integer, got {value}")
-    return value
 
 
 def _rescore_metric(m: MetricInfo) -> MetricInfo:
