@@ -11,9 +11,9 @@
   more than one thread; it is then split into at most ``CHUNKS_PER_THREAD``
   chunks per thread of at least ``MIN_CHUNK_ROWS`` stored rows (tokens for
   MaxSim, whose chunks end on document boundaries and hold about equal token
-  counts).  Sparse search has serial kernels only, and reads the same policy
-  for nothing else.
-- **The ``k`` rule** (:func:`check_k_fits`): ``1 <= k <= n``; a ``k`` beyond
+  counts).  Sparse search's kernels are serial only (one query's posting
+  lists are short), so the policy has nothing to decide there yet.
+- **The ``k`` rule** (:func:`check_k`, :func:`check_k_fits`): ``1 <= k <= n``; a ``k`` beyond
   the corpus raises :class:`~quantlib.ShapeError` naming ``k`` and ``n``,
   never clipped.
 - **Re-ranking** (:func:`best_order`, :func:`rerank`): candidates, their exact
@@ -88,13 +88,29 @@ def check_k(k: Any, name: str = "k") -> int:
 
 
 def check_k_fits(k: int, n: int, unit: str = "corpus rows") -> None:
-    """The one rule for ``k`` beyond the corpus: it raises, naming ``k`` and ``n`` (never clipped)."""
+    """The one rule for ``k`` beyond the corpus: it raises, naming ``k`` and ``n`` (never clipped).
+
+    Examples
+    --------
+    >>> check_k_fits(3, 2, "documents")
+    Traceback (most recent call last):
+    ...
+    quantlib.errors.ShapeError: k: expected at most the number of documents (2), got 3; use k=min(k, 2)
+    """
     if k > n:
         raise ShapeError(f"k: expected at most the number of {unit} ({n}), got {k}; use k=min(k, {n})")
 
 
 def best_order(scores: np.ndarray, ids: np.ndarray, k: int, *, lowest_first: bool = False) -> np.ndarray:
-    """Positions of the best ``k`` of ``scores``: highest first (distances: ``lowest_first``), ties by the lower id."""
+    """Positions of the best ``k`` of ``scores``: highest first (distances: ``lowest_first``), ties by the lower id.
+
+    Examples
+    --------
+    >>> best_order(np.array([0.5, 0.9, 0.9, 0.1]), np.array([7, 5, 3, 1]), 3)
+    array([2, 1, 0])
+    >>> best_order(np.array([0.5, 0.9, 0.9, 0.1]), np.array([7, 5, 3, 1]), 2, lowest_first=True)
+    array([3, 0])
+    """
     keys = np.asarray(scores, np.float64)
     return np.lexsort((ids, keys if lowest_first else -keys))[:k]
 
