@@ -197,7 +197,7 @@ class MaxSimSearch:
     def track_recall_at_10(self, first_stage: str) -> float:
         _, exact = maxsim_search(self.query, self.docs, k=10)
         _, got = self.run(first_stage)
-        return len(set(exact.tolist()) & set(got.tolist())) / 10
+        return len(set(exact[0].tolist()) & set(got[0].tolist())) / 10
 
 
 class Muvera:

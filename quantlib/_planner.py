@@ -22,6 +22,9 @@ from ._kernels import dense as KD
 from ._kernels import intdot as KI
 from ._kernels import lut as KL
 from ._kernels import topk as KT
+from ._scoring import chunk_count, use_threads, work
+from ._scoring import num_threads as _num_threads  # noqa: F401 - the names quantlib.dask imports
+from ._scoring import use_threads as _parallel  # noqa: F401
 from ._validation import check_dim
 from .codecs.binary import resolve_bit_dim
 from .errors import DTypeError, OutOfRangeError, ShapeError
@@ -31,12 +34,6 @@ from .metrics import MetricInfo, metric_info
 def _rows_per_block(kind: str, row_bytes: int) -> int:
     rows = int(max(16, min(1 << 16, C.BLOCK_BYTES[kind] // max(1, row_bytes))))
     return rows - rows % 2  # even: dense kernels score rows in pairs from even offsets
-
-
-def _parallel(work: int) -> bool:
-    """Whether a scan of ``work`` (pairs x bytes per row) goes to the thread pool."""
-    return work >= C.PARALLEL_MIN_WORK and _num_threads() > 1
-
 
 
 @dataclass
@@ -71,8 +68,9 @@ class Plan:
             KL.build_tables(self.Qf, self.flip, self.T)
         return self.T
 
-    def _work(self) -> int:
-        return self.nq * self.corpus.n * max(1, self.corpus.width)
+    def _work(self) -> float:
+        """The scan's work in the shared cost model (:func:`quantlib._scoring.work`)."""
+        return work(self.kind, self.nq * self.corpus.n, self.corpus.width)
 
     def _rb(self) -> int:
         if self.kind == "signs":
@@ -83,7 +81,7 @@ class Plan:
         """Fill ``out`` (nq, n) with the scores; returns it."""
         c = self.corpus
         rb = self._rb()
-        par = _parallel(self._work())
+        par = use_threads(self._work())
         if self.kind == "dense":
             if par:
                 bad = KD.scores_parallel(self.W, c.view, self.A, self.B, self.RS, rb, out)
@@ -133,8 +131,8 @@ class Plan:
         """The best ``k`` rows per query: ``(scores, indices)``, best first, ties by lower index."""
         c = self.corpus
         rb = self._rb()
-        nchunks = min(4 * _num_threads(), max(1, c.n // C.MIN_CHUNK_ROWS))
-        par = nchunks > 1 and _parallel(self._work())
+        nchunks = chunk_count(c.n)
+        par = nchunks > 1 and use_threads(self._work())
         ids = np.full((self.nq, k), -1, np.int64)
         if self.kind == "hamming":
             keys = np.full((self.nq, k), np.iinfo(np.int64).max, np.int64)
@@ -319,12 +317,6 @@ class Plan:
             keys[bad] = sub_keys
             ids[bad] = sub_ids
         return int(ok.sum())
-
-
-def _num_threads() -> int:
-    import numba
-
-    return int(numba.get_num_threads())
 
 
 def _pad4(x: np.ndarray) -> np.ndarray:

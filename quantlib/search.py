@@ -30,7 +30,6 @@ embeddings, or codes with their codec), as sentence-transformers'
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import numpy as np
@@ -38,6 +37,7 @@ import numpy as np
 from ._corpus import Corpus, prepare_corpus
 from ._filter import allowed_rows, topk_allowed
 from ._planner import _query_blocks, plan_queries
+from ._scoring import check_k, check_k_fits, rerank
 from ._validation import as_array, describe
 from .codecs import Codec
 from .errors import ConfigError, DTypeError, NonFiniteError, OutOfRangeError, ShapeError
@@ -158,19 +158,6 @@ def _from_response(value: Any, name: str, precision: Any) -> tuple[Any, Any, int
     return value.embeddings, info.name, (value.dim if info.packed else None)
 
 
-def check_k(k: Any, name: str = "k") -> int:
-    """A positive integer ``k``."""
-    if isinstance(k, (bool, np.bool_)):
-        raise DTypeError(f"{name}: expected a positive integer, got {k!r}")
-    try:
-        value = operator.index(k)
-    except TypeError:
-        raise DTypeError(f"{name}: expected a positive integer, got {type(k).__name__} {k!r}") from None
-    if value < 1:
-        raise ShapeError(f"{name}: expected a positive integer, got {value}")
-    return value
-
-
 def _rescore_metric(m: MetricInfo) -> MetricInfo:
     return metric_info("cosine") if m.name == "hamming" else m
 
@@ -214,10 +201,7 @@ def search_corpus(
     """
     if c.n == 0:
         raise ShapeError("corpus: expected at least one row, got an empty corpus")
-    if k > c.n:
-        raise ShapeError(
-            f"k: expected at most the number of corpus rows ({c.n}), got {k}; use k=min(k, {c.n})"
-        )
+    check_k_fits(k, c.n)
     arr = as_array(queries, "queries")
     if arr.ndim == 1:
         arr = arr[None, :]
@@ -264,16 +248,7 @@ def _rescore(queries: np.ndarray, cand: np.ndarray, rc: Corpus, m: MetricInfo,
     ``check``: refuse NaN/inf among the candidate rows, naming the row (search's
     first stage has already scored every row, so it does not need this).
     """
-    nq, kk = cand.shape
-    out_scores = np.full((nq, k), -np.inf, np.float32)
-    out_ids = np.full((nq, k), -1, np.int64)
-    padded = bool((cand < 0).any())
-    for qi in range(nq):
-        rows = cand[qi]
-        if padded:
-            rows = rows[rows >= 0]
-            if rows.size == 0:
-                continue
+    def score(qi: int, rows: np.ndarray) -> np.ndarray:
         sub = rc.take(rows)
         plan = plan_queries(queries[qi:qi + 1], sub, m, name="queries")
         try:
@@ -287,11 +262,9 @@ def _rescore(queries: np.ndarray, cand: np.ndarray, rc: Corpus, m: MetricInfo,
             at = int(rows[int(np.flatnonzero(bad)[0])])
             who = at if keys is None else int(keys[at])
             raise NonFiniteError(f"{rc.name}: row {who}, a candidate of query {qi}, holds NaN or infinity") from None
-        ids = rows if keys is None else keys[rows]
-        order = np.lexsort((ids, -s.astype(np.float64)))[:k]
-        out_scores[qi, :order.size] = s[order]
-        out_ids[qi, :order.size] = ids[order]
-    return out_scores, out_ids
+        return s
+
+    return rerank(cand, k, score, keys=keys)
 
 
 def rescore(

@@ -12,7 +12,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import quantlib
-import quantlib.multivector as M
+import quantlib._kernels._config as C
+import quantlib._maxsim as M
+import quantlib.muvera as muvera
 from quantlib import (
     Base64DecodeError,
     CalibrationWarning,
@@ -31,6 +33,7 @@ from quantlib import (
     quantize,
 )
 from quantlib import _reference as R
+from quantlib._kernels import maxsim as KM
 from quantlib._kernels import maxtile as KT
 
 GOLDEN = Path(__file__).parent / "golden" / "providers"
@@ -96,7 +99,8 @@ def quiet_quantize(batch: MultiVectorBatch, precision: str, **kwargs) -> MultiVe
 def parallel(monkeypatch):
     """Send every scan down the parallel path (the machine has at least two threads)."""
     assert quantlib.get_num_threads() >= 2
-    monkeypatch.setattr(M, "PARALLEL_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(C, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(C, "MIN_CHUNK_ROWS", 1)
 
 
 # --------------------------------------------------------------------------- MaxSim against the twins
@@ -235,13 +239,38 @@ def test_parallel_path_equals_serial(fmt, parallel, monkeypatch):
         query = batch.codec.encode(q) if batch.codec is not None else quantize(q, precision)
     par = maxsim(query, batch)
     par_top = maxsim_search(query, batch, k=20)
-    monkeypatch.setattr(M, "PARALLEL_MIN_SECONDS", float("inf"))
+    monkeypatch.setattr(C, "PARALLEL_MIN_WORK", float("inf"))
     ser = maxsim(query, batch)
     assert np.array_equal(par, ser)
     for got, want in zip(par_top, maxsim_search(query, batch, k=20), strict=True):
         assert np.array_equal(got, want)
     for got, want in zip(par_top, R.maxsim_top_k(ser, 20), strict=True):
-        assert np.array_equal(got, want)
+        assert np.array_equal(got[0], want)
+
+
+def test_maxsim_follows_the_threading_policy_of_dense_search(monkeypatch):
+    # one policy (quantlib._scoring, constants in quantlib._kernels._config): the work threshold and the
+    # rows per chunk that dense search reads decide MaxSim's serial/parallel choice too
+    assert quantlib.get_num_threads() >= 2
+    calls = []
+    for name in ("dense_scores_parallel", "dense_search_parallel"):
+        real = getattr(KM, name)
+        monkeypatch.setattr(KM, name, lambda *a, _real=real, _name=name: (calls.append(_name), _real(*a))[1])
+    rng = np.random.default_rng(4)
+    docs = MultiVectorBatch.from_arrays([rng.standard_normal((3, 8)).astype(np.float32) for _ in range(40)])
+    q = rng.standard_normal((2, 8)).astype(np.float32)
+    want = maxsim(q, docs), maxsim_search(q, docs, 5)
+    assert calls == []  # 2 x 120 token pairs x 8 dimensions: far below PARALLEL_MIN_WORK
+    monkeypatch.setattr(C, "PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(C, "MIN_CHUNK_ROWS", 1)
+    got = maxsim(q, docs), maxsim_search(q, docs, 5)
+    assert calls == ["dense_scores_parallel", "dense_search_parallel"]
+    assert np.array_equal(got[0], want[0]) and all(np.array_equal(a, b) for a, b in zip(got[1], want[1], strict=True))
+    calls.clear()
+    monkeypatch.setattr(C, "MIN_CHUNK_ROWS", 121)  # fewer than two chunks of document tokens: serial
+    maxsim(q, docs)
+    maxsim_search(q, docs, 5)
+    assert calls == []
 
 
 def test_read_only_tokens_memmap_and_frombuffer(tmp_path):
@@ -282,14 +311,15 @@ def test_search_equals_brute_force_sort(fmt, data, k):
     for normalize in (False, True):
         scores, ids = maxsim_search(query, batch, k, normalize=normalize)
         want_scores, want_ids = R.maxsim_top_k(maxsim(query, batch, normalize=normalize), k)
-        assert np.array_equal(ids, want_ids) and ids.dtype == np.int64
-        assert np.array_equal(scores, want_scores)
+        assert ids.shape == scores.shape == (1, k)  # one query: one row, as search returns
+        assert np.array_equal(ids[0], want_ids) and ids.dtype == np.int64
+        assert np.array_equal(scores[0], want_scores)
 
 
 def test_search_ties_go_to_the_lower_index():
     docs = MultiVectorBatch.from_lists([[[1.0, 0.0]], [[0.0, 1.0]], [[1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]])
     scores, ids = maxsim_search(np.array([[1.0, 0.0]], np.float32), docs, k=4)
-    assert ids.tolist() == [0, 2, 3, 1] and scores.tolist() == [1.0, 1.0, 1.0, 0.0]
+    assert ids.tolist() == [[0, 2, 3, 1]] and scores.tolist() == [[1.0, 1.0, 1.0, 0.0]]
 
 
 @given(data=ragged(max_docs=12, max_tokens=40, kinds=("normal", "unit")), k=st.integers(1, 4))
@@ -316,16 +346,17 @@ def test_rescoring_reranks_the_first_stage_shortlist(data):
     bits = exact.quantize("binary")
     k, oversample = 1, 2
     shortlist = min(len(exact), k * oversample)
-    _, first = maxsim_search(quantize(q, "binary"), bits, shortlist)
+    _, (first,) = maxsim_search(quantize(q, "binary"), bits, shortlist)
     scores, ids = maxsim_search(q, bits, k, rescore=exact, oversample=oversample, quantize_query=True)
     exact_scores = maxsim(q, exact)
     order = np.lexsort((first, -exact_scores[first].astype(np.float64)))[:k]
-    assert np.array_equal(ids, first[order])
-    assert np.array_equal(scores, exact_scores[ids])
+    assert scores.shape == ids.shape == (1, k)
+    assert np.array_equal(ids[0], first[order])
+    assert np.array_equal(scores[0], exact_scores[ids[0]])
     # Rescoring by dequantized int8 codes: scores are the codes' float MaxSim.
     codes = quiet_quantize(exact, "uint8")
     scores, ids = maxsim_search(q, bits, k, rescore=codes, oversample=oversample, quantize_query=True)
-    assert np.array_equal(scores, maxsim(q, codes)[ids])
+    assert np.array_equal(scores[0], maxsim(q, codes)[ids[0]])
 
 
 # --------------------------------------------------------------------------- constructors and exports
@@ -669,7 +700,7 @@ def test_rescoring_codes_need_their_codec():
             maxsim_search(q, bits, 2, rescore=no_codec)
     calibrated = quiet_quantize(floats, "int8")
     scores, ids = maxsim_search(q, bits, 2, rescore=calibrated, oversample=2)
-    assert ids.tolist() == [0, 2] and np.array_equal(scores, maxsim(q, calibrated)[ids])
+    assert ids.tolist() == [[0, 2]] and np.array_equal(scores[0], maxsim(q, calibrated)[ids[0]])
 
 
 def test_bad_conversions_and_payloads():
@@ -733,7 +764,7 @@ def test_muvera_blocks_of_documents(monkeypatch):
                                          for n in rng.integers(1, 12, 40)])
     enc = MuveraEncoder(9, k_sim=3, d_proj=5, repetitions=4)
     whole = enc.encode_documents(docs)
-    monkeypatch.setattr(M, "_MUVERA_BLOCK_TOKENS", 7)  # many blocks, and documents longer than one
+    monkeypatch.setattr(muvera, "_MUVERA_BLOCK_TOKENS", 7)  # many blocks, and documents longer than one
     assert np.array_equal(enc.encode_documents(docs), whole)
     # a document's encoding never depends on its batch (BLAS rounds a row by its place in a block)
     for i in (0, 17, 39):

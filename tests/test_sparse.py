@@ -21,6 +21,7 @@ from quantlib import (
     SparseBatch,
     SparseIndex,
     hybrid_scores,
+    search,
     sparse_cosine,
     sparse_dot,
     sparse_search,
@@ -674,7 +675,15 @@ def test_cosine_equals_twin(ab):
 @given(ab=pairs_of_batches())
 def test_search_equals_twin(k, ab):
     queries, corpus = ab
+    if k > len(corpus):  # the one rule of quantlib's searches: raised, never clipped
+        with pytest.raises(ShapeError, match=rf"k: expected at most the number of documents \({len(corpus)}\), "
+                                             rf"got {k}; use k=min\(k, {len(corpus)}\)|corpus: expected at least one"):
+            sparse_search(queries, corpus, k)
+        k = len(corpus)
+        if k == 0:
+            return
     scores, ids = sparse_search(queries, corpus, k)
+    assert scores.shape == ids.shape == (len(queries), k)
     want_s, want_i = R.top_k(sparse_dot(queries, corpus), k)
     assert ids.dtype == np.int64 and scores.dtype == np.float32
     assert np.array_equal(ids, want_i) and np.array_equal(scores, want_s)
@@ -683,9 +692,12 @@ def test_search_equals_twin(k, ab):
 @given(ab=pairs_of_batches(vocabs=(5, 40, 70_000)))
 def test_cosine_search_matches_cosine_scores(ab):
     queries, corpus = ab
-    scores, ids = sparse_search(queries, corpus, 4, metric="cosine")
+    k = min(4, len(corpus))
+    if k == 0:
+        return
+    scores, ids = sparse_search(queries, corpus, k, metric="cosine")
     cos = sparse_cosine(queries, corpus)
-    want_s, _ = R.top_k(cos, 4)
+    want_s, _ = R.top_k(cos, k)
     np.testing.assert_allclose(scores, want_s, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.take_along_axis(cos, ids, axis=1), scores, rtol=1e-5, atol=1e-6)
 
@@ -696,7 +708,7 @@ def test_cosine_search_matches_cosine_scores(ab):
 ])
 def test_sums_beyond_float32_raise_instead_of_ranking_as_inf(docs):
     query = SparseBatch.from_dicts([{1: 1e30, 2: 1e30}])
-    docs = SparseBatch.from_dicts(docs)
+    docs = SparseBatch.from_dicts(docs + [{}] * 298)  # 300 documents: k = 300 takes the score-all path
     overflow = pytest.raises(OutOfRangeError, match="overflows float32")
     for k in (1, 300):  # the streaming list and the score-all path
         with overflow:
@@ -742,15 +754,31 @@ def test_dot_plans_agree_bit_for_bit():
     assert np.array_equal(index.search(small, k=40)[0], -np.sort(-twin, axis=1))
 
 
-def test_search_ties_go_to_the_lower_row_and_k_is_clipped():
+def test_search_ties_go_to_the_lower_row():
     corpus = SparseBatch.from_dicts([{1: 1.0}, {2: 5.0}, {1: 1.0}, {}, {1: 1.0}])
-    scores, ids = sparse_search(SparseBatch.from_dicts([{1: 2.0}, {}]), corpus, k=9)
+    scores, ids = sparse_search(SparseBatch.from_dicts([{1: 2.0}, {}]), corpus, k=5)
     assert ids.tolist() == [[0, 2, 4, 1, 3], [0, 1, 2, 3, 4]]
     assert scores.tolist() == [[2.0, 2.0, 2.0, 0.0, 0.0], [0.0] * 5]
     negative = SparseBatch.from_dicts([{1: -1.0}, {2: 1.0}])
     assert sparse_search(SparseBatch.from_dicts([{1: 1.0}]), negative, k=1)[1].tolist() == [[1]]
-    empty = sparse_search(SparseBatch.from_dicts([{1: 1.0}]), SparseBatch([0], [], []), k=3)
-    assert empty[0].shape == (1, 0) and empty[1].shape == (1, 0)
+    none = sparse_search(SparseBatch.from_dicts([], vocab_size=3), corpus, k=2)
+    assert none[0].shape == none[1].shape == (0, 2)
+
+
+def test_k_beyond_the_corpus_raises_as_dense_search_does():
+    # one rule for every search (docs/search.md): k > n raises naming k and n, never clipped
+    corpus = SparseBatch.from_dicts([{1: 1.0}, {2: 5.0}, {1: 1.0}])
+    query = SparseBatch.from_dicts([{1: 2.0}])
+    for k in (4, 9, 300):  # the streaming list and the score-all path alike
+        with pytest.raises(ShapeError, match=rf"k: expected at most the number of documents \(3\), got {k}; "
+                                             r"use k=min\(k, 3\)"):
+            sparse_search(query, corpus, k=k)
+        with pytest.raises(ShapeError, match=r"k: expected at most the number of corpus rows \(3\)"):
+            search(np.ones((1, 2), np.float32), np.ones((3, 2), np.float32), k=k)
+    scores, ids = SparseIndex(corpus).search(query, k=3)
+    assert scores.shape == ids.shape == (1, 3)  # one query: one row, as search returns
+    with pytest.raises(ShapeError, match="corpus: expected at least one document, got an empty SparseIndex"):
+        sparse_search(query, SparseBatch([0], [], []), k=1)
 
 
 def test_search_across_document_blocks_and_long_result_lists():
@@ -774,7 +802,9 @@ def test_search_across_document_blocks_and_long_result_lists():
         s, i = index.search(queries, k)
         want_s, want_i = R.top_k(dots, k)
         assert np.array_equal(i, want_i) and np.array_equal(s, want_s), k
-    assert index.search(queries, n + 5)[1].shape == (5, n)
+    assert index.search(queries, n)[1].shape == (5, n)
+    with pytest.raises(ShapeError, match=rf"k: expected at most the number of documents \({n}\), got {n + 5}"):
+        index.search(queries, n + 5)
 
 
 def test_query_ids_the_corpus_never_uses():
@@ -847,7 +877,7 @@ def test_scoring_bad_input():
         sparse_search(a, b)
     with pytest.raises(DTypeError, match=r"a: expected a SparseBatch \(see SparseBatch.from_dicts"):
         sparse_dot({1: 1.0}, b)
-    with pytest.raises(OutOfRangeError, match="k: expected a positive integer, got 0"):
+    with pytest.raises(ShapeError, match="k: expected a positive integer, got 0"):
         sparse_search(a, a, k=0)
     with pytest.raises(DTypeError, match="k: expected a positive integer, got float"):
         sparse_search(a, a, k=2.0)

@@ -28,7 +28,6 @@ from numba.core.registry import CPUDispatcher
 import quantlib as ql
 import quantlib._kernels as kernels_pkg
 import quantlib._kernels._config as C
-import quantlib.multivector as MV
 from quantlib._kernels import _config
 from quantlib._kernels import dense as KD
 
@@ -182,7 +181,6 @@ def test_threads_get_the_serial_results_on_the_parallel_kernels(monkeypatch):
     # every scan and codec above takes its parallel (prange) path, launched from 8 threads at once
     monkeypatch.setattr(C, "PARALLEL_MIN_WORK", 0)
     monkeypatch.setattr(C, "MIN_CHUNK_ROWS", 1)
-    monkeypatch.setattr(MV, "PARALLEL_MIN_SECONDS", 0.0)
     monkeypatch.setattr(_config, "PARALLEL_MIN_ELEMENTS", 0)
     before = numba.get_num_threads()
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))

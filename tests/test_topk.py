@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 import quantlib as ql
 import quantlib._kernels._config as C
 import quantlib._planner as M
-import quantlib.multivector as MV
 from quantlib._kernels import bits as KB
 from quantlib._kernels import dense as KD
 from quantlib._kernels import lut as KL
@@ -240,7 +239,8 @@ def test_search_at_large_k_equals_lexsort_of_pairwise(case, parallel, monkeypatc
 @pytest.mark.parametrize("precision", ["float32", "int8", "binary"])
 def test_maxsim_search_at_every_k(precision, parallel, monkeypatch):
     if parallel:
-        monkeypatch.setattr(MV, "PARALLEL_MIN_SECONDS", 0.0)
+        monkeypatch.setattr(C, "PARALLEL_MIN_WORK", 0)
+        monkeypatch.setattr(C, "MIN_CHUNK_ROWS", 1)
     rng = np.random.default_rng(3)
     pool = [(rng.integers(-2, 3, (t, 8)) / 2).astype(np.float32) for t in (1, 2, 3)]
     docs = [pool[i] for i in rng.integers(0, 3, 300)]  # three distinct documents: ties everywhere
@@ -253,7 +253,7 @@ def test_maxsim_search_at_every_k(precision, parallel, monkeypatch):
     for k in (1, 7, 100, 300):
         scores, ids = ql.maxsim_search(q, batch, k)
         order = np.lexsort((np.arange(300), -full.astype(np.float64)))[:k]
-        assert np.array_equal(ids, order) and np.array_equal(scores, full[order])
+        assert np.array_equal(ids, order[None]) and np.array_equal(scores, full[order][None])
 
 
 def test_sparse_search_at_every_streamed_k():

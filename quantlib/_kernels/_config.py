@@ -55,8 +55,21 @@ def target_features() -> frozenset[str]:
 # (read by quantlib._planner at call time, so tests may lower them)
 # ---------------------------------------------------------------------------
 
-#: Score computations (query-row pairs times bytes per row) below which a call stays serial.
+#: Work (see :data:`WORK_PER_WIDTH`) below which a scan stays serial: dense search, MaxSim and
+#: pairwise scores alike (:func:`quantlib._scoring.use_threads`).
 PARALLEL_MIN_WORK = 1 << 26
+
+#: The cost model of every scan (:func:`quantlib._scoring.work`): work is (query row, stored row)
+#: pairs times the row width times this weight, with one float multiply-add per component as 1.
+#: Measured for 128-dimension MaxSim tokens (benchmarks/bench_multivector.py): float dot products
+#: ~0.05 ns per dimension, Hamming ~0.25 ns per 64-bit word (0.03 ns a byte), byte tables ~0.1 ns
+#: per byte.  ``dense``: widths in components (float or int8/uint8 codes); the others in bytes of
+#: packed bits (``signs`` and ``lut`` are both float queries scored by byte tables).
+WORK_PER_WIDTH = {"dense": 1.0, "hamming": 0.625, "signs": 2.0, "lut": 2.0}
+
+#: Most chunks per thread of a parallel scan: stored rows (or documents) differ in cost, and more
+#: chunks than threads balance the load.
+CHUNKS_PER_THREAD = 4
 
 #: Bytes of stored rows per cache block, which stays in L1/L2 while every query
 #: tile passes over it.
@@ -105,7 +118,7 @@ BLAS_MIN_QUERIES = 8
 #: bounded; smaller blocks made BLAS measurably slower (10,000 rows x 100 queries: 1.4x).
 BLAS_BLOCK_SCORES = 1 << 22
 
-#: Fewest rows per parallel search chunk.
+#: Fewest stored rows (MaxSim: document tokens) per parallel search chunk.
 MIN_CHUNK_ROWS = 4096
 
 #: Filtered search (``allow=``): runs of at least this many consecutive allowed rows are searched in
