@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import threading
 import tokenize
 import warnings
 import zipfile
@@ -25,6 +26,12 @@ from typing import IO, Any
 import numpy as np
 
 __all__ = ["READ_ERRORS", "NpzArrays", "load_npy"]
+
+#: Held while a header is parsed.  numpy parses it with ``ast.literal_eval``, which CPython 3.11 and 3.12
+#: do not make safe across threads (gh-106905: concurrent calls raise ``SystemError: AST constructor
+#: recursion depth mismatch``; FlatIndex loads from several threads met it), and the parse runs under
+#: ``warnings.catch_warnings``, which changes the process's warning filters for every thread meanwhile.
+_HEADER_LOCK = threading.Lock()
 
 #: The largest ``.npy`` header read (numpy writes a few hundred bytes; its own reader stops at 10000).
 MAX_HEADER = 10000
@@ -59,7 +66,7 @@ def _header(f: IO[bytes], available: int) -> tuple[tuple[int, ...], bool, np.dty
                          f"its magic (and headers stop at {MAX_HEADER})")
     f.seek(start + 8)
     try:
-        with warnings.catch_warnings():  # a deprecated dtype alias ('a') warns: damage, not the caller's concern
+        with _HEADER_LOCK, warnings.catch_warnings():  # a deprecated dtype alias ('a') warns: damage
             warnings.simplefilter("error")
             if major == 1:
                 shape, fortran, dtype = np.lib.format.read_array_header_1_0(f, max_header_size=MAX_HEADER)
