@@ -186,7 +186,7 @@ def _cases():
     "ubinary-float-queries", "binary-float-queries", "ubinary-code-queries",
 ])
 def test_search_equals_one_process(client, case):
-    for metric in ("cosine", "dot"):
+    for metric in ("cosine", "dot", "sqeuclidean"):
         # 20 queries: the two-stage int16 paths over codes and bits (each block may take a different one)
         for nq in (Q, 20) if case in ("float32", "int8-codec", "ubinary-float-queries") else (Q,):
             _search_case(case, metric, nq)
@@ -246,7 +246,8 @@ def test_hamming_search_and_ties_across_blocks(client, queries):
 
 
 @pytest.mark.parametrize(("first", "again"), [("ubinary-hamming", "float32"), ("ubinary-cosine", "int8-codec"),
-                                              ("int8-dot", "float16"), ("float16-cosine", "float32")])
+                                              ("int8-dot", "float16"), ("float16-cosine", "float32"),
+                                              ("ubinary-sqeuclidean", "int8-codec")])
 def test_rescore_across_blocks_equals_one_process(client, first, again):
     x = rows(seed=11)
     q = rows(n=Q, seed=12)
