@@ -115,7 +115,7 @@ def search(
     >>> search(np.array([[0b11100000]], dtype=np.uint8), bits, k=2, metric="hamming")
     (array([[1, 1]]), array([[0, 1]]))
     >>> search(np.array([[0.0, 2.0]], dtype=np.float32), corpus, k=2, metric="l2")  # lowest first
-    (array([[1. , 1.4]], dtype=float32), array([[2, 1]]))
+    (array([[1. , 1.8]], dtype=float32), array([[2, 1]]))
     """
     m = metric_info(metric)
     k = check_k(k)
