@@ -151,6 +151,14 @@ class MetricInfo:
     #: the metric whose plan checks queries against a dummy row without reading its values
     #: (the per-row terms of a zero row may be what this metric refuses)
     checked_as: str = ""
+    #: sparse vectors (:class:`~quantlib.SparseIndex`) are scored by it, as the dot of their
+    #: rows divided by their norms if ``unit_rows``
+    sparse: bool = False
+    unit_rows: bool = False
+
+    def __reduce__(self) -> tuple[Callable[[str], MetricInfo], tuple[str]]:
+        """Pickled by name (the record holds functions): unpickled, it is the registered record."""
+        return metric_info, (self.name,)
 
     def kernel_for(self, family: str, query_kind: str) -> str | None:
         """The kernel family for a corpus ``family`` and ``query_kind``, or None if unsupported."""
@@ -245,12 +253,13 @@ METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("dot", ("inner_product", "ip"), True, _ALL_FORMATS, _SIMILARITY_KERNELS,
                "pairwise_scores", "no cdist twin; on unit vectors sqeuclidean = 2 - 2 * dot",
                "dot products", "dot", dense_terms=_dot_dense, signs_terms=_dot_signs,
-               from_counts=lambda h, d: d - 2 * h),
+               from_counts=lambda h, d: d - 2 * h, sparse=True),
     MetricInfo("cosine", ("cos",), True, _ALL_FORMATS, _SIMILARITY_KERNELS,
                "pairwise_scores", "cdist(metric='cosine') = 1 - cosine", "cosine similarities", "cosine",
                prepare_queries=_scaled_for_cosine, dense_terms=_cosine_dense, signs_terms=_cosine_signs,
                from_counts=lambda h, d: ((d - 2 * h) / np.float64(d)).astype(np.float32),
-               count_dtype="float32", code_dtype="float32", check_rows=_check_cosine_rows, checked_as="dot"),
+               count_dtype="float32", code_dtype="float32", check_rows=_check_cosine_rows, checked_as="dot",
+               sparse=True, unit_rows=True),
     MetricInfo("hamming", (), False, ("binary", "ubinary"),
                (("bits", "codes", "hamming"), ("bits", "float", "hamming")),
                "pairwise_scores", "cdist(metric='hamming') on unpacked bits = hamming / d",

@@ -49,6 +49,7 @@ from .errors import (
     ShapeError,
     short_repr,
 )
+from .metrics import METRICS, MetricInfo, metric_info
 
 __all__ = [
     "SparseBatch",
@@ -1257,13 +1258,13 @@ class SparseIndex:
 
     def __init__(self, corpus: SparseBatch, *, metric: Metric = "dot") -> None:
         corpus = _as_batch(corpus, "corpus")
-        if metric not in ("dot", "cosine"):
-            raise ConfigError(f"metric: expected 'dot' or 'cosine', got {metric!r}")
-        self.metric: Metric = metric
+        m = _sparse_metric(metric)
+        self.metric: Metric = m.name  # type: ignore[assignment]
+        self._normalize = m.unit_rows  # cosine: the dot of unit rows
         self.n_docs = len(corpus)
         self.vocab_size = corpus.vocab_size
         self.n_cols = corpus.n_cols
-        if metric == "cosine":
+        if self._normalize:
             corpus = _unit_rows(corpus)
         ids, width = corpus.indices, self.n_cols
         self._cols: np.ndarray | None = None
@@ -1297,7 +1298,7 @@ class SparseIndex:
         if None not in (self.vocab_size, queries.vocab_size) and queries.vocab_size != self.vocab_size:
             raise ShapeError(
                 f"queries: vocabularies differ (index {self.vocab_size}, queries {queries.vocab_size})")
-        if self.metric == "cosine":
+        if self._normalize:
             queries = _unit_rows(queries)
         kk = min(int(k), self.n_docs)
         nq = len(queries)
@@ -1356,10 +1357,22 @@ def sparse_search(
     (array([[2., 1.]], dtype=float32), array([[1, 2]]))
     """
     if isinstance(corpus, SparseIndex):
-        if metric != corpus.metric:
+        if _sparse_metric(metric).name != corpus.metric:
             raise ConfigError(f"metric: the index was built for {corpus.metric!r}, got metric={metric!r}")
         return corpus.search(queries, k)
     return SparseIndex(corpus, metric=metric).search(queries, k)
+
+
+def _sparse_metric(metric: Any) -> MetricInfo:
+    """The record of a metric that scores sparse vectors (its ``sparse`` flag), or a ConfigError."""
+    try:
+        m = metric_info(metric)
+    except ConfigError:
+        m = None
+    if m is None or not m.sparse:
+        names = " or ".join(repr(x.name) for x in METRICS if x.sparse)
+        raise ConfigError(f"metric: expected {names}, got {metric!r}")
+    return m
 
 
 def hybrid_scores(

@@ -226,6 +226,13 @@ def test_rescore_by_sqeuclidean():
     assert scores[1, 1] == np.inf and np.allclose(scores[0], np.sort(d[0, [0, 1, 3]]), rtol=1e-5)
 
 
+def test_records_pickle_by_name():
+    import pickle
+
+    for m in ql.METRICS:
+        assert pickle.loads(pickle.dumps(m)) is m
+
+
 def test_euclidean_is_not_an_alias():
     with pytest.raises(ql.ConfigError, match=r"'euclidean' is the square root of 'sqeuclidean'"):
         ql.pairwise(np.ones((1, 2), np.float32), np.ones((1, 2), np.float32), "euclidean")
