@@ -56,7 +56,7 @@ class Plan:
     A: np.ndarray | None = None  # dense/signs: per-query scale
     B: np.ndarray | None = None  # dense/signs: per-query offset
     RS: np.ndarray | None = None  # dense: per-row scale
-    RB: np.ndarray | None = None  # dense: per-row term (added after RS)
+    RB: np.ndarray | None = None  # dense: per-row term (added after RS), None where it is 0
     Q: np.ndarray | None = None  # hamming: (4t, words) uint64 query words
     T: np.ndarray | None = None  # signs: (groups, w, 256, G) byte tables of the queries, built on first use
     Qf: np.ndarray | None = None  # signs: the float32 queries
@@ -216,7 +216,7 @@ class Plan:
         absw = np.abs(W)
         wmax = absw.max(axis=1)
         reach = float(np.max(self.RS.astype(np.float64) * c.code_l1()))
-        rbmax = float(np.abs(self.RB).max(initial=0.0))
+        rbmax = 0.0 if self.RB is None else float(np.abs(self.RB).max(initial=0.0))
         big = absw.sum(axis=1) * xmax * max(1.0, float(self.RS.max(initial=0.0))) * np.abs(self.A)
         if (big + np.abs(self.B) + rbmax >= 2.0**100).any():  # float32 could overflow: the float kernels raise
             self._topk_dense(keys, ids, par, nchunks)
@@ -227,7 +227,7 @@ class Plan:
         A = self.A.astype(np.float64)
         B = self.B.astype(np.float64)
         RS = self.RS.astype(np.float64)
-        RB = self.RB.astype(np.float64)
+        RB = None if self.RB is None else self.RB.astype(np.float64)
         ikeys = np.full((nq, kk), np.inf, np.float64)
         cand = np.full((nq, kk), -1, np.int64)
         rb = self._rb()
@@ -242,7 +242,8 @@ class Plan:
             sub_ids = ids[q0:q1]
             KD.search_range(self.W[q0:q0 + 4], np.ascontiguousarray(c.view[rows]), self.A[q0:q0 + 4],
                             self.B[q0:q0 + 4], np.ascontiguousarray(self.RS[rows]),
-                            np.ascontiguousarray(self.RB[rows]), 0, len(rows), rb, keys[q0:q1], sub_ids)
+                            None if self.RB is None else np.ascontiguousarray(self.RB[rows]), 0, len(rows), rb,
+                            keys[q0:q1], sub_ids)
             sub_ids[...] = np.where(sub_ids >= 0, rows[np.maximum(sub_ids, 0)], -1)
         # the bound of every row left out (see above), rounded generously: float32 sums of d
         # products err by at most d units of 2^-24 of sum |W_j x_j| <= max|W| L1; the affine map
@@ -399,7 +400,7 @@ def _plan_float(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
     A, B, RS, RB = m.dense_terms(q.astype(np.float64), B, c, dequantized)
     return Plan("dense", m, c, nq, np.dtype(np.float32), W=_pad4(W.astype(np.float32)),
                 A=_pad4(A.astype(np.float32)), B=_pad4(B.astype(np.float32)),
-                RS=RS.astype(np.float32, copy=False), RB=RB.astype(np.float32, copy=False))
+                RS=RS.astype(np.float32, copy=False), RB=None if RB is None else RB.astype(np.float32, copy=False))
 
 
 def _plan_codes(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name: str) -> Plan:
@@ -431,7 +432,7 @@ def _plan_codes(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
     if W.dtype == np.int8 and B.any():  # the VNNI tiles carry no per-query offset: the int16 ones do
         W, Bc = _exact_code_queries(codes, c.info.name, vnni=False)
     return Plan("dense", m, c, nq, np.dtype(m.code_dtype), W=_pad4(W), A=_pad4(A.astype(acc)),
-                B=_pad4(B + Bc), RS=RS.astype(acc), RB=RB.astype(acc))
+                B=_pad4(B + Bc), RS=RS.astype(acc), RB=None if RB is None else RB.astype(acc))
 
 
 def _exact_code_queries(codes: np.ndarray, precision: str, vnni: bool | None = None) -> tuple[np.ndarray, np.ndarray]:

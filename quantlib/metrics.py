@@ -75,8 +75,9 @@ __all__ = ["METRICS", "Metric", "MetricInfo", "metric_info"]
 
 Metric = Literal["dot", "cosine", "hamming", "sqeuclidean"]
 
-#: ``(A, B, RS, RB)``: the dense kernels' per-query scale and offset, per-row scale and per-row term.
-DenseTerms = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+#: ``(A, B, RS, RB)``: the dense kernels' per-query scale and offset, per-row scale and per-row
+#: term (None where it is 0: the kernels then compile without it).
+DenseTerms = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
 
 
 @dataclass(frozen=True)
@@ -204,12 +205,12 @@ def _scaled_for_cosine(q: np.ndarray) -> np.ndarray:
 
 
 def _dot_dense(q: np.ndarray, B: np.ndarray, c: Corpus, dequantized: bool) -> DenseTerms:
-    return np.ones(q.shape[0]), B, np.ones(c.n, np.float32), np.zeros(c.n, np.float32)
+    return np.ones(q.shape[0]), B, np.ones(c.n, np.float32), None
 
 
 def _cosine_dense(q: np.ndarray, B: np.ndarray, c: Corpus, dequantized: bool) -> DenseTerms:
     A = _inverse_norms(q)
-    return A, B * A, c.inverse_norms(dequantized), np.zeros(c.n, np.float32)
+    return A, B * A, c.inverse_norms(dequantized), None
 
 
 def _sqeuclidean_dense(q: np.ndarray, B: np.ndarray, c: Corpus, dequantized: bool) -> DenseTerms:

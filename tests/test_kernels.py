@@ -184,7 +184,7 @@ def _dense(W, X, A=None, B=None, RS=None, rb=5, parallel=False, acc=np.float32, 
     A = np.ones(nq, acc) if A is None else A.astype(acc)
     B = np.zeros(nq, acc) if B is None else B.astype(acc)
     RS = np.ones(n, acc) if RS is None else RS.astype(acc)
-    RB = np.zeros(n, acc) if RB is None else RB.astype(acc)
+    RB = None if RB is None else RB.astype(acc)  # None: the kernels compiled without the per-row add
     out = np.empty((nq, n), np.float64)
     args = (_pad4(W), X, _pad4(A), _pad4(B), RS, RB)
     if parallel:

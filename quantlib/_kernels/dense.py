@@ -8,9 +8,11 @@ codes or dequantized values, dot or cosine) is one formula::
 where ``x[i, j]`` is the stored item widened to the accumulator type (float16
 read from its bits, integer codes exactly), ``W`` holds the prepared queries,
 ``A``/``B`` a per-query affine map, ``RS`` a per-row scale and ``RB`` a
-per-row term.  The metric records (:mod:`quantlib.metrics`) prepare them:
+per-row term, or None where it is 0 (the kernels then compile without the
+add, exactly as before it existed).  The metric records
+(:mod:`quantlib.metrics`) prepare them:
 
-- dot of floats: ``W = q``, ``A = 1``, ``B = 0``, ``RS = 1``, ``RB = 0``;
+- dot of floats: ``W = q``, ``A = 1``, ``B = 0``, ``RS = 1``, ``RB = None``;
 - cosine: ``A = 1 / |q|`` and ``RS = 1 / |x_i|`` (0 for a zero vector);
 - sqeuclidean, negated (the kernels rank the highest first):
   ``-|q - x|^2 = 2 q.x - |q|^2 - |x|^2``, so ``A = 2``, ``B = -|q|^2`` and
@@ -90,24 +92,34 @@ def _pair(r0, r1, k):
     return i, (i + m if second else i), second
 
 
+def add_row(v, RB, i):  # pragma: no cover - replaced by the overload inside kernels
+    """``v + RB[i]``, the per-row term; ``RB`` None (dot, cosine) compiles to ``v`` alone, unchanged."""
+    raise NotImplementedError
+
+
+@overload(add_row, inline="always")
+def _add_row_impl(v, RB, i):
+    if isinstance(RB, types.NoneType):
+        return lambda v, RB, i: v
+    return lambda v, RB, i: v + RB[i]
+
+
 @njit(inline="always")
 def _store_pair(buf, r0, second, RS, RB, i, i2, s, t, a, b):
     """``buf[:, i - r0]`` (and ``buf[:, i2 - r0]`` if ``second``) = ``(sum * a + b) * RS + RB`` of rows i, i2."""
     r = RS[i]
-    e = RB[i]
     o = i - r0
-    buf[0, o] = (s[0] * a[0] + b[0]) * r + e
-    buf[1, o] = (s[1] * a[1] + b[1]) * r + e
-    buf[2, o] = (s[2] * a[2] + b[2]) * r + e
-    buf[3, o] = (s[3] * a[3] + b[3]) * r + e
+    buf[0, o] = add_row((s[0] * a[0] + b[0]) * r, RB, i)
+    buf[1, o] = add_row((s[1] * a[1] + b[1]) * r, RB, i)
+    buf[2, o] = add_row((s[2] * a[2] + b[2]) * r, RB, i)
+    buf[3, o] = add_row((s[3] * a[3] + b[3]) * r, RB, i)
     if second:
         r = RS[i2]
-        e = RB[i2]
         o = i2 - r0
-        buf[0, o] = (t[0] * a[0] + b[0]) * r + e
-        buf[1, o] = (t[1] * a[1] + b[1]) * r + e
-        buf[2, o] = (t[2] * a[2] + b[2]) * r + e
-        buf[3, o] = (t[3] * a[3] + b[3]) * r + e
+        buf[0, o] = add_row((t[0] * a[0] + b[0]) * r, RB, i2)
+        buf[1, o] = add_row((t[1] * a[1] + b[1]) * r, RB, i2)
+        buf[2, o] = add_row((t[2] * a[2] + b[2]) * r, RB, i2)
+        buf[3, o] = add_row((t[3] * a[3] + b[3]) * r, RB, i2)
 
 
 @njit(**FAST)
@@ -169,7 +181,7 @@ def _tile1(W, X, r0, r1, A, B, RS, RB, buf):
         s0 = zero
         for j in range(d):
             s0 += w0[j] * widen(x[j], zero)
-        buf[0, i - r0] = (s0 * A[0] + B[0]) * RS[i] + RB[i]
+        buf[0, i - r0] = add_row((s0 * A[0] + B[0]) * RS[i], RB, i)
 
 
 @njit(**FAST)
@@ -219,9 +231,9 @@ def _codes_tile1(W, X, r0, r1, A, B, RS, RB, buf):
             c = np.int64(W[0, j])
             s0 += c * np.int64(X[i, j])
             t0 += c * np.int64(X[i1, j])
-        buf[0, i - r0] = (s0 * A[0] + B[0]) * RS[i] + RB[i]
+        buf[0, i - r0] = add_row((s0 * A[0] + B[0]) * RS[i], RB, i)
         if second:
-            buf[0, i1 - r0] = (t0 * A[0] + B[0]) * RS[i1] + RB[i1]
+            buf[0, i1 - r0] = add_row((t0 * A[0] + B[0]) * RS[i1], RB, i1)
 
 
 def _query_offset(X):  # pragma: no cover - replaced by the overload inside kernels
@@ -272,19 +284,17 @@ def _vnni_tile(W, X, q0, r0, r1, A, B, RS, RB, buf):
             t3 += c3 * u
         o = i - r0
         r = RS[i]
-        e = RB[i]
-        buf[0, o] = s0 * a0 * r + e
-        buf[1, o] = s1 * a1 * r + e
-        buf[2, o] = s2 * a2 * r + e
-        buf[3, o] = s3 * a3 * r + e
+        buf[0, o] = add_row(s0 * a0 * r, RB, i)
+        buf[1, o] = add_row(s1 * a1 * r, RB, i)
+        buf[2, o] = add_row(s2 * a2 * r, RB, i)
+        buf[3, o] = add_row(s3 * a3 * r, RB, i)
         if second:
             o = i1 - r0
             r = RS[i1]
-            e = RB[i1]
-            buf[0, o] = t0 * a0 * r + e
-            buf[1, o] = t1 * a1 * r + e
-            buf[2, o] = t2 * a2 * r + e
-            buf[3, o] = t3 * a3 * r + e
+            buf[0, o] = add_row(t0 * a0 * r, RB, i1)
+            buf[1, o] = add_row(t1 * a1 * r, RB, i1)
+            buf[2, o] = add_row(t2 * a2 * r, RB, i1)
+            buf[3, o] = add_row(t3 * a3 * r, RB, i1)
 
 
 @njit(**FAST)
@@ -303,9 +313,9 @@ def _vnni_tile1(W, X, r0, r1, A, B, RS, RB, buf):
             c = np.int64(W[0, j]) + off
             s0 += c * np.int64(X[i, j])
             t0 += c * np.int64(X[i1, j])
-        buf[0, i - r0] = s0 * A[0] * RS[i] + RB[i]
+        buf[0, i - r0] = add_row(s0 * A[0] * RS[i], RB, i)
         if second:
-            buf[0, i1 - r0] = t0 * A[0] * RS[i1] + RB[i1]
+            buf[0, i1 - r0] = add_row(t0 * A[0] * RS[i1], RB, i1)
 
 
 def fill(W, X, q0, r0, r1, A, B, RS, RB, buf):  # pragma: no cover - replaced by the overload inside kernels
@@ -453,7 +463,7 @@ def topk_block(S, A, B, RS, RB, r0, keys, ids):
         thr = keys[q, 0]
         row = S[q]
         for i in range(m):
-            key = -((row[i] * a + b) * RS[r0 + i] + RB[r0 + i])
+            key = -add_row((row[i] * a + b) * RS[r0 + i], RB, r0 + i)
             bad |= not np.isfinite(key)
             if key < thr:
                 push(keys, ids, q, key, r0 + i)
