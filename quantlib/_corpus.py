@@ -19,7 +19,7 @@ from ._validation import as_array, check_finite, describe
 from .codecs import Affine, Codec, codec_from_config, default_codec, get_codec
 from .codecs.binary import resolve_bit_dim
 from .errors import ConfigError, DTypeError, OutOfRangeError, ShapeError
-from .metrics import MetricInfo, metric_info
+from .metrics import METRICS, MetricInfo, metric_info
 from .precision import PRECISIONS, PrecisionInfo, precision_info
 
 
@@ -135,6 +135,28 @@ class Corpus:
 
         return self._cached("dequantized" if dequantized else "raw", compute)
 
+    def squared_norms(self, dequantized: bool) -> np.ndarray:
+        """``|x_i|**2`` (float64) of the raw or dequantized rows, computed once.
+
+        Summed in float64 from the float32 values the kernels read (``decode()``'s for
+        dequantized rows): exact for integer codes, and for float rows within one
+        rounding of float64, far below the float32 rounding of the scores.
+        """
+
+        def compute() -> np.ndarray:
+            out = np.empty(self.n, np.float64)
+            block = max(1, (1 << 20) // max(1, self.width))
+            for s in range(0, self.n, block):
+                if dequantized:
+                    x = self.codec.decode(self.view[s:s + block], dim=self.dim)
+                else:  # the values the kernels read: decoded rows' floats, else the rows themselves
+                    x = (self.view if self.codec.family == "decoded" else self.rows)[s:s + block]
+                x = x.astype(np.float64)
+                out[s:s + block] = np.einsum("ij,ij->i", x, x)
+            return out
+
+        return self._cached("squared dequantized" if dequantized else "squared raw", compute)
+
     def check_bit_dim(self, d: int) -> None:
         """Refuse set padding bits past dimension ``d`` in packed rows (checked once per ``d``)."""
 
@@ -188,11 +210,11 @@ def _corpus_precision(arr: np.ndarray, metric: MetricInfo, precision: Any, codec
     elif arr.dtype.kind == "f" and arr.dtype.itemsize in (2, 4, 8):
         info = precision_info("float16" if arr.dtype.itemsize == 2 else "float32")
     elif arr.dtype in (np.int8, np.uint8):
-        if metric.name == "hamming":
-            info = precision_info("binary" if arr.dtype == np.int8 else "ubinary")
+        kind = "int8" if arr.dtype == np.int8 else "uint8"
+        bits = "binary" if arr.dtype == np.int8 else "ubinary"
+        if "affine" not in metric.families:  # a metric of bits only (hamming): the bytes can only be bits
+            info = precision_info(bits)
         else:
-            kind = "int8" if arr.dtype == np.int8 else "uint8"
-            bits = "binary" if arr.dtype == np.int8 else "ubinary"
             raise DTypeError(
                 f"{name}: a {arr.dtype} array holds {kind} codes or packed bits; "
                 f"pass precision={kind!r} (or the codec that made them) or precision={bits!r}"
@@ -202,10 +224,11 @@ def _corpus_precision(arr: np.ndarray, metric: MetricInfo, precision: Any, codec
             f"{name}: expected float embeddings, int8/uint8 codes or packed bits, got dtype {arr.dtype}"
         )
     if info.family not in metric.families:
+        others = [m.name for m in METRICS if info.family in m.families]
         raise ConfigError(
             f"metric: {metric.name!r} scores {', '.join(p.name for p in PRECISIONS if p.family in metric.families)} "
             f"rows, got precision {info.name!r}"
-            + ("; use metric='dot' or 'cosine' for codes" if metric.name == "hamming" else "")
+            + (f"; use metric={' or '.join(map(repr, others))} for {info.name} rows" if others else "")
         )
     return info
 

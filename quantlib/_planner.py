@@ -52,6 +52,7 @@ class Plan:
     A: np.ndarray | None = None  # dense/signs: per-query scale
     B: np.ndarray | None = None  # dense/signs: per-query offset
     RS: np.ndarray | None = None  # dense: per-row scale
+    RB: np.ndarray | None = None  # dense: per-row term (added after RS), None where it is 0
     Q: np.ndarray | None = None  # hamming: (4t, words) uint64 query words
     T: np.ndarray | None = None  # signs: (groups, w, 256, G) byte tables of the queries, built on first use
     Qf: np.ndarray | None = None  # signs: the float32 queries
@@ -84,9 +85,9 @@ class Plan:
         par = use_threads(self._work())
         if self.kind == "dense":
             if par:
-                bad = KD.scores_parallel(self.W, c.view, self.A, self.B, self.RS, rb, out)
+                bad = KD.scores_parallel(self.W, c.view, self.A, self.B, self.RS, self.RB, rb, out)
             else:
-                bad = KD.scores_range(self.W, c.view, self.A, self.B, self.RS, 0, c.n, rb, out)
+                bad = KD.scores_range(self.W, c.view, self.A, self.B, self.RS, self.RB, 0, c.n, rb, out)
             if bad:
                 c.raise_nonfinite()
         elif self.kind == "signs":
@@ -95,13 +96,16 @@ class Plan:
             else:
                 KB.signs_scores_range(c.view, self.tables(), self.A, self.B, 0, c.n, rb, out)
         else:
-            counts = out if self.metric.name == "hamming" else np.empty(out.shape, np.int64)
+            counts = out if out.dtype == np.int64 else np.empty(out.shape, np.int64)
             if par:
                 KB.hamming_scores_parallel(c.view, self.Q, rb, counts)
             else:
                 KB.hamming_scores_range(c.view, self.Q, 0, c.n, rb, counts)
-            if counts is not out:
+            if self.metric.from_counts is not None:
                 out[...] = self._from_counts(counts)
+            return out
+        if self.metric.from_kernel is not None:
+            out[...] = self.metric.from_kernel(out)
         return out
 
     def _topk_blas(self, keys: np.ndarray, ids: np.ndarray) -> bool:
@@ -115,17 +119,20 @@ class Plan:
             block = c.rows[s:s + step]
             if block.dtype != np.float32:
                 block = block.astype(np.float32)
-            bad |= bool(KD.topk_block(W @ block.T, self.A, self.B, self.RS, s, keys, ids))
+            bad |= bool(KD.topk_block(W @ block.T, self.A, self.B, self.RS, self.RB, s, keys, ids))
         KT.finish(keys, ids)  # the lists were heaps between blocks
         return bad
 
     def _from_counts(self, counts: np.ndarray) -> np.ndarray:
-        if self.metric.name == "hamming":
-            return counts
-        dot = self.dim - 2 * counts
-        if self.metric.name == "dot":
-            return dot
-        return (dot / np.float64(self.dim)).astype(np.float32)
+        """The metric's scores of bit rows from their Hamming counts (the record says how)."""
+        f = self.metric.from_counts
+        return counts if f is None else f(counts, self.dim)
+
+    def scores_from_keys(self, keys: np.ndarray) -> np.ndarray:
+        """Scores of the dense and signs kernels' top-k keys (negated kernel values), in the score dtype."""
+        s = -keys
+        f = self.metric.from_kernel
+        return (s if f is None else f(s)).astype(self.score_dtype)
 
     def topk(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The best ``k`` rows per query: ``(scores, indices)``, best first, ties by lower index."""
@@ -156,7 +163,7 @@ class Plan:
             self._topk_signs_wide(keys, ids, par, nchunks)
         else:
             self._topk_signs(keys, ids, par, nchunks)
-        return (-keys).astype(self.score_dtype), ids
+        return self.scores_from_keys(keys), ids
 
     def _dense_wide_applies(self, k: int) -> bool:
         c = self.corpus
@@ -169,9 +176,9 @@ class Plan:
         c = self.corpus
         rb = self._rb()
         if par:
-            bad = KD.search_parallel(self.W, c.view, self.A, self.B, self.RS, rb, nchunks, keys, ids)
+            bad = KD.search_parallel(self.W, c.view, self.A, self.B, self.RS, self.RB, rb, nchunks, keys, ids)
         else:
-            bad = KD.search_range(self.W, c.view, self.A, self.B, self.RS, 0, c.n, rb, keys, ids)
+            bad = KD.search_range(self.W, c.view, self.A, self.B, self.RS, self.RB, 0, c.n, rb, keys, ids)
         if bad:
             c.raise_nonfinite()
 
@@ -181,14 +188,17 @@ class Plan:
         1. Each query's float32 weights ``W`` become int16 ``V`` and a power-of-two scale ``s``
            with ``|W_j - s * V_j| <= s / 2`` and every int32 sum of ``V`` times codes exact; the
            integer tiles (:func:`~quantlib._kernels.intdot.dot_tile_4x2`, ``vpmaddwd``) keep the
-           ``2k + 16`` best rows by ``(s * V.x * A + B) * RS``.
+           ``2k + 16`` best rows by ``(s * V.x * A + B) * RS + RB``.
         2. The union of a query tile's candidates is searched by the float kernels themselves,
            so every score is the float path's own.  A row left out has a float sum at most
            ``s * V.x`` plus ``L1(x) * (s / 2 + float32 rounding)``, so its score is at most the
            last candidate's plus ``A * max_i(RS_i * L1_i) * that`` plus the rounding of the
            affine map; when a row at that bound would rank strictly after the k-th key, the
-           answer is exact (certified).  The tiles of queries not certified (ties at the
-           boundary, duplicate rows) are searched again by the float kernels alone.
+           answer is exact (certified).  The per-row term ``RB`` (``-|x|^2`` of sqeuclidean) is
+           the same in both stages, so it moves no bound; only the rounding allowance grows with
+           ``max |RB|``, since the float32 sum ``(.) * RS + RB`` rounds relative to both terms.
+           The tiles of queries not certified (ties at the boundary, duplicate rows) are searched
+           again by the float kernels alone.
 
         Batches whose scores could come near float32's range skip the stage, so the float
         kernels raise as they do without it.  Returns the number of queries the first stage
@@ -203,8 +213,9 @@ class Plan:
         absw = np.abs(W)
         wmax = absw.max(axis=1)
         reach = float(np.max(self.RS.astype(np.float64) * c.code_l1()))
+        rbmax = 0.0 if self.RB is None else float(np.abs(self.RB).max(initial=0.0))
         big = absw.sum(axis=1) * xmax * max(1.0, float(self.RS.max(initial=0.0))) * np.abs(self.A)
-        if (big + np.abs(self.B) >= 2.0**100).any():  # float32 could overflow: the float kernels raise
+        if (big + np.abs(self.B) + rbmax >= 2.0**100).any():  # float32 could overflow: the float kernels raise
             self._topk_dense(keys, ids, par, nchunks)
             return 0
         need = np.maximum(wmax / 32767.0, xmax * absw.sum(axis=1) / (2.0**31 - 1 - xmax * d))
@@ -213,20 +224,22 @@ class Plan:
         A = self.A.astype(np.float64)
         B = self.B.astype(np.float64)
         RS = self.RS.astype(np.float64)
+        RB = None if self.RB is None else self.RB.astype(np.float64)
         ikeys = np.full((nq, kk), np.inf, np.float64)
         cand = np.full((nq, kk), -1, np.int64)
         rb = self._rb()
         if par:
-            KD.search_parallel(V, c.view, A * scale, B, RS, rb, nchunks, ikeys, cand)
+            KD.search_parallel(V, c.view, A * scale, B, RS, RB, rb, nchunks, ikeys, cand)
         else:
-            KD.search_range(V, c.view, A * scale, B, RS, 0, c.n, rb, ikeys, cand)
+            KD.search_range(V, c.view, A * scale, B, RS, RB, 0, c.n, rb, ikeys, cand)
         for q0 in range(0, nq, 4):
             q1 = min(nq, q0 + 4)
             rows = np.unique(cand[q0:q1])
             rows = rows[rows >= 0]
             sub_ids = ids[q0:q1]
             KD.search_range(self.W[q0:q0 + 4], np.ascontiguousarray(c.view[rows]), self.A[q0:q0 + 4],
-                            self.B[q0:q0 + 4], np.ascontiguousarray(self.RS[rows]), 0, len(rows), rb,
+                            self.B[q0:q0 + 4], np.ascontiguousarray(self.RS[rows]),
+                            None if self.RB is None else np.ascontiguousarray(self.RB[rows]), 0, len(rows), rb,
                             keys[q0:q1], sub_ids)
             sub_ids[...] = np.where(sub_ids >= 0, rows[np.maximum(sub_ids, 0)], -1)
         # the bound of every row left out (see above), rounded generously: float32 sums of d
@@ -235,14 +248,14 @@ class Plan:
         a, b = A[:nq], B[:nq]
         per_l1 = scale[:nq] / 2 + (d + 4) * 2.0**-23 * wmax[:nq]
         upper = -ikeys[:, -1] + a * reach * per_l1
-        bound = upper + 2.0**-20 * (np.abs(upper) + np.abs(b) * float(RS.max(initial=0.0))) + 2.0**-120
+        bound = upper + 2.0**-20 * (np.abs(upper) + np.abs(b) * float(RS.max(initial=0.0)) + rbmax) + 2.0**-120
         last = -keys[:, -1].astype(np.float64)
         ok = np.isfinite(bound) & (cand[:, -1] >= 0) & (last > bound)
         if not ok.all():
             tiles = np.unique(np.flatnonzero(~ok) // 4)
             pick = (4 * tiles[:, None] + np.arange(4)).ravel()
             again = Plan("dense", self.metric, c, len(pick), self.score_dtype, W=self.W[pick],
-                         A=self.A[pick], B=self.B[pick], RS=self.RS)
+                         A=self.A[pick], B=self.B[pick], RS=self.RS, RB=self.RB)
             sub_keys = np.full((len(pick), k), np.inf, keys.dtype)
             sub_ids = np.full((len(pick), k), -1, np.int64)
             again._topk_dense(sub_keys, sub_ids, par, nchunks)
@@ -330,12 +343,6 @@ def _pad4(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _inverse_norms(x: np.ndarray) -> np.ndarray:
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
-    with np.errstate(divide="ignore"):
-        return np.where(norms > 0, 1.0 / norms, 0.0)
-
-
 @dataclass
 class OwnPlan:
     """Float queries against the rows of a codec that scores them itself (family ``"own"``).
@@ -343,8 +350,9 @@ class OwnPlan:
     The codec prepares the queries once (:meth:`Codec.prepare_queries
     <quantlib.Codec.prepare_queries>`) and scores blocks of rows with its own
     kernels (:meth:`Codec.score_rows <quantlib.Codec.score_rows>`, dot
-    products of the values the rows stand for); the metric's per-query and
-    per-row factors and the top-k lists are quantlib's, as for BLAS blocks.
+    products of the values the rows stand for); the metric's terms (as the
+    dense kernels take them: ``(S * A + B) * RS + RB``) and the top-k lists
+    are quantlib's, as for BLAS blocks.
     """
 
     metric: MetricInfo
@@ -352,7 +360,9 @@ class OwnPlan:
     nq: int
     prepared: Any
     A: np.ndarray
+    B: np.ndarray
     RS: np.ndarray
+    RB: np.ndarray | None
     score_dtype: np.dtype = np.dtype(np.float32)
     kind: str = "own"
 
@@ -369,9 +379,14 @@ class OwnPlan:
             block = out[:, s:s + step]
             c.codec.score_rows(self.prepared, c.rows[s:s + step], block)  # type: ignore[attr-defined]
             block *= self.A[: self.nq, None]
+            block += self.B[: self.nq, None]
             block *= self.RS[s:s + step]
+            if self.RB is not None:
+                block += self.RB[s:s + step]
         if out.size and not np.isfinite(out).all():
             c.raise_nonfinite()
+        if self.metric.from_kernel is not None:
+            out[...] = self.metric.from_kernel(out)
         return out
 
     def topk(self, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -380,16 +395,17 @@ class OwnPlan:
         ids = np.full((self.nq, k), -1, np.int64)
         step = self._blocks().step
         S = np.empty((self.nq, min(step, c.n)), np.float32)
-        B = np.zeros(self.nq, np.float32)
         bad = False
         for s in self._blocks():
             block = S[:, : min(step, c.n - s)]
             c.codec.score_rows(self.prepared, c.rows[s:s + step], block)  # type: ignore[attr-defined]
-            bad |= bool(KD.topk_block(block, self.A, B, self.RS, s, keys, ids))
+            bad |= bool(KD.topk_block(block, self.A, self.B, self.RS, self.RB, s, keys, ids))
         KT.finish(keys, ids)
         if bad:
             c.raise_nonfinite()
-        return (-keys).astype(self.score_dtype), ids
+        s = -keys
+        f = self.metric.from_kernel
+        return (s if f is None else f(s)).astype(self.score_dtype), ids
 
 
 def _own_plan(q: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name: str) -> OwnPlan:
@@ -399,13 +415,10 @@ def _own_plan(q: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name: st
     if dim is not None and check_dim(dim) != d:
         raise ShapeError(f"dim: the float queries have dimension {d}, got dim={dim}")
     c.codec.check_dim(d, name)
-    if m.name == "cosine":
-        A = _inverse_norms(q).astype(np.float32)
-        RS = c.inverse_norms(True)
-    else:
-        A = np.ones(q.shape[0], np.float32)
-        RS = np.ones(c.n, np.float32)
-    return OwnPlan(m, c, q.shape[0], c.codec.prepare_queries(q), A, RS)  # type: ignore[attr-defined]
+    A, B, RS, RB = m.dense_terms(q.astype(np.float64), np.zeros(q.shape[0]), c, True)
+    f32 = np.float32
+    return OwnPlan(m, c, q.shape[0], c.codec.prepare_queries(q), A.astype(f32), B.astype(f32),  # type: ignore[attr-defined]
+                   np.ascontiguousarray(RS, f32), None if RB is None else np.ascontiguousarray(RB, f32))
 
 
 def plan_queries(queries: Any, corpus: Corpus, metric: str | MetricInfo, *, dim: int | None = None,
@@ -425,25 +438,8 @@ def _float_queries(arr: np.ndarray, name: str) -> np.ndarray:
     return _to_float32(arr, name)
 
 
-def _scaled_for_cosine(q: np.ndarray) -> np.ndarray:
-    """Each row times the power of two that brings its norm into [0.5, 1).
-
-    Cosine does not change, and neither does any score of a query of ordinary size
-    (a power of two scales every product and sum exactly, and its inverse norm
-    exactly back); but a query of subnormal size no longer has an inverse norm
-    beyond float32 (inf scores), nor a huge one sums beyond it.
-    """
-    norms = np.sqrt(np.einsum("ij,ij->i", q, q, dtype=np.float64))
-    exponent = np.where(norms > 0, np.frexp(norms)[1], 0)
-    if not exponent.any():
-        return q
-    return np.ldexp(q, -exponent[:, None]).astype(np.float32)
-
-
 def _plan_float(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name: str) -> Plan:
-    q = _float_queries(arr, name)
-    if m.name == "cosine":
-        q = _scaled_for_cosine(q)
+    q = m.prepare_queries(_float_queries(arr, name))
     nq, d = q.shape
     if c.family == "signs":
         w = c.width
@@ -455,7 +451,7 @@ def _plan_float(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
         if dim is not None and check_dim(dim) != d:
             raise ShapeError(f"dim: the float queries have dimension {d}, got dim={dim}")
         c.check_bit_dim(d)  # the kernels skip padding bits, but set ones mean a wrong dimension
-        if m.name == "hamming":  # binarize the queries, then count
+        if m.kernel_for(c.family, "float") == "hamming":  # binarize the queries, then count
             codes = c.codec.encode(q)
             return _hamming_plan(codes, c, m, d)
         return _signs_plan(q, c, m, name)
@@ -463,7 +459,6 @@ def _plan_float(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
         return _own_plan(q, c, m, dim, name)
     if d != c.width:
         raise ShapeError(f"{name}: dimension {d} does not match the corpus dimension {c.width}")
-    A = np.ones(nq, np.float64)
     B = np.zeros(nq, np.float64)
     dequantized = c.dequantized
     if dequantized:  # the codec's map folded into the query: q . value(c) = (q * step) . c + B
@@ -472,14 +467,10 @@ def _plan_float(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
         B = q.astype(np.float64) @ a.start.astype(np.float64) - float(a.low) * W.astype(np.float64).sum(axis=1)
     else:
         W = q
-    if m.name == "cosine":
-        A = _inverse_norms(q)
-        B = B * A
-        RS = c.inverse_norms(dequantized)
-    else:
-        RS = np.ones(c.n, np.float32)
+    A, B, RS, RB = m.dense_terms(q.astype(np.float64), B, c, dequantized)
     return Plan("dense", m, c, nq, np.dtype(np.float32), W=_pad4(W.astype(np.float32)),
-                A=_pad4(A.astype(np.float32)), B=_pad4(B.astype(np.float32)), RS=RS)
+                A=_pad4(A.astype(np.float32)), B=_pad4(B.astype(np.float32)),
+                RS=RS.astype(np.float32, copy=False), RB=None if RB is None else RB.astype(np.float32, copy=False))
 
 
 def _plan_codes(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name: str) -> Plan:
@@ -506,14 +497,12 @@ def _plan_codes(arr: np.ndarray, c: Corpus, m: MetricInfo, dim: int | None, name
         return _plan_float(c.codec.decode(codes, dim=c.dim), c, m, None, name)
     nq = codes.shape[0]
     acc = np.float64
-    A = np.ones(nq, acc)
-    RS = np.ones(c.n, acc)
-    if m.name == "cosine":
-        A = _inverse_norms(codes.astype(np.float64))
-        RS = c.inverse_norms(False).astype(acc)
-    W, B = _exact_code_queries(codes, codes.dtype.name)
-    score_dtype = np.dtype(np.int64) if m.name == "dot" else np.dtype(np.float32)
-    return Plan("dense", m, c, nq, score_dtype, W=_pad4(W), A=_pad4(A), B=_pad4(B), RS=RS)
+    A, B, RS, RB = m.dense_terms(codes.astype(acc), np.zeros(nq, acc), c, False)
+    W, Bc = _exact_code_queries(codes, codes.dtype.name)
+    if W.dtype == np.int8 and B.any():  # the VNNI tiles carry no per-query offset: the int16 ones do
+        W, Bc = _exact_code_queries(codes, codes.dtype.name, vnni=False)
+    return Plan("dense", m, c, nq, np.dtype(m.code_dtype), W=_pad4(W), A=_pad4(A.astype(acc)),
+                B=_pad4(B + Bc), RS=RS.astype(acc), RB=None if RB is None else RB.astype(acc))
 
 
 def _exact_code_queries(codes: np.ndarray, precision: str, vnni: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -541,8 +530,7 @@ def _hamming_plan(codes: np.ndarray, c: Corpus, m: MetricInfo, d: int) -> Plan:
     words = -(-w // 8)
     padded = np.zeros((-(-nq // 4) * 4 if nq > 1 else 1, 8 * words), np.uint8)
     padded[:nq, :w] = codes.view(np.uint8)
-    dtype = np.dtype(np.float32) if m.name == "cosine" else np.dtype(np.int64)
-    return Plan("hamming", m, c, nq, dtype, Q=padded.view(np.uint64), dim=d)
+    return Plan("hamming", m, c, nq, np.dtype(m.count_dtype), Q=padded.view(np.uint64), dim=d)
 
 
 def _empty_aligned(shape: tuple[int, ...], dtype: type, align: int = 64) -> np.ndarray:
@@ -573,11 +561,16 @@ def _signs_plan(q: np.ndarray, c: Corpus, m: MetricInfo, name: str) -> Plan:
             "too near float32's largest value (3.4e+38) to be summed without overflow; scale the "
             "queries down"
         )
-    A = np.ones(nq, np.float64)
-    if m.name == "cosine":  # every +1/-1 row has norm sqrt(d)
-        A = _inverse_norms(q) / math.sqrt(d)
-    return Plan("signs", m, c, nq, np.dtype(np.float32), A=A.astype(np.float32),
-                B=np.zeros(nq, np.float32), Qf=q, flip=c.view.dtype != c.rows.dtype, dim=d)
+    A, B = m.signs_terms(q, d)
+    with np.errstate(over="ignore"):
+        A, B = A.astype(np.float32), B.astype(np.float32)
+    if not (np.isfinite(A).all() and np.isfinite(B).all()):
+        i = int(np.flatnonzero(~(np.isfinite(A) & np.isfinite(B)))[0])
+        raise OutOfRangeError(
+            f"{name}: row {i} has a {m.name} term beyond float32's largest value (3.4e+38) against "
+            "+1/-1 bits; scale the queries down"
+        )
+    return Plan("signs", m, c, nq, np.dtype(np.float32), A=A, B=B, Qf=q, flip=c.view.dtype != c.rows.dtype, dim=d)
 
 
 def _wide_candidates(k: int) -> int:
@@ -593,7 +586,7 @@ def _query_blocks(nq: int, c: Corpus, float_queries: bool, m: MetricInfo) -> int
     :data:`~quantlib._kernels._config.SIGNS_TABLE_BYTES` of tables (a multiple of 16 queries).  Hamming
     binarizes float queries and needs no tables.
     """
-    if float_queries and c.family == "signs" and m.name != "hamming":
+    if float_queries and m.kernel_for(c.family, "float") == "signs":
         per_query = c.width * 256 * 4
         return max(16, C.SIGNS_TABLE_BYTES // per_query // 16 * 16)
     return max(4, nq)

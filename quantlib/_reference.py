@@ -668,7 +668,7 @@ def pairwise_scores(a: np.ndarray, b: np.ndarray, metric: str, precision: str,
     ``a`` holds float queries or codes of ``precision``; ``b`` holds rows of
     ``precision``.  Float queries against bits are binarized (``> 0``) for
     ``hamming`` and read as floats against +1/-1 otherwise.  ``cosine`` of a
-    zero vector is 0.
+    zero vector is 0; ``sqeuclidean`` is summed from the differences (float64).
 
     Examples
     --------
@@ -690,6 +690,8 @@ def pairwise_scores(a: np.ndarray, b: np.ndarray, metric: str, precision: str,
         dim = a.shape[1]
     va = score_values(a, precision, None if a.dtype.kind == "f" else ranges, dim)
     vb = score_values(b, precision, ranges, dim)
+    if metric == "sqeuclidean":  # directly from the differences, one query row at a time
+        return np.array([((row - vb) ** 2).sum(axis=1) for row in va]).reshape(va.shape[0], vb.shape[0])
     s = va @ vb.T
     if metric == "dot":
         return s

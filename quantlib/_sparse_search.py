@@ -19,6 +19,7 @@ from ._kernels import sparse as K
 from ._scoring import best_order, check_k, check_k_fits
 from ._validation import as_array, describe, first_nonfinite, overflow_error, refuse_overflow
 from .errors import ConfigError, DTypeError, NonFiniteError, OutOfRangeError, ShapeError
+from .metrics import METRICS, MetricInfo, metric_info
 from .sparse import _F32_MAX, _INT32_LIMIT, Metric, SparseBatch, _as_weight, _float_text, _readonly
 
 __all__ = ["SparseIndex", "hybrid_scores", "sparse_cosine", "sparse_dot", "sparse_search"]
@@ -177,13 +178,13 @@ class SparseIndex:
 
     def __init__(self, corpus: SparseBatch, *, metric: Metric = "dot") -> None:
         corpus = _as_batch(corpus, "corpus")
-        if metric not in ("dot", "cosine"):
-            raise ConfigError(f"metric: expected 'dot' or 'cosine', got {metric!r}")
-        self.metric: Metric = metric
+        m = _sparse_metric(metric)
+        self.metric: Metric = m.name  # type: ignore[assignment]
+        self._normalize = m.unit_rows  # cosine: the dot of unit rows
         self.n_docs = len(corpus)
         self.vocab_size = corpus.vocab_size
         self.n_cols = corpus.n_cols
-        if metric == "cosine":
+        if self._normalize:
             corpus = _unit_rows(corpus)
         ids, width = corpus.indices, self.n_cols
         self._cols: np.ndarray | None = None
@@ -228,7 +229,7 @@ class SparseIndex:
         if self.n_docs == 0:
             raise ShapeError("corpus: expected at least one document, got an empty SparseIndex")
         check_k_fits(k, self.n_docs, "documents")
-        if self.metric == "cosine":
+        if self._normalize:
             queries = _unit_rows(queries)
         nq = len(queries)
         scores = np.empty((nq, k), np.float32)
@@ -288,7 +289,7 @@ def sparse_search(
     (array([[2., 1.]], dtype=float32), array([[1, 2]]))
     """
     if isinstance(corpus, SparseIndex):
-        if metric != corpus.metric:
+        if _sparse_metric(metric).name != corpus.metric:
             raise ConfigError(f"metric: the index was built for {corpus.metric!r}, got metric={metric!r}")
         return corpus.search(queries, k)
     return SparseIndex(corpus, metric=metric).search(queries, k)
@@ -399,3 +400,14 @@ def _check_scores(arr: np.ndarray, name: str) -> None:
         where = first_nonfinite(arr)
         raise NonFiniteError(f"{name}: expected finite scores, got {arr[where]} at index {where}")
 
+
+def _sparse_metric(metric: Any) -> MetricInfo:
+    """The record of a metric that scores sparse vectors (its ``sparse`` flag), or a ConfigError."""
+    try:
+        m = metric_info(metric)
+    except ConfigError:
+        m = None
+    if m is None or not m.sparse:
+        names = " or ".join(repr(x.name) for x in METRICS if x.sparse)
+        raise ConfigError(f"metric: expected {names}, got {metric!r}")
+    return m

@@ -75,7 +75,7 @@ def cli_words(message: str, flags: dict[str, str] | None = None) -> str:
     """``message`` with the Python argument names of ``flags`` (default: the running command's) as CLI flags.
 
     A name at the start (``output_dtype: ...``) becomes the flag (``--output-dtype: ...``); ``name='x'``
-    (and ``name='x' or 'y'``) becomes ``--flag x`` (``--flag x or --flag y``); a name with an underscore
+    (and ``name='x' or 'y' or ...``) becomes ``--flag x`` (``--flag x or --flag y ...``); a name with an underscore
     is replaced wherever it stands as a word.
 
     Examples
@@ -83,6 +83,8 @@ def cli_words(message: str, flags: dict[str, str] | None = None) -> str:
     >>> cli_words("metric: 'hamming' scores binary rows; use metric='dot' or 'cosine' for codes",
     ...           {"metric": "--metric"})
     "--metric: 'hamming' scores binary rows; use --metric dot or --metric cosine for codes"
+    >>> cli_words("use metric='dot' or 'cosine' or 'sqeuclidean' for int8 rows", {"metric": "--metric"})
+    'use --metric dot or --metric cosine or --metric sqeuclidean for int8 rows'
     >>> cli_words("output_dtype: expected one of float32, int8", {"output_dtype": "--output-dtype"})
     '--output-dtype: expected one of float32, int8'
     """
@@ -92,8 +94,9 @@ def cli_words(message: str, flags: dict[str, str] | None = None) -> str:
             message = re.sub(rf"^{re.escape(name)}:", f"{flag}:", message)
             continue
         message = re.sub(rf"^{re.escape(name)}:", f"{flag}:", message)
-        message = re.sub(rf"\b{re.escape(name)}='([^']*)'( or '([^']*)')?",
-                         lambda m, f=flag: f"{f} {m[1]}" + (f" or {f} {m[3]}" if m[2] else ""), message)
+        message = re.sub(rf"\b{re.escape(name)}='([^']*)'((?: or '[^']*')*)",
+                         lambda m, f=flag: f"{f} {m[1]}" + re.sub(r" or '([^']*)'", rf" or {f} \1", m[2]),
+                         message)
         message = re.sub(rf"\b{re.escape(name)}=(?=[\w\[(-])", f"{flag} ", message)
         if "_" in name:
             message = re.sub(rf"\b{re.escape(name)}\b", flag, message)
@@ -815,8 +818,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     rescore = (load_float_matrix(args.rescore, "--rescore", args.rescore_key, "--rescore-key")
                if args.rescore else None)
     packed = codec is not None and codec.info.packed
-    metric = args.metric or ("hamming" if packed else "cosine")
-    kwargs: dict[str, Any] = {"metric": metric, "rescore": rescore, "oversample": args.oversample}
+    from .metrics import metric_info
+    from .search import _rescore_metric
+
+    m = metric_info(args.metric or ("hamming" if packed else "cosine"))
+    kwargs: dict[str, Any] = {"metric": m.name, "rescore": rescore, "oversample": args.oversample}
     if codec is not None and codec.info.is_scalar:
         kwargs["codec"] = codec
     elif precision is not None:
@@ -824,20 +830,18 @@ def cmd_search(args: argparse.Namespace) -> int:
     if packed:
         kwargs["dim"] = dim
     scores, ids = search(queries, corpus, args.k, **kwargs)
-    # a Hamming first stage is rescored by cosine (quantlib.search)
-    scored_by = "cosine" if metric == "hamming" and rescore is not None else metric
-    if scored_by == "hamming":
-        meaning = "Hamming distances (bits that differ): lower is better"
-    else:
-        meaning = f"{'cosine similarities' if scored_by == 'cosine' else 'dot products'}: higher is better"
+    # a Hamming first stage is rescored by cosine (quantlib.search): the record says by what
+    scored_by = _rescore_metric(m) if rescore is not None else m
+    meaning = f"{scored_by.describes}: {'higher' if scored_by.higher_is_better else 'lower'} is better"
     if out is not None:
-        write_npz(out, {"scores": scores, "indices": ids, "metric": np.array(scored_by)})
+        write_npz(out, {"scores": scores, "indices": ids, "metric": np.array(scored_by.name)})
         print(f"{out}: scores and indices, {ids.shape[0]} queries x {ids.shape[1]}; scores are {meaning}")
     else:
-        if scored_by == "hamming":
-            print("quantlib search: the last column is the Hamming distance (bits that differ), lowest first: "
+        column = "score" if scored_by.higher_is_better else f"{scored_by.name}_distance"
+        if not scored_by.higher_is_better:
+            print(f"quantlib search: the last column holds {scored_by.describes}, lowest first: "
                   "lower is better", file=sys.stderr)
-        print(f"query\trank\tindex\t{'hamming_distance' if scored_by == 'hamming' else 'score'}")
+        print(f"query\trank\tindex\t{column}")
         for qi in range(ids.shape[0]):
             for rank in range(ids.shape[1]):
                 print(f"{qi}\t{rank + 1}\t{ids[qi, rank]}\t{scores[qi, rank]:.6g}")
@@ -845,6 +849,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- parser
+
+
+def _metric_choices() -> tuple[str, ...]:
+    """Every metric name and alias :func:`quantlib.search` accepts, from the metric records."""
+    from .metrics import METRICS
+
+    return tuple(name for m in METRICS for name in (m.name, *m.aliases))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -874,8 +885,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("queries", metavar="QUERIES",
                    help="float query embeddings .npy/.npz, or a codes file of the corpus's precision")
     p.add_argument("-k", type=int, default=10, help="results per query (default 10)")
-    p.add_argument("--metric", choices=("cosine", "dot", "hamming"),
-                   help="default: hamming for bit codes, cosine otherwise")
+    p.add_argument("--metric", choices=_metric_choices(),
+                   help="default: hamming for bit codes, cosine otherwise; sqeuclidean (alias l2) is the "
+                        "squared Euclidean distance, lowest first")
     p.add_argument("--rescore", metavar="FLOAT.npy", help="float32 corpus to re-rank the candidates with")
     p.add_argument("--oversample", type=int, default=4, help="candidates per result when rescoring (default 4)")
     p.add_argument("--key", metavar="NAME", help="the array of a float CORPUS .npz to search (default: its only "

@@ -427,10 +427,10 @@ def _plan_topk(plan: Any, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         keys = np.full((plan.nq, k), np.inf, np.float64)
         rows = np.full((plan.nq, k), -1, np.int64)
         plan._topk_dense(keys, rows, par, nchunks)
-        return keys, (-keys).astype(plan.score_dtype), rows
+        return keys, plan.scores_from_keys(keys), rows
     scores, rows = plan.topk(k)
-    if plan.kind == "hamming" and plan.metric.name == "hamming":
-        return scores, scores, rows  # Hamming counts, lowest first
+    if not plan.metric.higher_is_better:
+        return scores, scores, rows  # Hamming counts, squared distances: lowest first
     return -scores, scores, rows  # int64 dots, float32 scores; cosine of bits is (d - 2h) / d, monotonic in h
 
 
@@ -506,9 +506,13 @@ def _rescore_block(rows: Any, queries: np.ndarray, cand: _Part, spec: _Spec, off
     return out, mask, index
 
 
-def _finish_rescore(cand: _Part, k: int, nblocks: int, *parts: tuple[np.ndarray, np.ndarray, int]
+def _finish_rescore(cand: _Part, k: int, nblocks: int, metric: str, *parts: tuple[np.ndarray, np.ndarray, int]
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Re-rank the candidates by their rescoring scores, as :func:`quantlib.search` does."""
+    """Re-rank the candidates by their rescoring scores, as :func:`quantlib.search` does.
+
+    ``metric`` is the first stage's (its record names the metric rescoring ranks by).
+    """
+    rm = _rescore_metric(metric_info(metric))
     seen = sorted(p[2] for p in parts)
     count = sum(p[1].astype(np.int64) for p in parts)
     if seen != list(range(nblocks)) or not (count == 1).all():
@@ -519,7 +523,7 @@ def _finish_rescore(cand: _Part, k: int, nblocks: int, *parts: tuple[np.ndarray,
     out_ids = np.empty((nq, k), np.int64)
     for qi in range(nq):
         s = scores[qi]
-        order = np.lexsort((cand.rows[qi], -s.astype(np.float64)))[:k]
+        order = np.lexsort((cand.rows[qi], rm.order_keys(s)))[:k]
         out_scores[qi] = s[order]
         out_ids[qi] = cand.ids[qi, order]
     return out_scores, out_ids
@@ -541,8 +545,9 @@ def _client_checks(queries: Any, width: int, dtype: np.dtype, n: int, k: Any, m:
     if arr.ndim != 2:
         raise ShapeError(f"queries: expected a vector (d,) or a batch (m, d), got shape {arr.shape}")
     oversample = check_k(oversample, "oversample")
-    # the plan checks widths, dtypes and bit dimensions; "dot" for cosine so no norm of the dummy row is taken
-    plan_queries(arr, dummy, m if m.name != "cosine" else metric_info("dot"), dim=dim)
+    # the plan checks widths, dtypes and bit dimensions; the record names the metric that does so without
+    # the dummy row's per-row terms (a norm of a zero row, which cosine may refuse)
+    plan_queries(arr, dummy, metric_info(m.checked_as) if m.checked_as else m, dim=dim)
     first = k
     if rescore_dtype is not None:
         given = (np.zeros((1, rescore_width), rescore_dtype), rescore_codec) if rescore_codec is not None \
@@ -643,7 +648,7 @@ def search(
     else:
         rparts = [dask.delayed(_rescore_block, pure=True)(b, qd, checked, spec, off, i)
                   for i, (b, off) in enumerate(zip(rx.to_delayed().ravel(), offsets, strict=True))]
-        result = dask.delayed(_finish_rescore, pure=True)(checked, k, nb, *rparts)
+        result = dask.delayed(_finish_rescore, pure=True)(checked, k, nb, m.name, *rparts)
     (scores, ids), = _compute(result)
     return scores, ids
 
@@ -1124,7 +1129,7 @@ class ShardedIndex:
             return merged.scores, merged.ids
         rparts = self._run("rescore", [(_shard_rescore, (s, digests[i], qf, merged, spec, self._offsets[i], i))
                                        for i, s in enumerate(self._sources)])
-        return _finish_rescore(merged, k, len(self.paths), *rparts)
+        return _finish_rescore(merged, k, len(self.paths), spec.metric, *rparts)
 
 
 def _paths(paths: Any, what: str) -> list[str]:

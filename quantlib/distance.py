@@ -29,7 +29,7 @@ def pairwise(
     dim: int | None = None,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Scores of every row of ``XA`` against every row of ``XB`` (similarities, not distances).
+    """Scores of every row of ``XA`` against every row of ``XB`` (what :func:`quantlib.search` ranks by).
 
     Parameters
     ----------
@@ -37,9 +37,11 @@ def pairwise(
         Queries: float embeddings, or codes in the format of ``XB``.
     XB : array_like, shape (n, d) or (n, w)
         Stored rows: float embeddings, int8/uint8 codes or packed bits.
-    metric : {"cosine", "dot", "hamming"}
+    metric : {"cosine", "dot", "hamming", "sqeuclidean"}
         ``cosine`` and ``dot`` are similarities (higher is better);
-        ``hamming`` is the integer number of differing bits (lower is better).
+        ``hamming`` is the integer number of differing bits and
+        ``sqeuclidean`` (alias ``l2``) the squared Euclidean distance (lower
+        is better; equal to scipy's ``cdist(..., "sqeuclidean")``).
         See the module docstring for the relation to ``scipy.spatial.distance.cdist``.
     precision : str, optional
         The precision of ``XB`` (and of ``XA`` when it holds codes).  Needed
@@ -58,8 +60,8 @@ def pairwise(
     Returns
     -------
     numpy.ndarray, shape (m, n)
-        float32 similarities, or int64 for Hamming counts and for the dot of
-        two code or bit arrays.
+        float32 similarities or squared distances, or int64 for Hamming counts
+        and for the dot or squared distance of two code or bit arrays.
 
     Examples
     --------

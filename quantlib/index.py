@@ -69,7 +69,7 @@ from .codecs.binary import resolve_bit_dim
 from .errors import ConfigError, DTypeError, QuantlibError, ShapeError, short_repr
 from .metrics import Metric, MetricInfo, metric_info
 from .precision import PRECISIONS, PrecisionInfo, precision_info
-from .search import check_k, search_corpus
+from .search import _rescore_metric, check_k, search_corpus
 
 __all__ = ["FlatIndex"]
 
@@ -141,7 +141,7 @@ class FlatIndex:
         or a precision name (``"int8"``/``"uint8"`` then mean uncalibrated codes).
     dim : int
         The embedding dimension.
-    metric : {"cosine", "dot", "hamming"}
+    metric : {"cosine", "dot", "hamming", "sqeuclidean"}
         What :meth:`search` ranks by (see :func:`quantlib.search`).
     rescore : Codec, dict or str, optional
         Format of rescoring rows kept beside the codes (``"float32"``,
@@ -276,7 +276,7 @@ class FlatIndex:
                 state.corpus = prepare_corpus(state.codes, self._metric, precision=self._info.name,
                                               codec=self._search_codec(), dim=self._dim, name="codes")
             if rescore and state.rescore is not None and state.rescore_corpus is None and state.ids.shape[0]:
-                rm = metric_info("cosine") if self._metric.name == "hamming" else self._metric
+                rm = _rescore_metric(self._metric)
                 state.rescore_corpus = prepare_corpus(state.rescore, rm, codec=self._rescore_search_codec(),
                                                       dim=self._dim, name="rescore")
             return state
@@ -319,8 +319,7 @@ class FlatIndex:
         # (and, for cosine, refuse a row of subnormal norm here rather than at every search)
         corpus = prepare_corpus(codes, self._metric, codec=self._search_codec(), precision=self._info.name,
                                 dim=self._dim, name="vectors")
-        if self._metric.name == "cosine":
-            corpus.check_cosine_norms()
+        self._metric.check_rows(corpus)
         extra = None
         if self._rescore_codec is not None:
             if rescore is None:
@@ -336,10 +335,9 @@ class FlatIndex:
                         f"rescore: expected ({n}, {self._dim}) {self._rescore_dtype} rows, "
                         f"got {describe(extra)}"
                     )
-            extra_corpus = prepare_corpus(extra, "cosine", codec=self._rescore_search_codec(), dim=self._dim,
-                                          name="rescore")
-            if self._metric.name != "dot":  # rescored by cosine (after hamming too), see search()
-                extra_corpus.check_cosine_norms()
+            rm = _rescore_metric(self._metric)  # hamming is rescored by cosine, see search()
+            rm.check_rows(prepare_corpus(extra, rm, codec=self._rescore_search_codec(), dim=self._dim,
+                                         name="rescore"))
         elif rescore is not None:
             raise ConfigError("rescore: this index keeps no rescoring rows; create it with rescore=")
         given = None if ids is None else self._given_ids(ids, n)  # outside the lock: may call user code

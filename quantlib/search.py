@@ -77,11 +77,13 @@ def search(
         Rows per query, ``1 <= k <= n``.  A larger ``k`` raises
         :class:`~quantlib.ShapeError` (it is never clipped silently); ask for
         ``min(k, len(corpus))`` if the corpus may be small.
-    metric : {"cosine", "dot", "hamming"}
-        Similarities are ranked highest first, Hamming counts lowest first.
+    metric : {"cosine", "dot", "hamming", "sqeuclidean"}
+        Similarities are ranked highest first; distances (Hamming counts,
+        squared Euclidean distances; ``"l2"`` is an alias of ``"sqeuclidean"``)
+        lowest first.
     precision : str, optional
-        The corpus precision; needed for int8/uint8 arrays under ``dot`` and
-        ``cosine`` (codes or packed bits?) unless ``codec`` says it.
+        The corpus precision; needed for int8/uint8 arrays under ``dot``,
+        ``cosine`` and ``sqeuclidean`` (codes or packed bits?) unless ``codec`` says it.
     codec : Codec or dict, optional
         The codec (or its config) that made the corpus codes, so a calibrated
         int8/uint8 corpus is searched as the vectors it stands for.
@@ -121,6 +123,8 @@ def search(
     >>> bits = np.array([[0b11110000], [0b11000000], [0b00001111]], dtype=np.uint8)
     >>> search(np.array([[0b11100000]], dtype=np.uint8), bits, k=2, metric="hamming")
     (array([[1, 1]]), array([[0, 1]]))
+    >>> search(np.array([[0.0, 2.0]], dtype=np.float32), corpus, k=2, metric="l2")  # lowest first
+    (array([[1. , 1.8]], dtype=float32), array([[2, 1]]))
     """
     m = metric_info(metric)
     k = check_k(k)
@@ -159,7 +163,8 @@ def _from_response(value: Any, name: str, precision: Any) -> tuple[Any, Any, int
 
 
 def _rescore_metric(m: MetricInfo) -> MetricInfo:
-    return metric_info("cosine") if m.name == "hamming" else m
+    """The metric a rescoring stage ranks by (the record says: Hamming counts are rescored by cosine)."""
+    return metric_info(m.rescored_by) if m.rescored_by else m
 
 
 def prepare_rescore(rescore: Any, n: int, m: MetricInfo, *, name: str = "rescore") -> Corpus:
@@ -244,7 +249,8 @@ def _rescore(queries: np.ndarray, cand: np.ndarray, rc: Corpus, m: MetricInfo,
     Entries of ``cand`` below 0 are padding, dropped; the rows of a query must
     be distinct.  ``keys`` (the ids the caller knows the rows by, default the
     row numbers) are what ties are broken by and what is returned.  A query with
-    fewer than ``k`` candidates is padded at the end with id -1 and score -inf.
+    fewer than ``k`` candidates is padded at the end with id -1 and score -inf
+    (+inf for a metric that ranks lowest first).
     ``check``: refuse NaN/inf among the candidate rows, naming the row (search's
     first stage has already scored every row, so it does not need this).
     """
@@ -264,7 +270,7 @@ def _rescore(queries: np.ndarray, cand: np.ndarray, rc: Corpus, m: MetricInfo,
             raise NonFiniteError(f"{rc.name}: row {who}, a candidate of query {qi}, holds NaN or infinity") from None
         return s
 
-    return rerank(cand, k, score, keys=keys)
+    return rerank(cand, k, score, keys=keys, lowest_first=not m.higher_is_better)
 
 
 def rescore(
@@ -307,7 +313,7 @@ def rescore(
         are stored ids too.
     k : int
         Results per query.
-    metric : {"cosine", "dot"}, optional
+    metric : {"cosine", "dot", "sqeuclidean"}, optional
         Default ``"cosine"``, or the FlatIndex's metric; ``"hamming"``
         rescores by cosine, as :func:`search` does.
     codec, precision
@@ -316,11 +322,11 @@ def rescore(
     Returns
     -------
     scores : numpy.ndarray of float32, shape (m, k)
-        Best first.
+        Best first (for ``sqeuclidean``, the lowest distance first).
     ids : numpy.ndarray of int64, shape (m, k)
         Equal scores are ordered by the lower id.  A query with fewer than
         ``k`` valid candidates gets them all, then padding: id ``-1`` with
-        score ``-inf`` (unlike :func:`search` and ``FlatIndex.search``, which
+        score ``-inf`` (``+inf`` for ``sqeuclidean``; unlike :func:`search` and ``FlatIndex.search``, which
         refuse ``k`` beyond the corpus, candidates may legitimately be few).
 
     Raises

@@ -77,11 +77,14 @@ def same(got, want):
         np.testing.assert_array_equal(g, w)
 
 
-def same_under_blas_rule(got, want):
-    """Scores within BLAS's last-bit differences; ids equal except between such near-ties."""
+def same_under_blas_rule(got, want, atol=0.0):
+    """Scores within BLAS's last-bit differences; ids equal except between such near-ties.
+
+    ``atol``: for squared distances, whose rounding is relative to ``|q|^2 + |x|^2``, not to the score.
+    """
     (gs, gi), (ws, wi) = got, want
     assert gs.dtype == ws.dtype and gi.shape == wi.shape
-    tol = 1e-6 * (1 + np.abs(ws))  # a few float32 rounding steps of sums of 64 products
+    tol = 1e-6 * (1 + np.abs(ws)) + atol  # a few float32 rounding steps of sums of 64 products
     assert (np.abs(gs - ws) <= tol).all()
     for qi, rank in zip(*np.nonzero(gi != wi), strict=True):  # a swapped near-tie: both rows score the same
         assert (np.abs(ws[qi] - ws[qi, rank])[wi[qi] == gi[qi, rank]] <= tol[qi, rank]).all()
@@ -186,7 +189,7 @@ def _cases():
     "ubinary-float-queries", "binary-float-queries", "ubinary-code-queries",
 ])
 def test_search_equals_one_process(client, case):
-    for metric in ("cosine", "dot"):
+    for metric in ("cosine", "dot", "sqeuclidean"):
         # 20 queries: the two-stage int16 paths over codes and bits (each block may take a different one)
         for nq in (Q, 20) if case in ("float32", "int8-codec", "ubinary-float-queries") else (Q,):
             _search_case(case, metric, nq)
@@ -227,7 +230,8 @@ def _search_case(case, metric, nq):
         want = quantlib.search(q, corpus, k, **kwargs)
         got = qd.search(q, darr(corpus), k, **kwargs, split_every=2)
         if case.startswith("float") and nq >= 8:
-            same_under_blas_rule(got, want)
+            norms = float((x.astype(np.float64) ** 2).sum(1).max() + (q.astype(np.float64) ** 2).sum(1).max())
+            same_under_blas_rule(got, want, atol=1e-6 * norms if metric == "sqeuclidean" else 0.0)
         else:
             same(got, want)
 
@@ -246,7 +250,8 @@ def test_hamming_search_and_ties_across_blocks(client, queries):
 
 
 @pytest.mark.parametrize(("first", "again"), [("ubinary-hamming", "float32"), ("ubinary-cosine", "int8-codec"),
-                                              ("int8-dot", "float16"), ("float16-cosine", "float32")])
+                                              ("int8-dot", "float16"), ("float16-cosine", "float32"),
+                                              ("ubinary-sqeuclidean", "int8-codec")])
 def test_rescore_across_blocks_equals_one_process(client, first, again):
     x = rows(seed=11)
     q = rows(n=Q, seed=12)

@@ -172,19 +172,21 @@ def _pad4(x: np.ndarray) -> np.ndarray:
 EXACT = ["int16"] + (["vnni"] if KI.VNNI else [])
 
 
-def _dense(W, X, A=None, B=None, RS=None, rb=5, parallel=False, acc=np.float32):
+def _dense(W, X, A=None, B=None, RS=None, rb=5, parallel=False, acc=np.float32, RB=None):
     """The dense kernels' scores; ``acc="int16"`` or ``"vnni"`` takes that exact integer path for code queries."""
     nq, n = W.shape[0], X.shape[0]
     if isinstance(acc, str):
-        W, B = _exact_code_queries(W, X.dtype.name, vnni=acc == "vnni")
+        W, Bc = _exact_code_queries(W, X.dtype.name, vnni=acc == "vnni")
+        B = Bc if B is None else B + Bc
         acc = np.float64
     else:
         W = W.astype(acc)
     A = np.ones(nq, acc) if A is None else A.astype(acc)
     B = np.zeros(nq, acc) if B is None else B.astype(acc)
     RS = np.ones(n, acc) if RS is None else RS.astype(acc)
+    RB = None if RB is None else RB.astype(acc)  # None: the kernels compiled without the per-row add
     out = np.empty((nq, n), np.float64)
-    args = (_pad4(W), X, _pad4(A), _pad4(B), RS)
+    args = (_pad4(W), X, _pad4(A), _pad4(B), RS, RB)
     if parallel:
         KD.scores_parallel(*args, rb, out)
     else:
@@ -311,11 +313,17 @@ def test_dense_affine_map_and_row_scale(seed, d, nq, n):
     rng = np.random.default_rng(seed)
     X = rng.integers(-128, 128, (n, d)).astype(np.int8)
     W = rng.standard_normal((nq, d)).astype(np.float32)
-    A, B, RS = rng.random(nq), rng.standard_normal(nq), rng.random(n)
-    A32, B32, RS32 = A.astype(np.float32), B.astype(np.float32), RS.astype(np.float32)
-    want = ((W.astype(np.float64) @ X.T.astype(np.float64)) * A32[:, None] + B32[:, None]) * RS32[None, :]
-    got = _dense(W, X, A, B, RS)
-    assert np.allclose(got, want, rtol=1e-4, atol=1e-3 * (1 + np.abs(W).sum(1).max()))
+    A, B, RS, RB = rng.random(nq), rng.standard_normal(nq), rng.random(n), rng.standard_normal(n) * 100
+    A32, B32, RS32, RB32 = (v.astype(np.float32) for v in (A, B, RS, RB))
+    want = ((W.astype(np.float64) @ X.T.astype(np.float64)) * A32[:, None] + B32[:, None]) * RS32[None, :] + RB32
+    got = _dense(W, X, A, B, RS, RB=RB)
+    assert np.allclose(got, want, rtol=1e-4, atol=1e-3 * (1 + np.abs(W).sum(1).max() + 100))
+    # the exact paths of code queries add the per-row term too, after the integer sum
+    Q = rng.integers(-128, 128, (nq, d)).astype(np.int8)
+    RBi = rng.integers(-(1 << 20), 1 << 20, n).astype(np.float64)
+    exact = (Q.astype(np.int64) @ X.astype(np.int64).T) * 2 - 7 + RBi.astype(np.int64)
+    B7 = np.full(nq, -7.0)
+    assert np.array_equal(_dense(Q, X, np.full(nq, 2.0), B7, acc="int16", RB=RBi), exact)
 
 
 @given(SEEDS, DIMS, st.integers(1, 40))
@@ -339,7 +347,7 @@ def test_dense_search_equals_stable_argsort_with_ties(seed, nq, n, k, nchunks):
     scores = W.astype(np.float64) @ X.T.astype(np.float64)
     want_scores, want_ids = R.search_top_k(scores, k)
     args = (_pad4(W), read_only(X), _pad4(np.ones(nq, np.float32)), _pad4(np.zeros(nq, np.float32)),
-            np.ones(n, np.float32))
+            np.ones(n, np.float32), np.zeros(n, np.float32))
     keys, ids = _empty_topk(nq, k, np.float32)
     KD.search_range(*args, 0, n, 3, keys, ids)
     assert np.array_equal(ids, want_ids)

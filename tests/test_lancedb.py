@@ -63,12 +63,15 @@ def test_lancedb_float_search_agrees_with_quantlib(table, sample, column, distan
 def test_lancedb_l2_is_squared_euclidean(table, sample):
     tbl, _ = table
     docs = sample.documents.astype(np.float64)
-    for q in sample.queries[:20]:
+    scores, ids = quantlib.search(sample.queries[:20], sample.documents, k=10, metric="l2")
+    for i, q in enumerate(sample.queries[:20]):
         ref = ((docs - q) ** 2).sum(axis=1)
         want = np.argsort(ref, kind="stable")[:10]
         lids, dist = _lance(tbl, q, "f32", "l2")
         assert np.array_equal(lids, want)
         np.testing.assert_allclose(dist, ref[want], rtol=0, atol=1e-5)
+        assert np.array_equal(ids[i], want)  # quantlib's sqeuclidean (alias l2): the same ids and distances
+        np.testing.assert_allclose(scores[i], ref[want], rtol=0, atol=1e-5)
 
 
 def test_lancedb_hamming_search_agrees_with_quantlib_exactly(table, sample):

@@ -229,12 +229,34 @@ def test_parallel_path_equals_serial(monkeypatch):
 
 def test_metric_table_is_consistent():
     names = [m.name for m in ql.METRICS]
-    assert names == ["dot", "cosine", "hamming"]
+    assert names == ["dot", "cosine", "hamming", "sqeuclidean"]
     for m in ql.METRICS:
         assert hasattr(R, m.reference)
         assert set(m.families) <= {p.family for p in ql.PRECISIONS} | {"decoded"}
         assert ql.metric_info(m.name) is m
+        # the record chooses the kernels: every format it scores has one for float queries
+        for fmt in m.formats:
+            family = {"float32": "float", "float16": "float", "int8": "scalar", "uint8": "scalar"}.get(fmt, "bits")
+            assert m.kernel_for(family, "float") is not None
+        assert (m.dense_terms is not None) == any(kind == "dense" for _, _, kind in m.kernels)
+        assert (m.signs_terms is not None) == any(kind == "signs" for _, _, kind in m.kernels)
+        assert ql.metric_info(m.rescored_by).higher_is_better or m.rescored_by == m.name
     assert ql.metric_info("hamming").higher_is_better is False
+    assert ql.metric_info("l2") is ql.metric_info("sqeuclidean")
+    assert ql.metric_info("sqeuclidean").higher_is_better is False
+
+
+def test_metric_names_appear_only_in_the_records():
+    """The planner and the API ask the record: no comparison of a metric's name outside metrics.py."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(ql.__file__).parent
+    pattern = re.compile(r"""(metric|\bm|rm|scored_by)(\.name)?\s*[!=]=\s*["'](dot|cosine|hamming|sqeuclidean)["']""")
+    skip = {"metrics.py", "_reference.py"}  # the records themselves, and the numpy twins keyed by name
+    found = [f"{path.name}:{i}" for path in root.glob("*.py") if path.name not in skip
+             for i, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not found, found
 
 
 # ---------------------------------------------------------------------------

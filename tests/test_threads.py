@@ -62,16 +62,16 @@ def test_a_running_kernel_lets_other_threads_run():
     X = rng.standard_normal((4000, 256)).astype(np.float16).view(np.uint16)
     W = rng.standard_normal((1024, 256)).astype(np.float32)
     A, B = np.ones(1024, np.float32), np.zeros(1024, np.float32)
-    RS = np.ones(4000, np.float32)
+    RS, RB = np.ones(4000, np.float32), np.zeros(4000, np.float32)
     out = np.empty((1024, 4000), np.float32)
-    KD.scores_range(W, X, A, B, RS, 0, 64, 64, out)  # compile outside the measurement
+    KD.scores_range(W, X, A, B, RS, RB, 0, 64, 64, out)  # compile outside the measurement
     windows = []
     done = threading.Event()
 
     def worker():
         while sum(b - a for a, b in windows) < 0.45:
             t0 = time.perf_counter()
-            KD.scores_range(W, X, A, B, RS, 0, X.shape[0], 512, out)
+            KD.scores_range(W, X, A, B, RS, RB, 0, X.shape[0], 512, out)
             windows.append((t0, time.perf_counter()))
         done.set()
 

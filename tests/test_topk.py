@@ -148,7 +148,8 @@ def test_dense_kernels_and_blas_blocks_at_every_k(seed, nq, n, nchunks, nblocks)
     X = rng.integers(-2, 3, (n, 5)).astype(np.int8)  # few distinct scores: many ties
     W = rng.integers(-2, 3, (nq, 5)).astype(np.float32)
     scores = (W.astype(np.float64) @ X.T.astype(np.float64)).astype(np.float32)
-    args = (_pad4(W), X, _pad4(np.ones(nq, np.float32)), _pad4(np.zeros(nq, np.float32)), np.ones(n, np.float32))
+    args = (_pad4(W), X, _pad4(np.ones(nq, np.float32)), _pad4(np.zeros(nq, np.float32)), np.ones(n, np.float32),
+            np.zeros(n, np.float32))
     cuts = np.linspace(0, n, nblocks + 1).astype(int)
     for k in ks(n):
         want_k, want_i = lexsort_top(-scores, k, np.inf)

@@ -3,15 +3,20 @@
 Every dense score in quantlib (float32, float16, int8 and uint8 rows, raw
 codes or dequantized values, dot or cosine) is one formula::
 
-    score[q, i] = (sum_j W[q, j] * x[i, j] * A[q] + B[q]) * RS[i]
+    score[q, i] = (sum_j W[q, j] * x[i, j] * A[q] + B[q]) * RS[i] + RB[i]
 
 where ``x[i, j]`` is the stored item widened to the accumulator type (float16
 read from its bits, integer codes exactly), ``W`` holds the prepared queries,
-``A``/``B`` a per-query affine map and ``RS`` a per-row scale.  The public
-layer (:mod:`quantlib.metrics`) prepares them:
+``A``/``B`` a per-query affine map, ``RS`` a per-row scale and ``RB`` a
+per-row term, or None where it is 0 (the kernels then compile without the
+add, exactly as before it existed).  The metric records
+(:mod:`quantlib.metrics`) prepare them:
 
-- dot of floats: ``W = q``, ``A = 1``, ``B = 0``, ``RS = 1``;
+- dot of floats: ``W = q``, ``A = 1``, ``B = 0``, ``RS = 1``, ``RB = None``;
 - cosine: ``A = 1 / |q|`` and ``RS = 1 / |x_i|`` (0 for a zero vector);
+- sqeuclidean, negated (the kernels rank the highest first):
+  ``-|q - x|^2 = 2 q.x - |q|^2 - |x|^2``, so ``A = 2``, ``B = -|q|^2`` and
+  ``RB = -|x_i|^2`` (of the dequantized rows for a calibrated codec);
 - a float query against codes of a calibrated codec, whose code ``c`` stands
   for ``start + (c - low) * step``: ``W = q * step`` and
   ``B = q . start - low * sum(W)``, so the codes are read once, unconverted;
@@ -87,26 +92,38 @@ def _pair(r0, r1, k):
     return i, (i + m if second else i), second
 
 
+def add_row(v, RB, i):  # pragma: no cover - replaced by the overload inside kernels
+    """``v + RB[i]``, the per-row term; ``RB`` None (dot, cosine) compiles to ``v`` alone, unchanged."""
+    raise NotImplementedError
+
+
+@overload(add_row, inline="always")
+def _add_row_impl(v, RB, i):
+    if isinstance(RB, types.NoneType):
+        return lambda v, RB, i: v
+    return lambda v, RB, i: v + RB[i]
+
+
 @njit(inline="always")
-def _store_pair(buf, r0, second, RS, i, i2, s, t, a, b):
-    """``buf[:, i - r0]`` (and ``buf[:, i2 - r0]`` if ``second``) = ``(sum * a + b) * RS`` of rows i, i2."""
+def _store_pair(buf, r0, second, RS, RB, i, i2, s, t, a, b):
+    """``buf[:, i - r0]`` (and ``buf[:, i2 - r0]`` if ``second``) = ``(sum * a + b) * RS + RB`` of rows i, i2."""
     r = RS[i]
     o = i - r0
-    buf[0, o] = (s[0] * a[0] + b[0]) * r
-    buf[1, o] = (s[1] * a[1] + b[1]) * r
-    buf[2, o] = (s[2] * a[2] + b[2]) * r
-    buf[3, o] = (s[3] * a[3] + b[3]) * r
+    buf[0, o] = add_row((s[0] * a[0] + b[0]) * r, RB, i)
+    buf[1, o] = add_row((s[1] * a[1] + b[1]) * r, RB, i)
+    buf[2, o] = add_row((s[2] * a[2] + b[2]) * r, RB, i)
+    buf[3, o] = add_row((s[3] * a[3] + b[3]) * r, RB, i)
     if second:
         r = RS[i2]
         o = i2 - r0
-        buf[0, o] = (t[0] * a[0] + b[0]) * r
-        buf[1, o] = (t[1] * a[1] + b[1]) * r
-        buf[2, o] = (t[2] * a[2] + b[2]) * r
-        buf[3, o] = (t[3] * a[3] + b[3]) * r
+        buf[0, o] = add_row((t[0] * a[0] + b[0]) * r, RB, i2)
+        buf[1, o] = add_row((t[1] * a[1] + b[1]) * r, RB, i2)
+        buf[2, o] = add_row((t[2] * a[2] + b[2]) * r, RB, i2)
+        buf[3, o] = add_row((t[3] * a[3] + b[3]) * r, RB, i2)
 
 
 @njit(**FAST)
-def _tile(W, X, q0, r0, r1, A, B, RS, buf):
+def _tile(W, X, q0, r0, r1, A, B, RS, RB, buf):
     """``buf[t, i - r0]`` = score of query ``q0 + t`` (t < 4) and row ``i`` for rows r0..r1.
 
     Rows are taken two at a time (a 4 x 2 register tile: each query item
@@ -149,12 +166,12 @@ def _tile(W, X, q0, r0, r1, A, B, RS, buf):
             t1 += c1 * u
             t2 += c2 * u
             t3 += c3 * u
-        _store_pair(buf, r0, second, RS, i, i2, (s0, s1, s2, s3), (t0, t1, t2, t3),
+        _store_pair(buf, r0, second, RS, RB, i, i2, (s0, s1, s2, s3), (t0, t1, t2, t3),
                     (a0, a1, a2, a3), (b0, b1, b2, b3))
 
 
 @njit(**FAST)
-def _tile1(W, X, r0, r1, A, B, RS, buf):
+def _tile1(W, X, r0, r1, A, B, RS, RB, buf):
     """:func:`_tile` for a single query (``W`` has one row): no work wasted on padding."""
     d = W.shape[1]
     w0 = W[0]
@@ -164,11 +181,11 @@ def _tile1(W, X, r0, r1, A, B, RS, buf):
         s0 = zero
         for j in range(d):
             s0 += w0[j] * widen(x[j], zero)
-        buf[0, i - r0] = (s0 * A[0] + B[0]) * RS[i]
+        buf[0, i - r0] = add_row((s0 * A[0] + B[0]) * RS[i], RB, i)
 
 
 @njit(**FAST)
-def _codes_tile(W, X, q0, r0, r1, A, B, RS, buf):
+def _codes_tile(W, X, q0, r0, r1, A, B, RS, RB, buf):
     """:func:`_tile` for code queries (``W`` int16) against int8/uint8 rows: exact int32 sums.
 
     The first ``d - d % STEP`` items go through :func:`~quantlib._kernels.intdot.dot_tile_4x2`
@@ -196,12 +213,12 @@ def _codes_tile(W, X, q0, r0, r1, A, B, RS, buf):
             t1 += c1 * u
             t2 += c2 * u
             t3 += c3 * u
-        _store_pair(buf, r0, second, RS, i, i1, (s0, s1, s2, s3), (t0, t1, t2, t3),
+        _store_pair(buf, r0, second, RS, RB, i, i1, (s0, s1, s2, s3), (t0, t1, t2, t3),
                     (a0, a1, a2, a3), (b0, b1, b2, b3))
 
 
 @njit(**FAST)
-def _codes_tile1(W, X, r0, r1, A, B, RS, buf):
+def _codes_tile1(W, X, r0, r1, A, B, RS, RB, buf):
     """:func:`_codes_tile` for a single query (``W`` has one row)."""
     d = W.shape[1]
     n = d - d % STEP
@@ -214,9 +231,9 @@ def _codes_tile1(W, X, r0, r1, A, B, RS, buf):
             c = np.int64(W[0, j])
             s0 += c * np.int64(X[i, j])
             t0 += c * np.int64(X[i1, j])
-        buf[0, i - r0] = (s0 * A[0] + B[0]) * RS[i]
+        buf[0, i - r0] = add_row((s0 * A[0] + B[0]) * RS[i], RB, i)
         if second:
-            buf[0, i1 - r0] = (t0 * A[0] + B[0]) * RS[i1]
+            buf[0, i1 - r0] = add_row((t0 * A[0] + B[0]) * RS[i1], RB, i1)
 
 
 def _query_offset(X):  # pragma: no cover - replaced by the overload inside kernels
@@ -232,11 +249,13 @@ def _query_offset_impl(X):
 
 
 @njit(**FAST)
-def _vnni_tile(W, X, q0, r0, r1, A, B, RS, buf):
+def _vnni_tile(W, X, q0, r0, r1, A, B, RS, RB, buf):
     """:func:`_codes_tile` by :func:`~quantlib._kernels.intdot.vnni_tile_4x2` (``W`` int8; see there).
 
     ``B[q]`` carries the exact integer the int8 sign flip adds to a sum
-    (``-128 * sum(W[q, :n])``, 0 for uint8 rows) and is added before ``A``.
+    (``-128 * sum(W[q, :n])``, 0 for uint8 rows) and is added before ``A``,
+    so these tiles have no per-query offset (the planner takes the int16 tiles
+    for a metric that needs one).
     """
     d = W.shape[1]
     n = d - d % STEP_VNNI
@@ -265,21 +284,21 @@ def _vnni_tile(W, X, q0, r0, r1, A, B, RS, buf):
             t3 += c3 * u
         o = i - r0
         r = RS[i]
-        buf[0, o] = s0 * a0 * r
-        buf[1, o] = s1 * a1 * r
-        buf[2, o] = s2 * a2 * r
-        buf[3, o] = s3 * a3 * r
+        buf[0, o] = add_row(s0 * a0 * r, RB, i)
+        buf[1, o] = add_row(s1 * a1 * r, RB, i)
+        buf[2, o] = add_row(s2 * a2 * r, RB, i)
+        buf[3, o] = add_row(s3 * a3 * r, RB, i)
         if second:
             o = i1 - r0
             r = RS[i1]
-            buf[0, o] = t0 * a0 * r
-            buf[1, o] = t1 * a1 * r
-            buf[2, o] = t2 * a2 * r
-            buf[3, o] = t3 * a3 * r
+            buf[0, o] = add_row(t0 * a0 * r, RB, i1)
+            buf[1, o] = add_row(t1 * a1 * r, RB, i1)
+            buf[2, o] = add_row(t2 * a2 * r, RB, i1)
+            buf[3, o] = add_row(t3 * a3 * r, RB, i1)
 
 
 @njit(**FAST)
-def _vnni_tile1(W, X, r0, r1, A, B, RS, buf):
+def _vnni_tile1(W, X, r0, r1, A, B, RS, RB, buf):
     """:func:`_vnni_tile` for a single query (``W`` has one row)."""
     d = W.shape[1]
     n = d - d % STEP_VNNI
@@ -294,12 +313,12 @@ def _vnni_tile1(W, X, r0, r1, A, B, RS, buf):
             c = np.int64(W[0, j]) + off
             s0 += c * np.int64(X[i, j])
             t0 += c * np.int64(X[i1, j])
-        buf[0, i - r0] = s0 * A[0] * RS[i]
+        buf[0, i - r0] = add_row(s0 * A[0] * RS[i], RB, i)
         if second:
-            buf[0, i1 - r0] = t0 * A[0] * RS[i1]
+            buf[0, i1 - r0] = add_row(t0 * A[0] * RS[i1], RB, i1)
 
 
-def fill(W, X, q0, r0, r1, A, B, RS, buf):  # pragma: no cover - replaced by the overload inside kernels
+def fill(W, X, q0, r0, r1, A, B, RS, RB, buf):  # pragma: no cover - replaced by the overload inside kernels
     """Scores of the query tile at ``q0`` (one query if ``W`` has one row, else four).
 
     ``W`` of int16 holds code queries for int8/uint8 rows (exact integer
@@ -309,33 +328,33 @@ def fill(W, X, q0, r0, r1, A, B, RS, buf):  # pragma: no cover - replaced by the
 
 
 @overload(fill)
-def _fill_impl(W, X, q0, r0, r1, A, B, RS, buf):
+def _fill_impl(W, X, q0, r0, r1, A, B, RS, RB, buf):
     if W.dtype == types.int8:
-        def vnni(W, X, q0, r0, r1, A, B, RS, buf):
+        def vnni(W, X, q0, r0, r1, A, B, RS, RB, buf):
             if W.shape[0] == 1:
-                _vnni_tile1(W, X, r0, r1, A, B, RS, buf)
+                _vnni_tile1(W, X, r0, r1, A, B, RS, RB, buf)
             else:
-                _vnni_tile(W, X, q0, r0, r1, A, B, RS, buf)
+                _vnni_tile(W, X, q0, r0, r1, A, B, RS, RB, buf)
         return vnni
 
     if W.dtype == types.int16:
-        def codes(W, X, q0, r0, r1, A, B, RS, buf):
+        def codes(W, X, q0, r0, r1, A, B, RS, RB, buf):
             if W.shape[0] == 1:
-                _codes_tile1(W, X, r0, r1, A, B, RS, buf)
+                _codes_tile1(W, X, r0, r1, A, B, RS, RB, buf)
             else:
-                _codes_tile(W, X, q0, r0, r1, A, B, RS, buf)
+                _codes_tile(W, X, q0, r0, r1, A, B, RS, RB, buf)
         return codes
 
-    def floats(W, X, q0, r0, r1, A, B, RS, buf):
+    def floats(W, X, q0, r0, r1, A, B, RS, RB, buf):
         if W.shape[0] == 1:
-            _tile1(W, X, r0, r1, A, B, RS, buf)
+            _tile1(W, X, r0, r1, A, B, RS, RB, buf)
         else:
-            _tile(W, X, q0, r0, r1, A, B, RS, buf)
+            _tile(W, X, q0, r0, r1, A, B, RS, RB, buf)
     return floats
 
 
 @njit(**FAST)
-def scores_range(W, X, A, B, RS, r0, r1, rb, out):
+def scores_range(W, X, A, B, RS, RB, r0, r1, rb, out):
     """``out[q, i]`` for ``q < out.shape[0]`` and rows r0..r1 (cast to ``out``'s dtype).
 
     Returns True if a score is NaN or infinite (a non-finite row, or overflow).
@@ -346,7 +365,7 @@ def scores_range(W, X, A, B, RS, r0, r1, rb, out):
     for s in range(r0, r1, rb):
         e = min(r1, s + rb)
         for q0 in range(0, W.shape[0], 4):
-            fill(W, X, q0, s, e, A, B, RS, buf)
+            fill(W, X, q0, s, e, A, B, RS, RB, buf)
             for t in range(min(4, nq - q0)):
                 o = out[q0 + t]
                 for i in range(s, e):
@@ -357,18 +376,18 @@ def scores_range(W, X, A, B, RS, r0, r1, rb, out):
 
 
 @njit(parallel=True, **FAST)
-def scores_parallel(W, X, A, B, RS, rb, out):
+def scores_parallel(W, X, A, B, RS, RB, rb, out):
     """:func:`scores_range` over all rows, one row block per work item."""
     n = X.shape[0]
     nblocks = (n + rb - 1) // rb
     bad = np.zeros(nblocks, np.bool_)
     for b in prange(nblocks):
-        bad[b] = scores_range(W, X, A, B, RS, b * rb, min(n, (b + 1) * rb), rb, out)
+        bad[b] = scores_range(W, X, A, B, RS, RB, b * rb, min(n, (b + 1) * rb), rb, out)
     return bad.any()
 
 
 @njit(**FAST)
-def search_range(W, X, A, B, RS, r0, r1, rb, keys, ids):
+def search_range(W, X, A, B, RS, RB, r0, r1, rb, keys, ids):
     """Fold rows r0..r1 into the top-k lists (keys are negated scores, lower is better).
 
     The lists come and go sorted best first (:mod:`~quantlib._kernels.topk`).
@@ -376,13 +395,13 @@ def search_range(W, X, A, B, RS, r0, r1, rb, keys, ids):
     list silently; the caller raises.
     """
     heapify(keys, ids)
-    bad = _heap_range(W, X, A, B, RS, r0, r1, rb, keys, ids)
+    bad = _heap_range(W, X, A, B, RS, RB, r0, r1, rb, keys, ids)
     finish(keys, ids)
     return bad
 
 
 @njit(**FAST)
-def _heap_range(W, X, A, B, RS, r0, r1, rb, keys, ids):
+def _heap_range(W, X, A, B, RS, RB, r0, r1, rb, keys, ids):
     """:func:`search_range` on heaps (rows r0..r1 come after every id already kept)."""
     nq = keys.shape[0]
     buf = np.empty((4, rb), A.dtype)
@@ -390,7 +409,7 @@ def _heap_range(W, X, A, B, RS, r0, r1, rb, keys, ids):
     for s in range(r0, r1, rb):
         e = min(r1, s + rb)
         for q0 in range(0, W.shape[0], 4):
-            fill(W, X, q0, s, e, A, B, RS, buf)
+            fill(W, X, q0, s, e, A, B, RS, RB, buf)
             for t in range(min(4, nq - q0)):
                 q = q0 + t
                 thr = keys[q, 0]
@@ -404,7 +423,7 @@ def _heap_range(W, X, A, B, RS, r0, r1, rb, keys, ids):
 
 
 @njit(parallel=True, **FAST)
-def search_parallel(W, X, A, B, RS, rb, nchunks, keys, ids):
+def search_parallel(W, X, A, B, RS, RB, rb, nchunks, keys, ids):
     """:func:`search_range` over ``nchunks`` row ranges in parallel, then merged."""
     n = X.shape[0]
     nq, k = keys.shape
@@ -416,7 +435,7 @@ def search_parallel(W, X, A, B, RS, rb, nchunks, keys, ids):
     for c in prange(nchunks):
         part_keys[c] = np.inf
         part_ids[c] = -1
-        bad[c] = _heap_range(W, X, A, B, RS, min(n, c * size), min(n, (c + 1) * size), rb,
+        bad[c] = _heap_range(W, X, A, B, RS, RB, min(n, c * size), min(n, (c + 1) * size), rb,
                              part_keys[c], part_ids[c])
     heapify(keys, ids)
     merge(part_keys, part_ids, keys, ids)
@@ -425,10 +444,10 @@ def search_parallel(W, X, A, B, RS, rb, nchunks, keys, ids):
 
 
 @njit(**FAST)
-def topk_block(S, A, B, RS, r0, keys, ids):
+def topk_block(S, A, B, RS, RB, r0, keys, ids):
     """Fold a block of raw dot products ``S[q, i]`` (rows ``r0 + i``) into the top-k lists.
 
-    The score is ``(S[q, i] * A[q] + B[q]) * RS[r0 + i]``, as :func:`_tile`
+    The score is ``(S[q, i] * A[q] + B[q]) * RS[r0 + i] + RB[r0 + i]``, as :func:`_tile`
     computes it; ``S`` comes from BLAS for batches of float queries.  Blocks
     come in row order.  The lists stay heaps between blocks (start from empty
     lists, which are heaps): the caller sorts them with
@@ -444,7 +463,7 @@ def topk_block(S, A, B, RS, r0, keys, ids):
         thr = keys[q, 0]
         row = S[q]
         for i in range(m):
-            key = -((row[i] * a + b) * RS[r0 + i])
+            key = -add_row((row[i] * a + b) * RS[r0 + i], RB, r0 + i)
             bad |= not np.isfinite(key)
             if key < thr:
                 push(keys, ids, q, key, r0 + i)

@@ -98,8 +98,9 @@ def search(
         Rows per query (at most the table's rows).
     column : str
         The vector column.
-    metric : {"cosine", "dot", "hamming"}
-        As :func:`quantlib.search`: similarities best first, Hamming counts lowest first.
+    metric : {"cosine", "dot", "hamming", "sqeuclidean"}
+        As :func:`quantlib.search`: similarities best first, distances (Hamming
+        counts, squared Euclidean; ``"l2"`` as in LanceDB) lowest first.
 
     Returns
     -------
