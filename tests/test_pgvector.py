@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import struct
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from quantlib import (
     ShapeError,
     SparseBatch,
 )
+from quantlib._kernels import wire
 from quantlib.sample import load_sample
 from quantlib.stores import pgvector as pg
 
@@ -156,6 +158,103 @@ def test_copy_binary_chunks_and_reader_agree(n, d, chunk):
     assert np.array_equal(got[4].view(np.int8), codes) and np.array_equal(got[5], codes)
 
 
+# ---------------------------------------------------------------------------------------------- wire kernels
+
+_HALF_KERNELS = [wire.halfvec_be_bits] + ([wire.halfvec_be_f16c] if wire.F16C else [])
+
+
+def _kernel_half(kernel, x: np.ndarray) -> tuple[bool, np.ndarray]:
+    """Run a halfvec kernel into records of 3 words of prefix + d values + 1 word; return (ok, values)."""
+    out = np.full((x.shape[0], x.shape[1] + 4), 0xABCD, np.uint16)
+    ok = kernel(x, x.view(np.int32), out, 3)
+    assert (out[:, :3] == 0xABCD).all() and (out[:, -1] == 0xABCD).all()  # nothing written outside its field
+    return bool(ok), out[:, 3:-1].copy().view(np.uint8).reshape(x.shape[0], -1)
+
+
+def _numpy_half(x: np.ndarray) -> tuple[bool, np.ndarray]:
+    with np.errstate(over="ignore", invalid="ignore"):
+        half = x.astype(">f2")
+    return bool(np.isfinite(half).all()), half.view(np.uint8).reshape(x.shape[0], -1)
+
+
+@pytest.mark.parametrize("kernel", _HALF_KERNELS, ids=lambda k: k.__name__)
+@given(x=hnp.arrays(np.float32, st.tuples(st.integers(1, 3), st.integers(1, 70)),
+                    elements=st.floats(width=32) | st.sampled_from([65504.0, 65519.996, 65520.0, 2.0**-24,
+                                                                    2.0**-25, 3 * 2.0**-26, -(2.0**-14)])))
+def test_halfvec_wire_kernels_equal_numpy_astype_big_endian_half(kernel, x):
+    ok, got = _kernel_half(kernel, x)
+    want_ok, want = _numpy_half(x)
+    assert ok == want_ok  # NaN, infinity and overflow are refused, nothing else
+    if ok:
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("kernel", _HALF_KERNELS, ids=lambda k: k.__name__)
+def test_halfvec_wire_kernels_equal_numpy_over_a_sweep_of_bit_patterns(kernel):
+    """Every 1,021st float32 bit pattern below 65520 (both signs): every exponent, many mantissas and ties."""
+    rng = np.random.default_rng(3)
+    bits = np.arange(0, 0x477FF000, 1021, dtype=np.int64)
+    bits = np.concatenate([bits, rng.integers(0, 0x477FF000, 2**16), np.arange(0x33000000 - 64, 0x33000000 + 64)])
+    bits = bits[: bits.size // 512 * 512].astype(np.uint32)
+    for sign in (0, 0x80000000):
+        x = (bits | np.uint32(sign)).view(np.float32).reshape(-1, 512)
+        ok, got = _kernel_half(kernel, x)
+        want_ok, want = _numpy_half(x)
+        assert ok and want_ok and np.array_equal(got, want)
+
+
+def test_vector_wire_kernel_equals_numpy_big_endian_float32():
+    x = np.random.default_rng(5).standard_normal((7, 33)).astype(np.float32)
+    x[0, :4] = [0.0, -0.0, 1e-45, np.finfo(np.float32).max]
+    out = np.zeros((7, 2 + 2 * 33 + 1), np.uint16)
+    wire.vector_be(x.view(np.int32), out, 2)
+    assert np.array_equal(out[:, 2:-1].copy().view(np.uint8), x.astype(">f4").view(np.uint8).reshape(7, -1))
+    assert not out[:, :2].any() and not out[:, -1].any()
+
+
+def _numpy_stream(*columns, types, chunk_bytes=pg.CHUNK_BYTES):
+    """The COPY stream as the writer built it before the wire kernels: numpy casts for every column."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pg._Column, "write_words", lambda *a: False)
+        try:
+            return b"".join(pg.iter_copy_binary(*columns, types=types, chunk_bytes=chunk_bytes))
+        except (NonFiniteError, OutOfRangeError) as exc:
+            return exc
+
+
+_WIRE_COLUMNS = ["bigint", "smallint", "vector", "halfvec", "halfvec16", "bit", "bytea"]
+
+
+@given(data=st.data(), n=st.integers(1, 20), d=st.integers(1, 24), chunk=st.integers(1, 3000),
+       names=st.lists(st.sampled_from(_WIRE_COLUMNS), min_size=1, max_size=5))
+def test_copy_stream_with_wire_kernels_equals_the_numpy_writer(data, n, d, chunk, names):
+    """Byte for byte (or the same error) for any mix of columns: odd layouts keep numpy's path, even ones
+    take the kernels, and a value beyond float16 or NaN is refused by both, naming the same place."""
+    big = st.floats(width=32, min_value=-7e4, max_value=7e4) | st.sampled_from([np.nan, np.inf, 65520.0, 1e-8])
+    cols, types = [], []
+    for name in names:
+        if name in ("bigint", "smallint"):
+            cols.append(data.draw(hnp.arrays(np.int16, n)))
+            types.append(name)
+        elif name in ("vector", "halfvec"):
+            elements = st.floats(width=32, allow_nan=False, allow_infinity=False) if name == "vector" else big
+            cols.append(data.draw(hnp.arrays(np.float32, (n, d), elements=elements)))
+            types.append(name)
+        elif name == "halfvec16":
+            cols.append(data.draw(hnp.arrays(np.float16, (n, d), elements=st.floats(width=16, allow_nan=False,
+                                                                                     allow_infinity=False))))
+            types.append("halfvec")
+        else:
+            cols.append(np.packbits(data.draw(hnp.arrays(np.bool_, (n, d))), axis=1))
+            types.append(f"bit({d})" if name == "bit" else "bytea")
+    want = _numpy_stream(*cols, types=types, chunk_bytes=chunk)
+    if isinstance(want, Exception):
+        with pytest.raises(type(want), match=re.escape(str(want))):
+            b"".join(pg.iter_copy_binary(*cols, types=types, chunk_bytes=chunk))
+    else:
+        assert b"".join(pg.iter_copy_binary(*cols, types=types, chunk_bytes=chunk)) == want
+
+
 def test_copy_binary_with_a_sparse_column_reads_back_row_by_row():
     b = SparseBatch.from_dicts([{0: 0.5, 2: 2.0}, {}, {4: -1.5}], vocab_size=5)
     data = pg.copy_binary(np.arange(3), b, types=["bigint", "sparsevec"])
@@ -243,9 +342,11 @@ def big(conn):
     h = x.astype(np.float16)
     codes = quantlib.quantize(x, "ubinary")
     conn.execute("DROP TABLE IF EXISTS big")
-    conn.execute(f"CREATE TABLE big (id bigint, v vector({d}), h halfvec({d}), b bit({d}))")
+    conn.execute(f"CREATE TABLE big (id bigint, v vector({d}), h halfvec({d}), h32 halfvec({d}), b bit({d}))")
     with conn.cursor() as cur:
-        rows = pg.copy_to_table(cur, "big", np.arange(n), x, h, codes, types=["bigint", "vector", "halfvec", "bit"])
+        # h32: the same halves from the float32 rows, rounded by quantlib's wire kernel on the way
+        rows = pg.copy_to_table(cur, "big", np.arange(n), x, h, x, codes,
+                                types=["bigint", "vector", "halfvec", "halfvec", "bit"])
     assert rows == n
     return x, h, codes
 
@@ -253,11 +354,15 @@ def big(conn):
 def test_copy_binary_round_trips_100k_rows_bit_exactly(conn, big):
     x, h, codes = big
     with conn.cursor() as cur:
-        ids, v, hv, b = pg.copy_from_query(cur, "SELECT id, v, h, b FROM big ORDER BY id",
-                                           ["bigint", "vector", "halfvec", "bit"])
+        ids, v, hv, h32, b = pg.copy_from_query(cur, "SELECT id, v, h, h32, b FROM big ORDER BY id",
+                                                ["bigint", "vector", "halfvec", "halfvec", "bit"])
     assert np.array_equal(ids, np.arange(len(x)))
     assert np.array_equal(v.view(np.uint32), x.view(np.uint32))
     assert np.array_equal(hv.view(np.uint16), h.view(np.uint16))
+    assert np.array_equal(h32.view(np.uint16), h.view(np.uint16))
+    # the server's own float32 -> halfvec cast of the vector column gives the same halves
+    server = conn.execute("SELECT v::halfvec FROM big WHERE id < 200 ORDER BY id").fetchall()
+    assert np.array_equal(pg.from_text([t[0] for t in server], "halfvec").view(np.uint16), h[:200].view(np.uint16))
     assert np.array_equal(b, codes)
     # the server's text form of the same rows reads back equal too
     texts = conn.execute("SELECT v::text, h::text, b::text FROM big WHERE id < 50 ORDER BY id").fetchall()

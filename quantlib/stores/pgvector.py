@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .._kernels import wire
 from .._validation import as_array, as_float_matrix, check_finite, describe
 from ..errors import DTypeError, NonFiniteError, OutOfRangeError, PayloadError, ShapeError, short_repr
 
@@ -689,6 +690,19 @@ class _Column:
         else:
             dst[...] = self.array[start:stop]
 
+    def write_words(self, words: np.ndarray, off: int, start: int, stop: int) -> bool:
+        """Write the values of rows start:stop big-endian into ``words[:, off:]`` (the chunk's records as
+        uint16) with one kernel, if this column has one (``vector``, and ``halfvec`` from float32)."""
+        block = self.array[start:stop]
+        if self.type == "vector":
+            wire.vector_be(block.view(np.int32), words, off)
+            return True
+        if self.type == "halfvec" and block.dtype == np.float32:
+            if wire.halfvec_be(block, block.view(np.int32), words, off):
+                return True
+            _to_half(block, self.name, start)  # raises, naming the value
+        return False
+
     def records(self, start: int, stop: int) -> np.ndarray:
         """Length, header and value of rows start:stop, one byte row each: (m, 4 + size) uint8."""
         rec = np.empty(stop - start, [("const", self.const.dtype), ("value", self.dtype)])
@@ -815,14 +829,28 @@ def iter_copy_binary(*columns: Any, types: str | Sequence[str],
         for j, c in enumerate(cols):
             fields += [(f"const{j}", c.const.dtype), (f"value{j}", c.dtype)]
         record = np.dtype(fields)
-        step = max(1, int(chunk_bytes) // record.itemsize)
+        width = record.itemsize
+        # the bytes that are the same in every row (field count, lengths, headers), stamped by one kernel
+        first = np.zeros(1, record)
+        first["count"] = np.void(count)
+        for j, c in enumerate(cols):
+            first[f"const{j}"] = c.const
+        template = first.view(np.uint8)
+        at = [record.fields[f][1] for f in ["count"] + [f"const{j}" for j in range(len(cols))]]
+        starts = np.array(at, np.int64)
+        stops = starts + np.array([2] + [c.const.dtype.itemsize for c in cols], np.int64)
+        # vector and float32 halfvec values go straight into the records as 16-bit words (an even layout)
+        words = [record.fields[f"value{j}"][1] // 2 if width % 2 == 0 and record.fields[f"value{j}"][1] % 2 == 0
+                 else None for j in range(len(cols))]
+        step = max(1, int(chunk_bytes) // width)
         for start in range(0, n, step):
             stop = min(n, start + step)
             out = np.empty(stop - start, record)
-            out["count"] = np.void(count)
+            raw = out.view(np.uint8).reshape(stop - start, width)
+            wire.stamp(raw, template, starts, stops)
             for j, c in enumerate(cols):
-                out[f"const{j}"] = c.const
-                c.fill(out[f"value{j}"], start, stop)
+                if words[j] is None or not c.write_words(raw.view(np.uint16), words[j], start, stop):
+                    c.fill(out[f"value{j}"], start, stop)
             yield out.view(np.uint8).data
     yield _TRAILER
 
