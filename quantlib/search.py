@@ -39,7 +39,7 @@ from ._filter import allowed_rows, topk_allowed
 from ._planner import _query_blocks, plan_queries
 from ._scoring import check_k, check_k_fits, rerank
 from ._validation import as_array, describe
-from .codecs import Codec
+from .codecs import Codec, ScalarCodec
 from .errors import ConfigError, DTypeError, NonFiniteError, OutOfRangeError, ShapeError
 from .metrics import Metric, MetricInfo, metric_info
 from .precision import precision_info
@@ -380,7 +380,105 @@ def rescore(
     if arr.shape[0] == 0:
         plan_queries(arr, rc, m)  # checks the queries' width
         return np.empty((0, k), np.float32), np.empty((0, k), np.int64)
+    if m.name in ("dot", "cosine") and _batchable(rc):
+        return _rescore_batch(arr, cand, rc, m, k, keys=keys)
     return _rescore(arr, cand, rc, m, k, keys=keys, check=True)
+
+
+def _batchable(rc: Corpus) -> bool:
+    """Whether :func:`_rescore_batch` scores these rows: float (or decoded) rows, and codes of an affine
+    codec (dense plans) whose values are ScalarCodec's own decode (the kernel decodes them for cosine)."""
+    if rc.family == "float":
+        return True
+    if rc.family != "affine":
+        return False
+    return not rc.dequantized or (isinstance(rc.codec, ScalarCodec)
+                                  and type(rc.codec).decode is ScalarCodec.decode)
+
+
+def _rescore_batch(queries: np.ndarray, cand: np.ndarray, rc: Corpus, m: MetricInfo, k: int, *,
+                   keys: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_rescore` for dense rows in one pass: the queries are checked and prepared once, and one
+    kernel gathers each query's candidate rows from ``rc`` (never a copy of the corpus), scores them
+    and keeps the best ``k``.
+
+    The scores have the bits of :func:`_rescore`'s one-query plans: the kernel calls the same scoring
+    functions, and each query's weights are those a one-query plan computes (see
+    :func:`_one_query_offsets`).  Ties and padding follow the same rule (lower id first, then -1/-inf).
+    """
+    from ._kernels import _config as C
+    from ._kernels import candidates as KC
+    from ._scoring import num_threads, use_threads
+
+    probe = rc.take(np.zeros(0, np.intp))  # no rows: the plan checks and prepares the queries alone
+    plan = plan_queries(queries, probe, m, name="queries")
+    if plan.kind != "dense" or plan.RB is not None:  # not the terms the kernel applies
+        return _rescore(queries, cand, rc, m, k, keys=keys, check=True)
+    nq, c = cand.shape
+    W, A, B = plan.W[:nq], plan.A[:nq], plan.B[:nq]
+    codec = rc.codec
+    scalar = rc.dequantized
+    if scalar:
+        affine = rc.affine
+        B = _one_query_offsets(queries, W, affine, m, probe)
+        start, step, low = affine.start, affine.step, np.float32(affine.low)
+    else:
+        start = step = np.zeros(1, np.float32)
+        low = np.float32(0)
+    mode = KC.DOT if m.name != "cosine" else KC.COSINE_DEQUANTIZED if scalar else KC.COSINE
+    use_keys = keys is not None
+    key_arr = np.ascontiguousarray(keys, np.int64) if use_keys else np.zeros(0, np.int64)
+    scores = np.full((nq, k), -np.inf, np.float32)
+    ids = np.full((nq, k), -1, np.int64)
+    args = (W, A, B, rc.view, cand, mode, start, step, low, key_arr, use_keys)
+    # the work is the bytes gathered, not the multiply-adds: rows read at random wait on memory
+    if use_threads(nq * c * rc.width * rc.view.dtype.itemsize):
+        status, qi, j = KC.score_candidates_parallel(*args, C.CHUNKS_PER_THREAD * num_threads(), scores, ids)
+    else:
+        status, qi, j = KC.score_candidates(*args, scores, ids)
+    if status:
+        row = int(cand[qi][cand[qi] >= 0][j])
+        who = row if keys is None else int(keys[row])
+        if status == 2:
+            values = (codec.decode(rc.view[row:row + 1], dim=rc.dim) if scalar else
+                      rc.rows[row:row + 1] if rc.view.dtype == np.uint16 else rc.view[row:row + 1])
+            norm = float(np.sqrt(np.sum(values.astype(np.float64) ** 2)))
+            raise OutOfRangeError(
+                f"{rc.name}: row {who}{' (dequantized)' if scalar else ''} has norm {norm:.3g}, below "
+                f"float32's smallest normal number ({float(np.finfo(np.float32).tiny):.3g}), so its cosine "
+                "cannot be computed in float32; scale such rows up (cosine does not change) or drop them")
+        if rc.info.is_float:
+            valid = cand[qi][cand[qi] >= 0]
+            bad = ~np.isfinite(rc.rows[valid].astype(np.float32)).all(axis=1)
+            if bad.any():
+                at = int(valid[int(np.flatnonzero(bad)[0])])
+                who = at if keys is None else int(keys[at])
+                raise NonFiniteError(f"{rc.name}: row {who}, a candidate of query {qi}, holds NaN or infinity")
+        raise OutOfRangeError(f"{rc.name}: a score overflows float32 (beyond 3.4e+38); scale the vectors down")
+    return scores, ids
+
+
+def _one_query_offsets(queries: np.ndarray, W: np.ndarray, affine: Any, m: MetricInfo,
+                       probe: Corpus) -> np.ndarray:
+    """The per-query offsets ``B`` of a calibrated int8/uint8 plan, each as a one-query plan computes it.
+
+    The planner's ``q @ start`` is a BLAS matrix-vector product, whose float64 sums round differently
+    for a batch than for one row; computed a row at a time here (about 2 us a query), the offsets,
+    and so the scores, keep the bits a query scored alone gets.  ``W`` is ``q * step`` (exact, so
+    ``q`` is not needed again); the metric's own dense terms then finish ``B`` as the plan does.
+    """
+    from ._planner import _float_queries
+
+    q = m.prepare_queries(_float_queries(queries, "queries"))
+    q64 = q.astype(np.float64)
+    w64 = W.astype(np.float64)
+    start = affine.start.astype(np.float64)
+    low = float(affine.low)
+    B = np.empty(q.shape[0], np.float64)
+    for i in range(q.shape[0]):
+        B[i] = (q64[i:i + 1] @ start - low * w64[i:i + 1].sum(axis=1))[0]
+    _, B, _, _ = m.dense_terms(q64, B, probe, True)
+    return B.astype(np.float32)
 
 
 def _flat_index_rows(index: Any, m: MetricInfo) -> Corpus:

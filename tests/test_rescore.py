@@ -8,6 +8,8 @@ in usearch's exact int8 inner-product search.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -73,6 +75,110 @@ def test_rescore_equals_its_numpy_twin(case):
     assert scores.dtype == np.float32 and ids.dtype == np.int64
     assert np.array_equal(ids, want_i)
     assert np.array_equal(scores, want_s)
+
+
+def _one_query_at_a_time(*args, **kwargs):
+    """rescore as it was before the batched kernel: a plan per query (kept as search's second stage)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sys.modules["quantlib.search"], "_batchable", lambda rc: False)
+        return ql.rescore(*args, **kwargs)
+
+
+@st.composite
+def batch_cases(draw):
+    """Dense rows (float32/16/64, int8/uint8 with a codec or raw) with ties, padding, duplicates, ragged lists."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1), label="seed"))
+    n = draw(st.integers(1, 40), label="n")
+    d = draw(st.sampled_from([1, 2, 7, 8, 9, 31, 64, 384]), label="d")
+    m = draw(st.integers(1, 9), label="m")
+    ties = draw(st.booleans(), label="ties")
+    if ties:  # few distinct values: equal scores everywhere
+        base = rng.integers(-2, 3, (n, d)).astype(np.float32) / 2
+        queries = rng.integers(-2, 3, (m, d)).astype(np.float32) / 2
+    else:
+        base = rng.standard_normal((n, d)).astype(np.float32)
+        queries = rng.standard_normal((m, d)).astype(np.float32)
+    if draw(st.booleans(), label="float64 queries"):
+        queries = queries.astype(np.float64)
+    kind = draw(st.sampled_from(["float32", "float16", "float64", "int8", "uint8", "raw int8"]), label="kind")
+    kwargs = {}
+    rows = base
+    if kind in ("float16", "float64"):
+        rows = base.astype(kind)
+    elif kind in ("int8", "uint8"):
+        lo = base.min(axis=0) if not ties else np.full(d, -1.0, np.float32)
+        hi = np.maximum(base.max(axis=0), lo + 0.5) if not ties else np.ones(d, np.float32)
+        kwargs["codec"] = ql.ScalarCodec(kind, [lo, hi])
+        rows = kwargs["codec"].encode(base)
+    elif kind == "raw int8":
+        rows = rng.integers(-128, 128, (n, d)).astype(np.int8)
+        kwargs["precision"] = "int8"
+    c = draw(st.integers(0, 50), label="c")
+    cand = rng.integers(-1, n, (m, c))  # -1 padding and duplicates both common
+    if draw(st.booleans(), label="ragged"):
+        cand = [list(r[: rng.integers(0, c + 1)]) for r in cand]
+    k = draw(st.integers(1, 12), label="k")
+    metric = draw(st.sampled_from(["cosine", "dot", "sqeuclidean"]), label="metric")  # l2: the one-query path
+    return queries, cand, rows, k, metric, kwargs
+
+
+@settings(max_examples=200, deadline=None)
+@given(batch_cases())
+def test_batched_rescore_is_bit_identical_to_one_query_at_a_time(case):
+    queries, cand, rows, k, metric, kwargs = case
+    got = ql.rescore(queries, cand, rows, k, metric=metric, **kwargs)
+    want = _one_query_at_a_time(queries, cand, rows, k, metric=metric, **kwargs)
+    assert got[0].dtype == want[0].dtype == np.float32 and got[1].dtype == want[1].dtype == np.int64
+    assert np.array_equal(got[1], want[1])
+    assert np.array_equal(got[0].view(np.uint32), want[0].view(np.uint32))  # bits, -0.0 included
+
+
+@pytest.mark.parametrize("threads", ["serial", "parallel"])
+def test_batched_rescore_on_the_sample_serial_and_threaded(threads, monkeypatch):
+    s = load_sample()
+    D, Q = s.documents, s.queries[:200]
+    codec = ql.ScalarCodec.fit(D, "int8")
+    codes = codec.encode(D)
+    cand = np.random.default_rng(4).integers(-1, len(D), (len(Q), 64))
+    want = {metric: [_one_query_at_a_time(Q, cand, D, K, metric=metric),
+                     _one_query_at_a_time(Q, cand, codes, K, metric=metric, codec=codec)]
+            for metric in ("cosine", "dot")}
+    if threads == "parallel":  # the threaded kernel, whatever the size
+        monkeypatch.setattr("quantlib._kernels._config.PARALLEL_MIN_WORK", 0)
+    for metric in ("cosine", "dot"):
+        for got, exp in zip([ql.rescore(Q, cand, D, K, metric=metric),
+                             ql.rescore(Q, cand, codes, K, metric=metric, codec=codec)], want[metric], strict=True):
+            assert np.array_equal(got[1], exp[1]) and np.array_equal(got[0], exp[0])
+
+
+def test_batched_rescore_of_a_memory_mapped_flat_index_equals_one_query_at_a_time(tmp_path):
+    s = load_sample()
+    D, Q = s.documents[:600], s.queries[:30]
+    codec = ql.ScalarCodec.fit(D, "int8")
+    ids = np.arange(600)[::-1] * 7 + 5  # stored ids in descending order: ties rank by id, not by row
+    for rescore_rows in ("float16", None):
+        index = ql.FlatIndex(codec, D.shape[1], metric="cosine", rescore=rescore_rows)
+        index.add(D, ids=ids)
+        path = tmp_path / f"idx-{rescore_rows}"
+        index.save(path)
+        loaded = ql.FlatIndex.load(path, mmap=True)
+        cand = ids[np.random.default_rng(6).integers(0, 600, (30, 40))]
+        cand[:, ::9] = -1
+        got = ql.rescore(Q, cand, loaded, K)
+        want = _one_query_at_a_time(Q, cand, loaded, K)
+        assert np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0])
+
+
+def test_batched_rescore_errors_name_the_candidate_row():
+    rows = np.eye(4, dtype=np.float32)
+    rows[2] = np.float32(1e-39)  # a norm below float32's smallest normal number
+    q = np.ones((2, 4), np.float32)
+    with pytest.raises(ql.OutOfRangeError, match=r"rows: row 2 has norm 2e-39, below float32's smallest normal"):
+        ql.rescore(q, [[0, 1], [3, 2]], rows, 2)
+    assert ql.rescore(q, [[0, 1], [3, 2]], rows, 2, metric="dot")[1].tolist() == [[0, 1], [3, 2]]
+    huge = np.full((2, 4), 3e38, np.float32)
+    with pytest.raises(ql.OutOfRangeError, match="rows: a score overflows float32"):
+        ql.rescore(np.ones((1, 4), np.float32), [[1]], huge, 1, metric="dot")
 
 
 def test_rescore_is_quantlibs_second_stage_on_the_same_candidates():
