@@ -10,6 +10,9 @@ float32 rows, rounded by each side) and as ``bit`` (quantlib's ubinary codes of 
   by the tuple's field count and the field length, joined a chunk of rows at a time.  ``setup`` checks
   that the two streams are byte for byte equal.
 - ``track_speedup_vs_pgvector_objects``: their ratio, the two timed alternately (goal: at least 5x).
+  quantlib's ``vector`` and ``halfvec`` values are written by the kernels of ``quantlib._kernels.wire``
+  (``halfvec``: F16C's conversion where numba targets it; ``main()`` also times the integer kernel
+  other CPUs run).
 
 No server: the encoding alone is timed (sending it is the same bytes either way).
 Run without asv (medians, and the ratios): ``python benchmarks/bench_pgvector.py``.
@@ -29,6 +32,7 @@ except ImportError:  # run as a script
     from common import embeddings, speedup
 
 import quantlib
+from quantlib._kernels import wire
 from quantlib.stores import pgvector as pg
 
 TYPES = ["vector", "halfvec", "bit"]
@@ -99,23 +103,47 @@ class CopyBinaryEncode:
     track_speedup_vs_pgvector_objects.unit = "x"
 
 
+def _bits_kernel_stream(kind: str, data: np.ndarray) -> int:
+    """The halfvec stream through the integer rounding kernel (what a CPU without F16C runs)."""
+    chosen = wire.halfvec_be
+    wire.halfvec_be = wire.halfvec_be_bits
+    try:
+        return _consume(quantlib_stream(kind, data))
+    finally:
+        wire.halfvec_be = chosen
+
+
 def main() -> None:
+    import os
+    import platform
+
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
+    print(f"machine: {cpu}, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}; F16C kernel: {wire.F16C}")
     x = embeddings("batch")
     for kind in TYPES:
         data = _columns(kind, x)
         b = CopyBinaryEncode()
         b.setup(kind)
-        tq, tb = [], []
+        runs = {"objects": lambda kind=kind, data=data: _consume(objects_stream(kind, data)),
+                "quantlib": lambda kind=kind, data=data: _consume(quantlib_stream(kind, data))}
+        if kind == "halfvec" and wire.F16C:
+            _bits_kernel_stream(kind, data[:300])
+            runs["integer kernel"] = lambda kind=kind, data=data: _bits_kernel_stream(kind, data)
+        times: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(5):
-            t = time.perf_counter()
-            _consume(objects_stream(kind, data))
-            tb.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            _consume(quantlib_stream(kind, data))
-            tq.append(time.perf_counter() - t)
-        mq, mb = statistics.median(tq), statistics.median(tb)
-        print(f"{kind:8s} quantlib {mq * 1e3:8.1f} ms   pgvector objects {mb * 1e3:8.1f} ms   ratio {mb / mq:5.1f}x"
-              f"   (quantlib min/max {min(tq) * 1e3:.0f}/{max(tq) * 1e3:.0f} ms)")
+            for name, fn in runs.items():
+                t = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t)
+        med = {name: statistics.median(v) for name, v in times.items()}
+        mq, mb = med["quantlib"], med["objects"]
+        line = (f"{kind:8s} quantlib {mq * 1e3:8.1f} ms   pgvector objects {mb * 1e3:8.1f} ms   ratio {mb / mq:5.1f}x"
+                f"   (quantlib min/max {min(times['quantlib']) * 1e3:.0f}/{max(times['quantlib']) * 1e3:.0f} ms)")
+        if "integer kernel" in med:
+            mi = med["integer kernel"]
+            line += f"   integer kernel {mi * 1e3:.1f} ms, ratio {mb / mi:.1f}x"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -289,7 +289,11 @@ def rescore(
     faiss, usearch, pgvector, LanceDB...: each query is scored against its own
     candidate rows only, gathered from ``rows`` (the corpus is never copied: a
     memory map or a loaded :class:`~quantlib.FlatIndex` is read only where the
-    candidates lie).
+    candidates lie).  For float rows and int8/uint8 codes the queries are
+    checked and prepared once per call, and one kernel gathers, scores and
+    ranks every query's candidates (split over threads for large calls), with
+    the scores each query would get alone; packed bits are scored a query at
+    a time.
 
     Parameters
     ----------

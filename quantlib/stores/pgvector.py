@@ -14,12 +14,14 @@ quantlib's arrays on the other side: ``vector`` is float32 ``(n, d)``, ``halfvec
 ``bit`` uint8 ``(n, ceil(d / 8))`` (quantlib's ``ubinary`` codes: pgvector's ``binary_quantize`` gives
 the same bits) and ``sparsevec`` a :class:`~quantlib.SparseBatch`.
 
-:func:`iter_copy_binary` builds a whole ``COPY ... FROM STDIN (FORMAT BINARY)`` stream with numpy (no
-per-row Python objects); :func:`copy_to_table` writes it through a psycopg cursor and
-:func:`read_copy_binary` parses ``COPY ... TO STDOUT (FORMAT BINARY)`` back into arrays.
+:func:`iter_copy_binary` builds a whole ``COPY ... FROM STDIN (FORMAT BINARY)`` stream with numba
+kernels and numpy (no per-row Python objects; :mod:`quantlib._kernels.wire`); :func:`copy_to_table`
+writes it through a psycopg cursor and :func:`read_copy_binary` parses ``COPY ... TO STDOUT (FORMAT
+BINARY)`` back into arrays.
 
 Only :func:`to_objects` imports the ``pgvector`` package and only :func:`copy_to_table` and
-:func:`copy_from_query` import psycopg (the extra ``pgvector``); everything else needs numpy alone.
+:func:`copy_from_query` import psycopg (the extra ``pgvector``); everything else needs only quantlib's
+own dependencies (numpy, numba).
 """
 
 from __future__ import annotations
@@ -782,10 +784,13 @@ def iter_copy_binary(*columns: Any, types: str | Sequence[str],
         ``smallint``, ``real``, ``double precision``, ``bytea``, ``smallint[]``.
 
     The first chunk is the header (signature, flags 0, no header extension) and the last the trailer.
-    Rows of fixed-width columns are built by numpy, a chunk at a time: one record array whose fields are
-    each column's constant part (length, header) and its big-endian values, filled by one cast per column
-    and handed out as a bytes-like ``memoryview`` of the record array (no copy; psycopg's ``copy.write``
-    and ``b"".join`` take it as it is).  A ``sparsevec`` column is written row by row.  There are no NULLs.
+    Rows of fixed-width columns are built a chunk at a time: one record array whose fields are each
+    column's constant part (length, header) and its big-endian values, handed out as a bytes-like
+    ``memoryview`` of the record array (no copy; psycopg's ``copy.write`` and ``b"".join`` take it as it
+    is).  One kernel stamps the constant parts; ``vector`` values and float32 values for ``halfvec``
+    (rounded to nearest even, as numpy's ``astype('>f2')``) are written straight into the records by one
+    kernel each when the record layout is even (other layouts, and the other types, take one numpy cast
+    per column: the same bytes).  A ``sparsevec`` column is written row by row.  There are no NULLs.
 
     Every column is checked before the header is handed out, except float32 values for a ``halfvec``
     column: those are converted and checked a chunk at a time, in one pass, so a value beyond float16
