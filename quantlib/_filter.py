@@ -6,7 +6,11 @@ of row numbers.  The allowed rows are split into runs of consecutive rows:
 - a run of at least :data:`~quantlib._kernels._config.ALLOW_MIN_RUN` rows is
   searched where it lies, by the same kernels and plan as an unfiltered
   search over a slice of the corpus (a view: nothing is copied);
-- the rows of shorter runs are gathered, a block of
+- where the rows of shorter runs are dense (at least one in
+  :data:`~quantlib._kernels._config.ALLOW_DENSE_FRACTION` of a span of rows),
+  the whole span is scored in place and only the allowed rows' scores reach
+  the top-k lists: reading the others costs less than gathering these;
+- the remaining, scattered rows are gathered, a block of
   :data:`~quantlib._kernels._config.ALLOW_BLOCK_ROWS` rows at a time, into a
   small buffer (bounded memory, never a copy of the corpus) and searched there.
 
@@ -27,6 +31,8 @@ import numpy as np
 
 from ._corpus import Corpus
 from ._kernels import _config as C
+from ._kernels import dense as KD
+from ._kernels import topk as KT
 from ._validation import as_array, describe
 from .errors import DTypeError, ShapeError
 
@@ -70,15 +76,29 @@ def topk_allowed(plan: Any, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.nd
         starts = np.concatenate(([0], breaks))
         ends = np.concatenate((breaks, [rows.size]))
         long = (ends - starts) >= C.ALLOW_MIN_RUN
-        for s, e in zip(starts[long], ends[long], strict=True):
+        for s, e in zip(starts[long], ends[long], strict=True):  # long runs: searched where they lie
             r0, r1 = int(rows[s]), int(rows[e - 1]) + 1
             part = _over(plan, c.slice(r0, r1), slice(r0, r1))
             sc, ids = part.topk(min(k, r1 - r0))
             scores_parts.append(sc)
             ids_parts.append(ids + r0)
         short = rows[np.repeat(~long, ends - starts)]
-        for b in range(0, short.size, C.ALLOW_BLOCK_ROWS):
-            block = short[b:b + C.ALLOW_BLOCK_ROWS]
+        span = _mask_rows(plan)
+        sparse = []
+        for b0 in range(0, c.n, span) if short.size else ():
+            lo, hi = np.searchsorted(short, [b0, b0 + span])
+            if hi == lo:
+                continue
+            picked = short[lo:hi]
+            if (hi - lo) * C.ALLOW_DENSE_FRACTION >= min(span, c.n - b0):  # dense: score the span, keep the picked
+                sc, ids = _masked(plan, b0, min(c.n, b0 + span), picked, k)
+                scores_parts.append(sc)
+                ids_parts.append(ids)
+            else:
+                sparse.append(picked)
+        sparse_rows = np.concatenate(sparse) if sparse else short[:0]
+        for b in range(0, sparse_rows.size, C.ALLOW_BLOCK_ROWS):  # few and scattered: gathered
+            block = sparse_rows[b:b + C.ALLOW_BLOCK_ROWS]
             part = _over(plan, c.take(block), block)
             sc, ids = part.topk(min(k, block.size))
             scores_parts.append(sc)
@@ -86,11 +106,46 @@ def topk_allowed(plan: Any, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.nd
     return _merge(scores_parts, ids_parts, plan, k)
 
 
+def _mask_rows(plan: Any) -> int:
+    """Rows per span scored whole for a dense filter: the BLAS blocks' size in scores (16 MB of float32)."""
+    return int(max(C.ALLOW_BLOCK_ROWS, C.BLAS_BLOCK_SCORES // max(1, plan.nq)))
+
+
+def _masked(plan: Any, r0: int, r1: int, picked: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of the rows ``picked`` among ``r0:r1``, from the scores of every row of the span.
+
+    The span is scored in place (a view of the corpus, by the plan's own kernels or BLAS) and only the
+    picked columns reach the top-k lists: reading a few rows too many costs less than gathering them
+    when they are most of the span.
+    """
+    nq = plan.nq
+    local = picked - r0
+    part = _over(plan, plan.corpus.slice(r0, r1), slice(r0, r1))
+    kk = min(k, picked.size)
+    keys = np.full((nq, kk), np.inf, np.float64)
+    ids = np.full((nq, kk), -1, np.int64)
+    c = part.corpus
+    if plan.kind == "dense" and c.family == "float" and nq >= C.BLAS_MIN_QUERIES:
+        rows = c.rows if c.rows.dtype == np.float32 else c.rows.astype(np.float32)
+        raw = np.ascontiguousarray((part.W[:nq] @ rows.T)[:, local])
+        RB = None if part.RB is None else np.ascontiguousarray(part.RB[local])
+        if KD.topk_block(raw, part.A, part.B, np.ascontiguousarray(part.RS[local]), RB, 0, keys, ids):
+            c.raise_nonfinite()
+        KT.finish(keys, ids)
+        return part.scores_from_keys(keys.astype(part.A.dtype)), np.where(ids >= 0, picked[ids], -1)
+    S = part.scores(np.empty((nq, r1 - r0), part.score_dtype))
+    sub = np.ascontiguousarray(S[:, local])
+    sign = np.full(nq, 1.0 if plan.metric.higher_is_better else -1.0)
+    KD.topk_block(sub, sign, np.zeros(nq), np.ones(picked.size), None, 0, keys, ids)
+    KT.finish(keys, ids)
+    return np.take_along_axis(sub, np.maximum(ids, 0), 1), np.where(ids >= 0, picked[ids], -1)
+
+
 def _over(plan: Any, sub: Corpus, index: Any) -> Any:
     """``plan`` against the sub-corpus ``sub`` of the rows ``index`` (its per-row arrays cut to them)."""
     n = plan.corpus.n
     changes: dict[str, Any] = {"corpus": sub}
-    for field in ("RS",):
+    for field in ("RS", "RB"):
         value = getattr(plan, field, None)
         if isinstance(value, np.ndarray) and value.ndim == 1 and value.shape[0] == n:
             changes[field] = np.ascontiguousarray(value[index])

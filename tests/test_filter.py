@@ -33,6 +33,8 @@ FORMATS = [
     ("binary-signs", ql.quantize(X, "binary"), {"precision": "binary"}, Q),
     ("ubinary-hamming", ql.quantize(X, "ubinary"), {"precision": "ubinary", "metric": "hamming"},
      ql.quantize(Q, "ubinary")),
+    ("float32-l2", X, {"metric": "sqeuclidean"}, Q),
+    ("int8-codec-l2", CODEC.encode(X), {"codec": CODEC, "metric": "sqeuclidean"}, Q),
 ]
 
 
@@ -101,6 +103,20 @@ def test_parallel_and_two_stage_paths_filter_the_same(fmt, monkeypatch):
     # BLAS blocks of another shape may round the last bit differently: ranks by scores within 1e-6
     np.testing.assert_allclose(serial[0], ref_scores, rtol=1e-6, atol=1e-6)
     assert (np.flatnonzero(mask)[ref_ids] == serial[1]).mean() > 0.99
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=[f[0] for f in FORMATS])
+@pytest.mark.parametrize("density", [0.5, 0.3, 0.01])
+def test_dense_and_scattered_filters(fmt, density):
+    """Scattered rows: dense ones are picked from spans scored whole, sparse ones gathered."""
+    name, rows, kw, q = fmt
+    mask = np.random.default_rng(int(density * 100)).random(rows.shape[0]) < density
+    kws = {"metric": "cosine", **kw}
+    scores, ids = ql.search(q, rows, 7, allow=mask, **kws)
+    allowed = np.flatnonzero(mask)
+    ref_scores, ref_ids = _reference(q, rows, kws, allowed, 7)
+    assert np.array_equal(ids, ref_ids), name
+    assert np.array_equal(scores, ref_scores), name
 
 
 def test_filtered_search_with_rescoring():

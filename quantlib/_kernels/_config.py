@@ -128,3 +128,8 @@ ALLOW_MIN_RUN = 256
 
 #: Rows per gathered block of a filtered search (4096 rows of 1024 float32: 16 MB at most).
 ALLOW_BLOCK_ROWS = 4096
+
+#: A span of rows in which at least one in this many is allowed is scored whole, in place, and the
+#: allowed rows' scores picked out; sparser rows are gathered (copying a row costs about what scoring
+#: a few rows does).
+ALLOW_DENSE_FRACTION = 4
