@@ -155,7 +155,7 @@ class MetricInfo:
     #: (the per-row terms of a zero row may be what this metric refuses)
     checked_as: str = ""
     #: sparse vectors (:class:`~quantlib.SparseIndex`) are scored by it, as the dot of their
-    #: rows divided by their norms if ``unit_rows``
+    #: rows divided by their norms if ``unit_rows`` (also what rescore's batched kernel reads as cosine)
     sparse: bool = False
     unit_rows: bool = False
 

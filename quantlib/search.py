@@ -384,7 +384,7 @@ def rescore(
     if arr.shape[0] == 0:
         plan_queries(arr, rc, m)  # checks the queries' width
         return np.empty((0, k), np.float32), np.empty((0, k), np.int64)
-    if m.name in ("dot", "cosine") and _batchable(rc):
+    if m.dense_terms is not None and m.from_kernel is None and _batchable(rc):  # dot and cosine
         return _rescore_batch(arr, cand, rc, m, k, keys=keys)
     return _rescore(arr, cand, rc, m, k, keys=keys, check=True)
 
@@ -429,7 +429,7 @@ def _rescore_batch(queries: np.ndarray, cand: np.ndarray, rc: Corpus, m: MetricI
     else:
         start = step = np.zeros(1, np.float32)
         low = np.float32(0)
-    mode = KC.DOT if m.name != "cosine" else KC.COSINE_DEQUANTIZED if scalar else KC.COSINE
+    mode = (KC.COSINE_DEQUANTIZED if scalar else KC.COSINE) if m.unit_rows else KC.DOT
     use_keys = keys is not None
     key_arr = np.ascontiguousarray(keys, np.int64) if use_keys else np.zeros(0, np.int64)
     scores = np.full((nq, k), -np.inf, np.float32)
