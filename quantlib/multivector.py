@@ -56,8 +56,8 @@ from .errors import (
     short_repr,
 )
 from .matryoshka import ZeroPolicy, truncate, truncate_codec
-from .precision import PRECISIONS, Precision, PrecisionInfo, precision_info
-from .quantization import convert_codes
+from .precision import Precision, PrecisionInfo, precision_info
+from .quantization import _calibrated, convert_codes
 
 __all__ = ["MultiVectorBatch", "MuveraEncoder", "maxsim", "maxsim_search"]
 
@@ -535,9 +535,8 @@ class MultiVectorBatch:
         target = codec.info if codec is not None else precision_info(precision)
         scalar_args = ranges is not None or calibration_embeddings is not None or rounding != "nearest"
         if scalar_args and (codec is not None or not target.calibrated):
-            calibrated = " and ".join(p.name for p in PRECISIONS if p.calibrated)
             raise ConfigError(
-                f"ranges/calibration_embeddings/rounding: only {calibrated} targets without a codec use "
+                f"ranges/calibration_embeddings/rounding: only {_calibrated()} targets without a codec use "
                 f"them, got target {target.name!r}" + (" given as a codec" if codec is not None else "")
             )
         if ranges is not None and calibration_embeddings is not None:
@@ -697,7 +696,10 @@ class MultiVectorBatch:
                 f"payload['offsets']: {len(raw)} decoded bytes are not a whole number of int64 offsets"
             )
         offsets = np.frombuffer(raw, "<i8").astype(np.int64)
-        tokens = b64decode(payload["tokens"], info.name, dim=dim)
+        if info.packed and info.family != "signs":  # b64decode's dim counts bits of packed precisions: give items
+            tokens = b64decode(payload["tokens"], info.dtype, dim=info.width(dim))
+        else:
+            tokens = b64decode(payload["tokens"], info.name, dim=dim)
         if tokens.ndim == 1:  # no tokens at all
             tokens = tokens.reshape(0, info.width(dim))
         codec = payload.get("codec")
