@@ -245,7 +245,8 @@ def _plan(q: np.ndarray, is_float: bool, docs: MultiVectorBatch, normalize: bool
     # Codes against codes: exact integer dot products.  float32 holds every partial sum exactly
     # while sum |w| |x| < 2**24, so those run in the float kernel of float queries (1.9x faster
     # here than the 4 x 4 tiles); beyond, int32 or int64 tiles.
-    bound = max(abs(affine.low), abs(affine.high)) ** 2 * docs.dim
+    lo, hi = np.iinfo(info.dtype).min, np.iinfo(info.dtype).max  # the dtype's range: query codes may fill it
+    bound = max(abs(lo), hi) ** 2 * docs.dim
     if bound < _FLOAT32_EXACT:
         return _Plan("dense", (_group_query(q, _maxsim_group(nq)), X, offs, ones, zeros, neg, norm, maxlen),
                      np.float64, cost, len(docs))

@@ -511,11 +511,14 @@ class MultiVectorBatch:
     ) -> MultiVectorBatch:
         """The same documents in another precision, token by token.
 
-        From float tokens any precision can be reached.  ``int8``/``uint8``
-        use, in this order: a :class:`~quantlib.ScalarCodec` passed as
-        ``precision``, ``ranges``, the ranges of ``calibration_embeddings``, or
-        the ranges of this batch's own tokens (warned about below 100 tokens);
-        the codec is kept with the batch.  From codes, the exact conversions of
+        From float tokens any precision can be reached, through its codec
+        (a codec passed as ``precision``, or the precision's registered one).
+        Calibrated precisions (``int8``/``uint8``, or a registered calibrated
+        codec) use, in this order: a codec passed as ``precision``,
+        ``ranges``, the ranges of ``calibration_embeddings``, or the ranges
+        of this batch's own tokens (warned about below 100 tokens; a codec
+        class without ``ranges`` is fitted by its ``fit``); the codec is kept
+        with the batch.  From codes, the exact conversions of
         :func:`quantlib.convert_codes` apply (bits <-> bits, int8 <-> uint8,
         int8/uint8 -> bits with the codec); anything else goes through
         :meth:`dequantize`.
@@ -784,6 +787,8 @@ def _fitted_codec(target: PrecisionInfo, tokens: np.ndarray, ranges: Any, calibr
         if fit is None:
             raise ConfigError(f"precision: {cls.__name__} has no fit(), so {target.name} tokens need "
                               "its codec, fitted, as precision=")
+        if params and "rounding" not in inspect.signature(fit).parameters:
+            raise ConfigError(f"rounding: {cls.__name__}.fit takes no rounding, got rounding={rounding!r}")
         source = tokens if calibration_embeddings is None else calibration_embeddings
         return fit(source, target.name, **params)
     if ranges is None:
