@@ -21,7 +21,6 @@ from ._kernels import maxsim as K
 from ._kernels import maxtile as KT
 from ._scoring import check_k, check_k_fits, chunk_bounds, chunk_count, rerank, use_threads, work
 from ._validation import as_array, as_code_matrix, describe, refuse_overflow
-from .codecs import BitCodec
 from .codecs.binary import resolve_bit_dim
 from .errors import ConfigError, DTypeError, ShapeError
 from .multivector import MultiVectorBatch, _check_finite_tokens
@@ -104,7 +103,7 @@ def _query_matrix(query: Any, docs: MultiVectorBatch, name: str = "query") -> tu
             raise ShapeError(
                 f"{name}: expected one query (a batch of 1 document), got a batch of {len(query)}"
             )
-        if query.info.is_float:
+        if query.info.family == "float":
             arr = query.tokens
         else:
             if query.precision != docs.precision:
@@ -139,20 +138,20 @@ def _query_matrix(query: Any, docs: MultiVectorBatch, name: str = "query") -> tu
         return np.ascontiguousarray(arr), True
     if arr.dtype.kind not in "iu":
         raise DTypeError(f"{name}: expected float token vectors or integer codes, got dtype {arr.dtype}")
-    if docs.info.is_float:
+    if docs.info.family == "float":
         raise DTypeError(
             f"{name}: integer codes cannot be scored against {docs.precision} documents; "
             "pass float token vectors"
         )
     codes, _ = as_code_matrix(arr, name, docs.info)
     if codes.shape[1] != docs.width:
-        unit = "bytes" if docs.info.packed else "components"
+        unit = "bytes" if docs.info.packed else "components"  # packed: the width does not count dimensions
         raise ShapeError(
             f"{name}: {docs.precision} tokens of dimension {docs.dim} have {docs.width} {unit}, "
             f"got {codes.shape[1]}"
         )
-    if docs.info.packed:
-        resolve_bit_dim(codes, docs.dim, name)
+    if docs.info.family == "signs":
+        resolve_bit_dim(codes, docs.dim, name)  # refuses set padding bits
     return codes, False
 
 
@@ -178,7 +177,14 @@ def _group_query(W: np.ndarray, g: int = KT.GROUP) -> np.ndarray:
 
 
 def _plan(q: np.ndarray, is_float: bool, docs: MultiVectorBatch, normalize: bool) -> _Plan:
-    """Prepare the kernel arguments for a query ``q`` against ``docs``."""
+    """Prepare the kernel arguments for a query ``q`` against ``docs``, by the family of the tokens' codec.
+
+    ``float``: float dots; ``affine``: the integer codes, a float query folded
+    into the codec's map (code queries: the exact integer dot of the codes);
+    ``signs``: byte tables of a float query, popcounts of bit queries;
+    ``decoded``/``own``: the tokens decoded to float32 once per batch (the
+    generic path) and float dots, code queries decoded too.
+    """
     nq = q.shape[0]
     norm = float(nq) if normalize else 1.0
     info = docs.info
@@ -188,7 +194,8 @@ def _plan(q: np.ndarray, is_float: bool, docs: MultiVectorBatch, normalize: bool
     ones = np.ones(nq)
     zeros = np.zeros(nq)
     neg = np.float32(-np.inf)
-    if info.packed:
+    family = info.family
+    if family == "signs":
         raw = X.view(np.uint8)
         w = docs.width
         if is_float:
@@ -197,38 +204,48 @@ def _plan(q: np.ndarray, is_float: bool, docs: MultiVectorBatch, normalize: bool
             qpad[:, :docs.dim] = q
             bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float64)
             table = np.einsum("vk,qpk->pvq", bits, qpad.reshape(nq, w, 8)).astype(np.float32)
-            if info.name == "binary":  # stored bytes are u - 128: index the table by the raw byte
+            if info.dtype.kind == "i":  # signed storage is offset binary (u - 128): index the table by the raw byte
                 table = table[:, np.arange(256) ^ 0x80]
             A = np.full(nq, 2.0)
             B = -q.astype(np.float64).sum(axis=1)
             return _Plan("lut", (np.ascontiguousarray(table), raw, offs, A, B, norm), np.float32,
                          work("lut", pairs, w), len(docs))
-        nw = -(-w // 8)
-        words = np.zeros((nq, 8 * nw), np.uint8)
+        words = np.zeros((nq, -(-w // 8) * 8), np.uint8)  # whole 64-bit words
         words[:, :w] = q.view(np.uint8)
         QT = np.ascontiguousarray(words.view("<u8").astype(np.uint64).T)
         A = np.full(nq, -2.0)
         B = np.full(nq, float(docs.dim))
         return _Plan("hamming", (QT, raw, offs, A, B, norm), np.float64, work("hamming", pairs, w), len(docs))
     maxlen = docs._maxlen
-    if info.name == "float16":
-        X = X.view(np.uint16)  # the kernels read halves from their bits
     cost = work("dense", pairs, docs.dim)
+    if family in ("decoded", "own"):
+        # the generic path: the float32 values of the tokens (decoded once per batch), float dots
+        X = docs._float_values()
+        W = q if is_float else _decoded_query(q, docs)
+        args = (_group_query(W, _maxsim_group(nq)), X, offs, ones, zeros, neg, norm, maxlen)
+        return _Plan("dense", args, np.float32, cost, len(docs))
+    if family == "float":
+        if X.dtype.itemsize == 2:
+            X = X.view(np.uint16)  # the kernels read halves from their bits
+        args = (_group_query(q, _maxsim_group(nq)), X, offs, ones, zeros, neg, norm, maxlen)
+        return _Plan("dense", args, np.float32, cost, len(docs))
+    affine = docs._reader().affine()
+    if affine is None:
+        raise ConfigError(f"documents: {docs._reader()!r} has family 'affine' but returns no affine() map")
     if is_float:
-        A, B = ones, zeros
-        W = q
-        codec = docs.codec
-        if codec is not None:
+        A, B, W = ones, zeros, q
+        if not affine.identity:
             # value(c) = start + (c - low) * step, so q . value = (q * step) . c + q . start - low * sum(q * step):
-            # the codec folds the query into weights W on the codes and an offset B (A = 1)
-            folded = codec.fold_query(q)
-            W, B = folded.weights, folded.offset
+            # the map folded into weights W on the codes and an offset B (A = 1)
+            W = q * affine.step
+            B = q.astype(np.float64) @ affine.start.astype(np.float64) - float(affine.low) * \
+                W.astype(np.float64).sum(axis=1)
         args = (_group_query(W, _maxsim_group(nq)), X, offs, A, B, neg, norm, maxlen)
         return _Plan("dense", args, np.float32, cost, len(docs))
     # Codes against codes: exact integer dot products.  float32 holds every partial sum exactly
     # while sum |w| |x| < 2**24, so those run in the float kernel of float queries (1.9x faster
     # here than the 4 x 4 tiles); beyond, int32 or int64 tiles.
-    lo, hi = np.iinfo(info.dtype).min, np.iinfo(info.dtype).max
+    lo, hi = np.iinfo(info.dtype).min, np.iinfo(info.dtype).max  # the dtype's range: query codes may fill it
     bound = max(abs(lo), hi) ** 2 * docs.dim
     if bound < _FLOAT32_EXACT:
         return _Plan("dense", (_group_query(q, _maxsim_group(nq)), X, offs, ones, zeros, neg, norm, maxlen),
@@ -239,6 +256,15 @@ def _plan(q: np.ndarray, is_float: bool, docs: MultiVectorBatch, normalize: bool
         W, neg = q.astype(np.int64), np.int64(np.iinfo(np.int64).min)
     return _Plan("dense", (_pad_rows(W, K.TILE), X, offs, ones, zeros, neg, norm, maxlen), np.float64,
                  cost, len(docs))
+
+
+def _decoded_query(codes: np.ndarray, docs: MultiVectorBatch) -> np.ndarray:
+    """Query codes in the documents' precision as the float32 values they stand for (generic path)."""
+    values = np.ascontiguousarray(docs._reader("query").decode(codes, dim=docs.dim), np.float32)
+    if values.shape != (codes.shape[0], docs.dim):
+        raise ShapeError(f"query: the codec decoded the query codes to shape {values.shape}, "
+                         f"expected {(codes.shape[0], docs.dim)}")
+    return values
 
 
 def maxsim(
@@ -255,17 +281,24 @@ def maxsim(
     MaxSim: a *similarity*, higher is better.  (NumKong calls a sum of *minimum
     distances* MaxSim; that is a different quantity.)
 
-    How the tokens are read, by the documents' precision:
+    How the tokens are read, by the scoring family of the documents' codec
+    (:attr:`PrecisionInfo.family <quantlib.PrecisionInfo>`):
 
-    - ``float32``/``float16``: dot products of float32 values;
-    - ``int8``/``uint8`` with a float query: the dequantized values when the
-      batch has a codec (``start + (code - low) * step``), else the codes' integer values;
-    - ``int8``/``uint8`` with a query of codes in the same precision: the exact
+    - ``float`` (``float32``/``float16``): dot products of float32 values;
+    - ``affine`` (``int8``/``uint8``) with a float query: the dequantized values
+      ``start + (code - low) * step`` of the codec's :meth:`~quantlib.Codec.affine`
+      map, folded into the query and scored by the integer kernels; without a
+      codec, int8/uint8 codes are their own integer values;
+    - ``affine`` with a query of codes in the same precision: the exact
       integer dot of the codes (int32 arithmetic; run in float32 while every
       partial sum is an integer below 2**24, where both give the same result);
-    - ``binary``/``ubinary``: vectors of +1/-1 (a set bit is +1).  A query of bits
+    - ``signs`` (``binary``/``ubinary``): vectors of +1/-1 (a set bit is +1).  A query of bits
       gives ``d - 2 * hamming`` per token pair (popcount, exact, ``d`` the true
-      dimension); a float query is scored against the +1/-1 values.
+      dimension); a float query is scored against the +1/-1 values;
+    - ``decoded`` and ``own`` (codecs registered without a kernel family quantlib's
+      MaxSim kernels read): the tokens are decoded to float32 once per batch
+      (a float32 copy kept with the batch) and scored as floats; a query of
+      codes is decoded too.
 
     Parameters
     ----------
@@ -406,15 +439,15 @@ def maxsim_search(
             )
         if rescore.dim != docs.dim:
             raise ShapeError(f"rescore: expected dimension {docs.dim} (the documents'), got {rescore.dim}")
-        if rescore.info.packed:
+        if rescore.info.family == "signs":  # +1/-1 values: not the vectors' similarities
             raise DTypeError(
                 "rescore: expected float tokens or int8/uint8 codes with a codec, got packed bits"
             )
-        if rescore.info.is_scalar and rescore.codec is None:
+        if rescore.info.calibrated and rescore.codec is None:
             # maxsim would read them as their integer values: dots on another scale, not the vectors' similarity
             raise ConfigError(
                 f"rescore: the {rescore.info.name} codes have no codec, so they cannot stand for the documents' "
-                "vectors; build the batch with codec= (the ScalarCodec that made them), or rescore with float "
+                "vectors; build the batch with codec= (the codec that made them), or rescore with float "
                 "tokens"
             )
     first_q, first_float = q, is_float
@@ -433,15 +466,13 @@ def maxsim_search(
 
 def _quantize_query(q: np.ndarray, docs: MultiVectorBatch) -> np.ndarray:
     info = docs.info
-    if info.is_float:
+    if info.family == "float":
         raise ConfigError(
             f"quantize_query: the documents are {info.name}; there is no quantized form to score the query in"
         )
-    if info.packed:
-        return BitCodec(info.name).encode(q)
-    if docs.codec is None:
+    if info.calibrated and docs.codec is None:
         raise ConfigError(
             f"quantize_query: the {info.name} documents have no codec to quantize the query with; "
             "build the batch with codec="
         )
-    return docs.codec.encode(q)
+    return np.ascontiguousarray(docs._reader("quantize_query").encode(q))

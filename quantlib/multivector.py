@@ -32,6 +32,7 @@ pre-filter candidates for MaxSim.
 from __future__ import annotations
 
 import binascii
+import inspect
 import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
@@ -40,7 +41,7 @@ import numpy as np
 
 from ._checksum import record_checksum, record_mismatch
 from ._validation import as_array, as_code_matrix, check_dim, describe, first_nonfinite
-from .codecs import BitCodec, Codec, FloatCodec, ScalarCodec, codec_from_config
+from .codecs import Codec, codec_class, codec_from_config, default_codec, get_codec
 from .codecs.binary import resolve_bit_dim
 from .codecs.scalar import Rounding, ranges_from
 from .encoding import b64decode, b64encode
@@ -56,7 +57,7 @@ from .errors import (
 )
 from .matryoshka import ZeroPolicy, truncate, truncate_codec
 from .precision import Precision, PrecisionInfo, precision_info
-from .quantization import convert_codes
+from .quantization import _calibrated, convert_codes
 
 __all__ = ["MultiVectorBatch", "MuveraEncoder", "maxsim", "maxsim_search"]
 
@@ -81,7 +82,9 @@ class MultiVectorBatch:
         Every document's token rows, one document after the other.  Floats for
         ``float32``/``float16`` (float16, float32 or float64 input, converted to
         the precision), or codes in the storage dtype of ``precision``
-        (``int8``/``uint8`` codes, ``binary`` int8 or ``ubinary`` uint8 packed bits).
+        (``int8``/``uint8`` codes, ``binary`` int8 or ``ubinary`` uint8 packed
+        bits, or the codes of any registered codec: ``codec.width(dim)`` items
+        per token).
     offsets : array_like of int, shape (n + 1,)
         Document ``i`` owns ``tokens[offsets[i]:offsets[i + 1]]``.
     precision : str, optional
@@ -89,11 +92,15 @@ class MultiVectorBatch:
         input, ``float16`` for float16, the codec's precision when ``codec`` is
         given; int8/uint8 arrays must say whether they hold codes or bits.
     dim : int, optional
-        The logical dimension; needed only for packed bits whose dimension is not
-        a multiple of 8 (default ``8 * width``).  Checked against the width otherwise.
-    codec : ScalarCodec or dict, optional
-        For ``int8``/``uint8``: the codec (or its config) that made the codes, so
-        that they can be dequantized and scored as the vectors they stand for.
+        The logical dimension; needed only for packed codes whose dimension is not
+        the widest their width holds (bits: default ``8 * width``; a fitted codec
+        says its own).  Checked against the width otherwise.
+    codec : Codec or dict, optional
+        The codec (or its config) that made the codes, so that they can be
+        dequantized and scored as the vectors they stand for: needed for
+        calibrated precisions (``int8``/``uint8`` ranges; without one, int8/uint8
+        codes are read as their own integer values).  A codec that says no more
+        than its precision (floats, bits) is not kept.
 
     Raises
     ------
@@ -118,7 +125,7 @@ class MultiVectorBatch:
     array([3, 2])
     """
 
-    __slots__ = ("_codec", "_dim", "_info", "_maxlen", "_offsets", "_tokens")
+    __slots__ = ("_codec", "_dim", "_info", "_maxlen", "_offsets", "_tokens", "_values")
 
     def __init__(
         self,
@@ -133,22 +140,23 @@ class MultiVectorBatch:
         info, codec_obj = _resolve_format(arr, precision, codec, "tokens")
         values, true_dim = _tokens_matrix(arr, info, dim, codec_obj, "tokens")
         offs = _check_offsets(offsets, values.shape[0])
-        if info.is_float:
+        if info.family == "float":
             _check_finite_tokens(values, offs, source=arr)
         self._init(values, offs, info, true_dim, codec_obj)
 
     def _init(self, tokens: np.ndarray, offsets: np.ndarray, info: PrecisionInfo, dim: int,
-              codec: ScalarCodec | None) -> None:
+              codec: Codec | None) -> None:
         self._tokens = _readonly(tokens)
         self._offsets = _readonly(offsets)
         self._info = info
         self._dim = dim
         self._codec = codec
         self._maxlen = int(np.diff(offsets).max()) if offsets.shape[0] > 1 else 0
+        self._values: np.ndarray | None = None
 
     @classmethod
     def _trusted(cls, tokens: np.ndarray, offsets: np.ndarray, info: PrecisionInfo, dim: int,
-                 codec: ScalarCodec | None) -> MultiVectorBatch:
+                 codec: Codec | None) -> MultiVectorBatch:
         """A batch from arrays already checked (the library's own results)."""
         self = cls.__new__(cls)
         self._init(tokens, offsets, info, dim, codec)
@@ -231,7 +239,7 @@ class MultiVectorBatch:
             if dim is None:
                 raise ShapeError("documents: an empty batch needs dim= to know the token width")
             info = info or precision_info("float32")
-            width = (check_dim(dim) + 7) // 8 if info.packed else check_dim(dim)
+            width = info.width(check_dim(dim))
             return cls(np.empty((0, width), info.dtype), [0], precision=info.name, dim=dim, codec=codec)
         flat = as_array(rows, "documents")
         if flat.ndim != 2:
@@ -239,9 +247,9 @@ class MultiVectorBatch:
                 "documents: token vectors must be lists of numbers of one length, "
                 f"got an array of shape {flat.shape}"
             )
-        if flat.dtype.kind in "iu" and info is not None and not info.is_float:
+        if flat.dtype.kind in "iu" and info is not None and info.family != "float":
             flat = _int_codes(flat, info, "documents")
-        elif flat.dtype.kind in "iub" and (info is None or info.is_float):
+        elif flat.dtype.kind in "iub" and (info is None or info.family == "float"):
             flat = flat.astype(np.float64) if flat.dtype.kind != "b" else flat
         offsets = np.zeros(len(lengths) + 1, np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -294,7 +302,7 @@ class MultiVectorBatch:
             if dim is None:
                 raise ShapeError(f"{name}: an empty batch needs dim= to know the token width")
             info = _explicit_info(precision, codec) or precision_info("float32")
-            width = (check_dim(dim) + 7) // 8 if info.packed else check_dim(dim)
+            width = info.width(check_dim(dim))
             return cls(np.empty((0, width), info.dtype), [0], precision=info.name, dim=dim, codec=codec)
         lengths = np.fromiter((m.shape[0] for m in mats), np.int64, len(mats))
         offsets = np.zeros(len(mats) + 1, np.int64)
@@ -331,13 +339,51 @@ class MultiVectorBatch:
 
     @property
     def width(self) -> int:
-        """Stored items per token row: ``dim``, or ``ceil(dim / 8)`` bytes for packed bits."""
+        """Stored items per token row: the precision's width for ``dim`` (:meth:`PrecisionInfo.width`)."""
         return int(self._tokens.shape[1])
 
     @property
-    def codec(self) -> ScalarCodec | None:
-        """The :class:`~quantlib.ScalarCodec` of int8/uint8 codes, when known."""
+    def codec(self) -> Codec | None:
+        """The codec that made the tokens when it carries parameters (a :class:`~quantlib.ScalarCodec`'s ranges).
+
+        None for floats, bits and other precisions whose default codec reads
+        the tokens, and for int8/uint8 codes read as their own integer values.
+        """
         return self._codec
+
+    def _reader(self, name: str = "documents") -> Codec:
+        """The codec that reads the tokens: the batch's own, or its precision's default.
+
+        A calibrated precision without a codec (and without a raw variant, as
+        int8/uint8 have) is refused with a :class:`~quantlib.ConfigError` naming ``name``.
+        """
+        if self._codec is not None:
+            return self._codec
+        try:
+            return default_codec(self._info)
+        except ConfigError:
+            raise ConfigError(f"{name}: the {self._info.name} tokens have no codec, so they cannot be read; "
+                              "build the batch with codec= (the codec that made them)") from None
+
+    def _float_values(self) -> np.ndarray:
+        """float32 ``(total_tokens, dim)``: the values the tokens stand for, decoded once and kept (read-only).
+
+        The generic path of MaxSim for codecs of family ``"decoded"``/``"own"``:
+        a float32 copy of the tokens, kept while the batch lives.
+        """
+        values = self._values
+        if values is None:
+            values = _readonly(np.ascontiguousarray(self._decoded(self._reader()), np.float32))
+            self._values = values
+        return values
+
+    def _decoded(self, codec: Codec) -> np.ndarray:
+        out = np.asarray(codec.decode(self._tokens, dim=self._dim)) if self.n_tokens else \
+            np.empty((0, self._dim), np.float32)
+        if out.shape != (self.n_tokens, self._dim):
+            raise ShapeError(f"codec: {codec!r} decoded tokens of dimension {self._dim} to shape {out.shape}, "
+                             f"expected {(self.n_tokens, self._dim)}")
+        return out
 
     @property
     def n_tokens(self) -> int:
@@ -465,11 +511,14 @@ class MultiVectorBatch:
     ) -> MultiVectorBatch:
         """The same documents in another precision, token by token.
 
-        From float tokens any precision can be reached.  ``int8``/``uint8``
-        use, in this order: a :class:`~quantlib.ScalarCodec` passed as
-        ``precision``, ``ranges``, the ranges of ``calibration_embeddings``, or
-        the ranges of this batch's own tokens (warned about below 100 tokens);
-        the codec is kept with the batch.  From codes, the exact conversions of
+        From float tokens any precision can be reached, through its codec
+        (a codec passed as ``precision``, or the precision's registered one).
+        Calibrated precisions (``int8``/``uint8``, or a registered calibrated
+        codec) use, in this order: a codec passed as ``precision``,
+        ``ranges``, the ranges of ``calibration_embeddings``, or the ranges
+        of this batch's own tokens (warned about below 100 tokens; a codec
+        class without ``ranges`` is fitted by its ``fit``); the codec is kept
+        with the batch.  From codes, the exact conversions of
         :func:`quantlib.convert_codes` apply (bits <-> bits, int8 <-> uint8,
         int8/uint8 -> bits with the codec); anything else goes through
         :meth:`dequantize`.
@@ -488,40 +537,36 @@ class MultiVectorBatch:
         codec = precision if isinstance(precision, Codec) else None
         target = codec.info if codec is not None else precision_info(precision)
         scalar_args = ranges is not None or calibration_embeddings is not None or rounding != "nearest"
-        if scalar_args and (codec is not None or not target.is_scalar):
+        if scalar_args and (codec is not None or not target.calibrated):
             raise ConfigError(
-                "ranges/calibration_embeddings/rounding: only int8 and uint8 targets without a codec use "
+                f"ranges/calibration_embeddings/rounding: only {_calibrated()} targets without a codec use "
                 f"them, got target {target.name!r}" + (" given as a codec" if codec is not None else "")
             )
         if ranges is not None and calibration_embeddings is not None:
             raise ConfigError("ranges, calibration_embeddings: pass one or the other, got both")
-        if not self._info.is_float:
-            if target.is_float:
+        if self._info.family != "float":
+            if target.family == "float":
                 return self.dequantize().quantize(target.name)
             if scalar_args or (codec is not None and codec != self._codec):
                 raise ConfigError(
                     f"precision: {self.precision} codes convert to {target.name} without new ranges or a new "
                     "codec; dequantize() first to re-quantize with other ranges"
                 )
+            if target == self._info:
+                return self
             source: Any = self._codec if self._codec is not None else self.precision
-            dim = self._dim if self._info.packed else None
-            out = convert_codes(self._tokens, source, target.name, dim=dim)
-            new_codec = self._codec if target.is_scalar else None
-            return MultiVectorBatch._trusted(out, self._offsets, target, self._dim, new_codec)
-        if target.is_scalar:
-            if codec is None:
-                if ranges is None:
-                    src = self._tokens if calibration_embeddings is None else calibration_embeddings
-                    name = "tokens" if calibration_embeddings is None else "calibration_embeddings"
-                    ranges = ranges_from(src, name, stacklevel=2)
-                codec = ScalarCodec(target.name, ranges, rounding=rounding)
-            assert isinstance(codec, ScalarCodec)
-            out = codec.encode(self._tokens)
-            return MultiVectorBatch._trusted(out, self._offsets, target, self._dim, codec)
+            out = convert_codes(self._tokens, source, target.name, dim=self._dim)
+            return MultiVectorBatch._trusted(out, self._offsets, target, self._dim,
+                                             _converted_codec(self._codec, target))
         if codec is None:
-            codec = BitCodec(target.name) if target.packed else FloatCodec(target.name)
-        out = codec.encode(self._tokens)
-        return MultiVectorBatch._trusted(out, self._offsets, target, self._dim, None)
+            codec = (_fitted_codec(target, self._tokens, ranges, calibration_embeddings, rounding)
+                     if target.calibrated else default_codec(target))
+        out = np.asarray(codec.encode(self._tokens)) if self.n_tokens else \
+            np.empty((0, target.width(self._dim)), target.dtype)
+        if out.shape != (self.n_tokens, target.width(self._dim)) or out.dtype != codec.dtype:
+            raise ShapeError(f"precision: {codec!r} encoded tokens of dimension {self._dim} to {out.dtype} "
+                             f"{out.shape}, expected {codec.dtype} {(self.n_tokens, target.width(self._dim))}")
+        return MultiVectorBatch._trusted(out, self._offsets, target, self._dim, _keep_codec(codec, target))
 
     def dequantize(self) -> MultiVectorBatch:
         """A float32 batch of the values the tokens stand for.
@@ -538,17 +583,15 @@ class MultiVectorBatch:
         array([[ 1., -1.,  1.]], dtype=float32)
         """
         info = self._info
-        if info.is_float:
+        if info.family == "float":
             out = self._tokens.astype(np.float32)
-        elif info.packed:
-            out = BitCodec(info.name).decode(self._tokens, dim=self._dim)
         else:
-            if self._codec is None:
+            if info.calibrated and self._codec is None:
                 raise ConfigError(
                     f"codec: this {info.name} batch has no codec, so its codes cannot be dequantized; "
-                    "build it with codec= (the ScalarCodec that made the codes)"
+                    "build it with codec= (the codec that made the codes)"
                 )
-            out = self._codec.decode(self._tokens)
+            out = np.ascontiguousarray(self._decoded(self._reader("codec")), np.float32)
         return MultiVectorBatch._trusted(out, self._offsets, precision_info("float32"), self._dim, None)
 
     def truncate(
@@ -568,14 +611,13 @@ class MultiVectorBatch:
         [[[0.6000000238418579, 0.800000011920929]], [[0.0, 1.0], [1.0, 0.0]]]
         """
         src: Any = self._codec if self._codec is not None else self.precision
-        if self.n_tokens == 0:
-            out = truncate(np.empty((1, self.width), self._tokens.dtype) if not self._info.is_float
-                           else np.ones((1, self.width), self._tokens.dtype), dim,
+        if self.n_tokens == 0:  # one stand-in row (zero codes, or ones that renormalise) shows the width
+            stand_in = np.ones if self._info.family == "float" else np.zeros
+            out = truncate(stand_in((1, self.width), self._tokens.dtype), dim,
                            precision=src, renormalize=renormalize, zero_policy=zero_policy)[:0]
         else:
             out = truncate(self._tokens, dim, precision=src, renormalize=renormalize, zero_policy=zero_policy)
         codec = truncate_codec(self._codec, dim) if self._codec is not None else None
-        assert codec is None or isinstance(codec, ScalarCodec)
         return MultiVectorBatch._trusted(out, self._offsets, self._info, check_dim(dim), codec)
 
     # ------------------------------------------------------------------ base64
@@ -657,9 +699,12 @@ class MultiVectorBatch:
                 f"payload['offsets']: {len(raw)} decoded bytes are not a whole number of int64 offsets"
             )
         offsets = np.frombuffer(raw, "<i8").astype(np.int64)
-        tokens = b64decode(payload["tokens"], info.name, dim=dim)
+        if info.packed and info.family != "signs":  # b64decode's dim counts bits of packed precisions: give items
+            tokens = b64decode(payload["tokens"], info.dtype, dim=info.width(dim))
+        else:
+            tokens = b64decode(payload["tokens"], info.name, dim=dim)
         if tokens.ndim == 1:  # no tokens at all
-            tokens = tokens.reshape(0, (dim + 7) // 8 if info.packed else dim)
+            tokens = tokens.reshape(0, info.width(dim))
         codec = payload.get("codec")
         return cls(tokens, offsets, precision=info.name, dim=dim, codec=codec)
 
@@ -690,8 +735,8 @@ def _explicit_info(precision: Any, codec: Any) -> PrecisionInfo | None:
 
 def _resolve_format(
     arr: np.ndarray, precision: Any, codec: Any, name: str
-) -> tuple[PrecisionInfo, ScalarCodec | None]:
-    """The precision of ``arr`` and its scalar codec (checked against each other)."""
+) -> tuple[PrecisionInfo, Codec | None]:
+    """The precision of ``arr`` and the codec the batch keeps (checked against each other)."""
     if isinstance(codec, Mapping):
         codec = codec_from_config(dict(codec))
     if codec is not None and not isinstance(codec, Codec):
@@ -710,12 +755,50 @@ def _resolve_format(
             raise DTypeError(f"{name}: expected float values or integer codes, got dtype {arr.dtype}")
     if codec is not None and codec.precision != info.name:
         raise ConfigError(f"codec: the codec is for {codec.precision}, but the tokens are {info.name}")
-    if codec is not None and not info.is_scalar:
-        codec = None  # a float or bit codec carries nothing beyond the precision
-    return info, codec
+    return info, _keep_codec(codec, info)
 
 
-def _tokens_matrix(arr: np.ndarray, info: PrecisionInfo, dim: int | None, codec: ScalarCodec | None,
+def _keep_codec(codec: Codec | None, info: PrecisionInfo) -> Codec | None:
+    """The codec a batch keeps: None where the precision's default codec is the same (floats, bits, raw codes)."""
+    if codec is None:
+        return None
+    try:
+        default = default_codec(info)
+    except ConfigError:  # calibrated, without a raw variant: only this codec reads the tokens
+        return codec
+    return None if codec == default else codec
+
+
+def _converted_codec(codec: Codec | None, target: PrecisionInfo) -> Codec | None:
+    """The codec of codes :func:`~quantlib.convert_codes` carried to ``target`` (int8 <-> uint8: the same ranges)."""
+    if codec is None or not target.calibrated:
+        return None
+    config = {k: v for k, v in codec.get_config().items() if k not in ("version", "checksum")}
+    return _keep_codec(codec_from_config({**config, "id": target.name}), target)
+
+
+def _fitted_codec(target: PrecisionInfo, tokens: np.ndarray, ranges: Any, calibration_embeddings: Any,
+                  rounding: str) -> Codec:
+    """The codec of a calibrated ``target`` fitted as :func:`quantlib.quantize` fits it (stacklevel: the caller's)."""
+    params = {} if rounding == "nearest" else {"rounding": rounding}
+    cls = codec_class(target)
+    if ranges is None and "ranges" not in inspect.signature(cls.__init__).parameters:
+        fit = getattr(cls, "fit", None)
+        if fit is None:
+            raise ConfigError(f"precision: {cls.__name__} has no fit(), so {target.name} tokens need "
+                              "its codec, fitted, as precision=")
+        if params and "rounding" not in inspect.signature(fit).parameters:
+            raise ConfigError(f"rounding: {cls.__name__}.fit takes no rounding, got rounding={rounding!r}")
+        source = tokens if calibration_embeddings is None else calibration_embeddings
+        return fit(source, target.name, **params)
+    if ranges is None:
+        src = tokens if calibration_embeddings is None else calibration_embeddings
+        name = "tokens" if calibration_embeddings is None else "calibration_embeddings"
+        ranges = ranges_from(src, name, stacklevel=3)
+    return get_codec(target.name, ranges=ranges, **params)
+
+
+def _tokens_matrix(arr: np.ndarray, info: PrecisionInfo, dim: int | None, codec: Codec | None,
                    name: str) -> tuple[np.ndarray, int]:
     """The token matrix in the precision's storage dtype, and the logical dimension."""
     if arr.ndim != 2:
@@ -723,7 +806,7 @@ def _tokens_matrix(arr: np.ndarray, info: PrecisionInfo, dim: int | None, codec:
             f"{name}: expected a flat (total_tokens, width) matrix, got shape {arr.shape}"
             + ("; use MultiVectorBatch.from_arrays for a list of matrices" if arr.ndim == 3 else "")
         )
-    if info.is_float:
+    if info.family == "float":
         if arr.dtype.kind != "f" or arr.dtype.itemsize > 8:
             hint = ("; integer codes need precision='int8'/'uint8'/'binary'/'ubinary'"
                     if arr.dtype.kind in "iu" else "")
@@ -744,25 +827,26 @@ def _tokens_matrix(arr: np.ndarray, info: PrecisionInfo, dim: int | None, codec:
     values, _ = as_code_matrix(arr, name, info)
     if values.shape[1] == 0:
         raise ShapeError(f"{name}: expected at least one component per token, got shape {arr.shape}")
-    if info.packed:
-        true_dim = resolve_bit_dim(values, dim, name) if values.shape[0] else (
-            8 * values.shape[1] if dim is None else _bit_dim_fits(dim, values.shape[1], name))
+    width = values.shape[1]
+    if info.family == "signs" and values.shape[0]:
+        return values, resolve_bit_dim(values, dim, name)  # also refuses set padding bits
+    fitted = codec.dim if codec is not None else None
+    if dim is None and not info.packed:
+        true_dim = width
+    elif dim is None:
+        # the codec's own, or the widest dimension of this width (8 x width for bits): what decode(dim=None) reads
+        true_dim = fitted if fitted is not None else width * 8 * info.dtype.itemsize // info.bits
     else:
-        true_dim = values.shape[1]
-        if dim is not None and check_dim(dim) != true_dim:
-            raise ShapeError(f"dim: {info.name} {name} have {true_dim} components per token, got dim={dim}")
-        if codec is not None:
-            codec.check_dim(true_dim, name)
+        true_dim = check_dim(dim)
+    if info.width(true_dim) != width:
+        if not info.packed:
+            raise ShapeError(f"dim: {info.name} {name} have {width} components per token, got dim={dim}")
+        what = "packed bits" if info.family == "signs" else f"{info.name} tokens"
+        raise ShapeError(f"{name}: {what} of dimension {true_dim} take {info.width(true_dim)} bytes per row, "
+                         f"got {width}")
+    if codec is not None:
+        codec.check_dim(true_dim, name)
     return values, int(true_dim)
-
-
-def _bit_dim_fits(dim: int, width: int, name: str) -> int:
-    dim = check_dim(dim)
-    if (dim + 7) // 8 != width:
-        raise ShapeError(
-            f"{name}: packed bits of dimension {dim} take {(dim + 7) // 8} bytes per row, got {width}"
-        )
-    return dim
 
 
 def _int_codes(flat: np.ndarray, info: PrecisionInfo, name: str) -> np.ndarray:

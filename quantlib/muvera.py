@@ -145,10 +145,10 @@ class MuveraEncoder:
         if docs.dim != self.dim:
             raise ShapeError(f"{name}: the encoder is for dimension {self.dim}, got token vectors of "
                              f"dimension {docs.dim}")
-        if docs.info.is_scalar and docs.codec is None:
+        if docs.info.calibrated and docs.codec is None:
             raise ConfigError(f"{name}: {docs.precision} tokens without a codec cannot be encoded; "
                               "build the batch with codec=")
-        tokens = docs.tokens if docs.precision == "float32" else docs.dequantize().tokens
+        tokens = docs.tokens if docs.tokens.dtype == np.float32 else docs.dequantize().tokens
         n = len(docs)
         out = np.zeros((n, self.output_dim), np.float32)
         offsets = docs.offsets

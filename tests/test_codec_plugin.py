@@ -24,6 +24,7 @@ import pytest
 import scipy.spatial.distance as sd
 
 import quantlib as ql
+import quantlib._kernels._config as C
 from quantlib.codecs import Affine, Codec, register_codec, unregister_codec
 from quantlib.precision import PrecisionInfo
 
@@ -277,3 +278,178 @@ def test_what_a_codec_does_not_have_is_refused(toys):
         ql.search(x[:2], codes, 3, precision="toy4")
     with pytest.raises(ql.ShapeError, match="the codec is for dimension 24, got dimension 8"):
         ql.search(x[:2], codes[:, :8], 3, codec=codec)
+
+
+# --------------------------------------------------------------------------- multi-vector (MaxSim)
+
+
+def _ragged(seed=0, d=24, n_docs=40):
+    rng = np.random.default_rng(seed)
+    docs = [rng.standard_normal((int(t), d)).astype(np.float32) for t in rng.integers(1, 9, n_docs)]
+    return ql.MultiVectorBatch.from_arrays([m / np.linalg.norm(m, axis=1, keepdims=True) for m in docs])
+
+
+def _toy_codec(precision: str, tokens: np.ndarray) -> Codec:
+    ranges = Toy4.fit(tokens).ranges
+    return {"toy4": Toy4("toy4", ranges), "toy4o": Toy4Own("toy4o", ranges), "toy4p": Toy4Packed("toy4p")}[precision]
+
+
+def _maxsim_reference(q: np.ndarray, values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """sum over query tokens of the best dot with a document token, in float64."""
+    sims = q.astype(np.float64) @ values.astype(np.float64).T
+    return np.array([sims[:, a:b].max(axis=1).sum() for a, b in zip(offsets[:-1], offsets[1:], strict=True)])
+
+
+@pytest.mark.parametrize("precision", ["toy4", "toy4o", "toy4p"])
+def test_multivector_batches_hold_toy_codes(toys, precision):
+    floats = _ragged()
+    codec = _toy_codec(precision, floats.tokens)
+    batch = floats.quantize(codec)
+    width = {"toy4": 24, "toy4o": 24, "toy4p": 12}[precision]
+    assert (batch.precision, batch.dim, batch.tokens.shape) == (precision, 24, (floats.n_tokens, width))
+    assert np.array_equal(batch.tokens, codec.encode(floats.tokens))
+    assert np.array_equal(batch.offsets, floats.offsets)
+    # a calibrated codec stays with its tokens; toy4p's default codec reads them, so none is kept
+    assert batch.codec == (None if precision == "toy4p" else codec)
+    # by name: fitted to the tokens as quantize fits it
+    assert floats.quantize(precision) == batch
+    assert np.array_equal(batch.dequantize().tokens, codec.decode(batch.tokens, dim=24))
+    # round trips: base64 (the codec's config travels), flat arrays, lists, arrays, slices
+    payload = json.loads(json.dumps(batch.to_base64()))
+    assert ("codec" in payload) == (precision != "toy4p")
+    assert ql.MultiVectorBatch.from_base64(payload) == batch
+    assert ql.MultiVectorBatch(*batch.to_flat(), precision=precision, codec=batch.codec) == batch
+    assert ql.MultiVectorBatch(*batch.to_flat(), codec=payload.get("codec", codec.get_config())) == batch
+    assert ql.MultiVectorBatch.from_lists(batch.to_lists(), precision=precision, codec=batch.codec) == batch
+    assert ql.MultiVectorBatch.from_arrays(batch.to_arrays(), precision=precision, codec=batch.codec) == batch
+    assert np.array_equal(batch[2:5].tokens, codec.encode(floats[2:5].tokens))
+    assert batch[2:5].codec == batch.codec
+    # codes to floats, through the codec
+    assert np.array_equal(batch.quantize("float32").tokens, batch.dequantize().tokens)
+
+
+def test_packed_toy_tokens_of_an_odd_dimension_keep_it(toys):
+    floats = _ragged(d=23)
+    batch = floats.quantize("toy4p")
+    assert batch.dim == 23 and batch.width == 12
+    assert ql.MultiVectorBatch.from_base64(batch.to_base64()) == batch
+    assert batch.dequantize().tokens.shape == (floats.n_tokens, 23)
+    # without dim= the width says its widest dimension, as decode(dim=None) reads it
+    assert ql.MultiVectorBatch(*batch.to_flat(), precision="toy4p").dim == 24
+    assert ql.MultiVectorBatch(*batch.to_flat(), precision="toy4p", dim=23) == batch
+
+
+@pytest.mark.parametrize("precision", ["toy4", "toy4o", "toy4p"])
+def test_maxsim_scores_the_decoded_tokens(toys, precision, monkeypatch):
+    floats = _ragged()
+    codec = _toy_codec(precision, floats.tokens)
+    batch = floats.quantize(codec)
+    values = codec.decode(batch.tokens, dim=24)
+    q = _ragged(seed=1, n_docs=1).tokens  # one query of unit tokens
+    for normalize in (False, True):
+        got = ql.maxsim(q, batch, normalize=normalize)
+        want = _maxsim_reference(q, values, batch.offsets) / (q.shape[0] if normalize else 1)
+        assert got.dtype == np.float32 and got.shape == (len(batch),)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+        scores, ids = ql.maxsim_search(q, batch, 7, normalize=normalize)
+        assert ids.shape == scores.shape == (1, 7)
+        assert np.array_equal(ids[0], _best(got[None], 7)[0]) and np.array_equal(scores[0], got[ids[0]])
+    # the threaded scan gives the same as the serial one
+    monkeypatch.setattr(C, "PARALLEL_MIN_WORK", float("inf"))
+    serial = ql.maxsim(q, batch), ql.maxsim_search(q, batch, 7)
+    monkeypatch.setattr(C, "PARALLEL_MIN_WORK", 0.0)
+    assert np.array_equal(ql.maxsim(q, batch), serial[0])
+    for got, want in zip(ql.maxsim_search(q, batch, 7), serial[1], strict=True):
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("precision", ["toy4", "toy4o", "toy4p"])
+def test_maxsim_search_rescores_and_rescores_with_toy_codes(toys, precision):
+    floats = _ragged()
+    codec = _toy_codec(precision, floats.tokens)
+    batch = floats.quantize(codec)
+    q = _ragged(seed=2, n_docs=1).tokens
+    exact = ql.maxsim(q, floats)
+    # toy codes first, float32 tokens re-rank: the scores are the float ones, best first
+    scores, ids = ql.maxsim_search(q, batch, 5, rescore=floats, oversample=3)
+    assert np.array_equal(scores[0], exact[ids[0]]) and np.all(np.diff(scores[0]) <= 0)
+    shortlist = ql.maxsim_search(q, batch, 15)[1][0]
+    assert np.array_equal(ids[0], shortlist[_best(exact[shortlist][None], 5)[0]])
+    # a float query quantized by the documents' codec for the first stage
+    scores, ids = ql.maxsim_search(q, batch, 5, rescore=floats, oversample=3, quantize_query=True)
+    assert np.array_equal(scores[0], exact[ids[0]])
+    # bits first, toy codes re-rank: the scores are the toy codes' MaxSim
+    bits = floats.quantize("ubinary")
+    scores, ids = ql.maxsim_search(q, bits, 5, rescore=batch, oversample=4, quantize_query=True)
+    np.testing.assert_array_equal(scores[0], ql.maxsim(q, batch)[ids[0]])
+
+
+def test_code_queries_against_toy_tokens(toys):
+    floats = _ragged()
+    q = _ragged(seed=3, n_docs=1).tokens
+    for precision in ("toy4o", "toy4p"):  # decoded families: the values the query codes stand for
+        codec = _toy_codec(precision, floats.tokens)
+        batch = floats.quantize(codec)
+        got = ql.maxsim(codec.encode(q), batch)
+        want = _maxsim_reference(codec.decode(codec.encode(q), dim=24), codec.decode(batch.tokens, dim=24),
+                                 batch.offsets)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # affine codes against affine codes: the exact integer dot of the codes, as for int8/uint8
+    codec = _toy_codec("toy4", floats.tokens)
+    batch = floats.quantize(codec)
+    got = ql.maxsim(codec.encode(q), batch)
+    assert got.dtype == np.float64
+    assert np.array_equal(got, _maxsim_reference(codec.encode(q), batch.tokens, batch.offsets))
+
+
+def test_truncating_toy_token_batches(toys):
+    floats = _ragged()
+    codec = _toy_codec("toy4", floats.tokens)
+    batch = floats.quantize(codec)
+    short = batch.truncate(8)
+    assert np.array_equal(short.tokens, batch.tokens[:, :8]) and short.dim == 8
+    assert short.codec == codec.truncate(8)
+    q = _ragged(seed=4, n_docs=1).tokens[:, :8]
+    np.testing.assert_allclose(ql.maxsim(q, short),
+                               _maxsim_reference(q, codec.truncate(8).decode(short.tokens), short.offsets),
+                               rtol=1e-5, atol=1e-5)
+    packed = floats.quantize("toy4p")
+    with pytest.raises(ql.UnsupportedError, match="cannot be truncated"):
+        packed.truncate(8)
+
+
+def test_what_toy_token_batches_cannot_do_is_refused(toys):
+    floats = _ragged()
+    codec = _toy_codec("toy4", floats.tokens)
+    batch = floats.quantize(codec)
+    q = _ragged(seed=5, n_docs=1).tokens
+    # toy4 codes without their codec are stored, but never read as something else
+    bare = ql.MultiVectorBatch(batch.tokens, batch.offsets, precision="toy4")
+    assert bare.codec is None
+    with pytest.raises(ql.ConfigError, match="documents: the toy4 tokens have no codec"):
+        ql.maxsim(q, bare)
+    with pytest.raises(ql.ConfigError, match="documents: the toy4 tokens have no codec"):
+        ql.maxsim_search(q, bare, 3)
+    with pytest.raises(ql.ConfigError, match="codec: this toy4 batch has no codec"):
+        bare.dequantize()
+    with pytest.raises(ql.ConfigError, match="quantize_query: the toy4 documents have no codec"):
+        ql.maxsim_search(q, bare, 3, quantize_query=True)
+    with pytest.raises(ql.ConfigError, match="rescore: the toy4 codes have no codec"):
+        ql.maxsim_search(q, floats.quantize("ubinary"), 3, rescore=bare)
+    with pytest.raises(ql.ConfigError, match="documents: toy4 tokens without a codec cannot be encoded"):
+        ql.MuveraEncoder(24, seed=0).encode_documents(bare)
+    # codes convert to other codes only where convert_codes knows how
+    with pytest.raises(ql.UnsupportedError, match="convert_codes converts between"):
+        batch.quantize("ubinary")
+    with pytest.raises(ql.ConfigError, match="only int8, uint8, toy4 and toy4o targets without a codec use them, "
+                                             "got target 'toy4p'"):
+        floats.quantize("toy4p", ranges=[[-1] * 24, [1] * 24])
+    # widths and dimensions are the codec's
+    with pytest.raises(ql.ShapeError, match="tokens: toy4p tokens of dimension 24 take 12 bytes per row, got 5"):
+        ql.MultiVectorBatch(np.zeros((2, 5), np.uint8), [0, 2], precision="toy4p", dim=24)
+    with pytest.raises(ql.ShapeError, match="tokens: the codec is for dimension 24, got dimension 8"):
+        ql.MultiVectorBatch(batch.tokens[:, :8], batch.offsets, codec=codec)
+    with pytest.raises(ql.ShapeError, match="query: expected token vectors of dimension 24"):
+        ql.maxsim(q[:, :8], batch)
+    with pytest.raises(ql.DTypeError, match="query: toy4 codes must have dtype uint8, got dtype int8"):
+        ql.maxsim(np.zeros((1, 24), np.int8), batch)

@@ -433,7 +433,11 @@ def test_quantize_options_and_code_conversions():
         MultiVectorBatch.from_arrays([floats[0][:10]]).quantize("int8")
     # Codes convert without floats: int8 -> uint8 -> ubinary -> binary.
     as_uint8 = by_ranges.quantize("uint8")
-    assert as_uint8.codec is not None and as_uint8.codec.precision == "int8"  # the same ranges
+    assert as_uint8.codec == ScalarCodec("uint8", ranges)  # the same ranges, for the uint8 codes (was the int8 codec)
+    q = rng.standard_normal((3, 10)).astype(np.float32)
+    np.testing.assert_allclose(maxsim(q, as_uint8), maxsim(q, by_ranges), rtol=1e-6)  # the same values
+    assert np.array_equal(as_uint8.dequantize().tokens, by_ranges.dequantize().tokens)
+    assert MultiVectorBatch.from_base64(as_uint8.to_base64()) == as_uint8
     assert np.array_equal(as_uint8.tokens, quantlib.convert_codes(by_ranges.tokens, "int8", "uint8"))
     bits = by_ranges.quantize("ubinary")
     assert np.array_equal(bits.tokens, quantlib.convert_codes(by_ranges.tokens, by_ranges.codec, "ubinary"))

@@ -35,6 +35,7 @@ import numpy as np
 
 from .._kernels import wire
 from .._validation import as_array, as_float_matrix, check_finite, describe
+from ..codecs.binary import UBINARY
 from ..errors import DTypeError, NonFiniteError, OutOfRangeError, PayloadError, ShapeError, short_repr
 
 __all__ = [
@@ -158,8 +159,8 @@ def _bits(x: Any, name: str, dim: int | None) -> tuple[np.ndarray, int]:
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not 1 <= dim <= _BIT_MAX:
         raise ShapeError(f"dim: expected a bit length from 1 to {_BIT_MAX}, got {short_repr(dim)}")
     dim = int(dim)
-    if width != (dim + 7) // 8:
-        raise ShapeError(f"{name}: {dim} bits are {(dim + 7) // 8} bytes per row, got {width}")
+    if width != UBINARY.width(dim):
+        raise ShapeError(f"{name}: {dim} bits are {UBINARY.width(dim)} bytes per row, got {width}")
     if dim % 8 and arr.size:
         pad = arr[:, -1] & np.uint8((1 << (8 - dim % 8)) - 1)
         if pad.any():
@@ -440,10 +441,10 @@ def _decode_block(block: np.ndarray, type: str, name: str) -> np.ndarray:
         raise PayloadError(f"{name}: a binary bit value has at least 4 bytes, got {k}")
     lengths = np.ascontiguousarray(block[:, :4]).view(">i4")[:, 0]
     d = int(lengths[0])
-    if (lengths != d).any() or d < 1 or k != 4 + (d + 7) // 8:
+    if (lengths != d).any() or d < 1 or k != 4 + UBINARY.width(d):
         r = int(np.flatnonzero(lengths != d)[0]) if (lengths != d).any() else 0
         raise PayloadError(f"{name}[{r}]: a binary bit value of {int(lengths[r])} bits has "
-                           f"{4 + (max(int(lengths[r]), 0) + 7) // 8} bytes, got {k}")
+                           f"{4 + UBINARY.width(max(int(lengths[r]), 0))} bytes, got {k}")
     return np.ascontiguousarray(block[:, 4:])
 
 
@@ -580,8 +581,8 @@ def from_pgvector(values: Any, type: str | None = None, *, dim: int | None = Non
         out = from_text(rows, kind)
     else:
         out = _from_objects(rows, kind)
-    if kind == "bit" and dim is not None and out.shape[1] != (dim + 7) // 8:
-        raise ShapeError(f"values: bit({dim}) values have {(dim + 7) // 8} bytes, got {out.shape[1]}")
+    if kind == "bit" and dim is not None and out.shape[1] != UBINARY.width(dim):
+        raise ShapeError(f"values: bit({dim}) values have {UBINARY.width(dim)} bytes, got {out.shape[1]}")
     if kind == "sparsevec" and dim is not None and out.vocab_size != dim:
         raise ShapeError(f"values: expected sparsevec dimension {dim}, got {out.vocab_size}")
     return out
