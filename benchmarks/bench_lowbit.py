@@ -126,6 +126,7 @@ class RotatedScan:
         self.factors = rng.random(self.n, dtype=np.float32) + 0.5
         self.q = rng.standard_normal((1, self.d), dtype=np.float32)
         self.QR = self.codec.rotate(self.q)
+        self.QW = K.weights(self.QR, self.codec.bits)
         self.qsum = self.QR.sum(1, dtype=np.float32)
         self.base = np.zeros(1, np.float32)
         self.out = np.empty((1, self.n), np.float32)
@@ -140,7 +141,7 @@ class RotatedScan:
         quantlib.set_num_threads(self.threads)
 
     def scan(self):
-        K.scores(self.QR, self.base, self.qsum, self.packed, self.factors, self.codec.bits, self.out)
+        K.scores(self.QR, self.QW, self.base, self.qsum, self.packed, self.factors, self.codec.bits, self.out)
 
     def int8_search(self):
         quantlib.search(self.q, self.int8, k=10, codec=self.int8_codec, metric="dot")
