@@ -377,3 +377,34 @@ def test_refusals_through_quantlib():
         ql.quantize(x, "rotated4", rounding="floor")
     with pytest.raises(ConfigError, match="ranges"):
         ql.quantize(x, "rotated4", ranges=np.stack([x.min(0), x.max(0)]))
+
+
+def test_cli_quantize_dequantize_search_and_eval(tmp_path, capsys):
+    from quantlib.cli import main
+
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((300, 40)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "cal.npy", x[:100])
+    assert main(["quantize", str(tmp_path / "x.npy"), "-p", "rotated2", "--calibration", str(tmp_path / "cal.npy"),
+                 "-o", str(tmp_path / "c.npz")]) == 0
+    assert "rotated2 (20 bytes per vector" in capsys.readouterr().out
+    codec = RotatedCodec.fit(x[:100], "rotated2")
+    with np.load(tmp_path / "c.npz") as f:
+        assert f["codes"].tobytes() == codec.encode(x).tobytes()
+    assert main(["dequantize", str(tmp_path / "c.npz"), "-o", str(tmp_path / "y.npy")]) == 0
+    assert np.load(tmp_path / "y.npy").tobytes() == codec.decode(codec.encode(x)).tobytes()
+    capsys.readouterr()
+    assert main(["search", str(tmp_path / "c.npz"), str(tmp_path / "x.npy"), "-k", "2",
+                 "--rescore", str(tmp_path / "x.npy"), "-o", str(tmp_path / "s.npz")]) == 0
+    with np.load(tmp_path / "s.npz") as f:
+        assert f["indices"][:, 0].tolist() == list(range(300))
+    assert main(["quantize", str(tmp_path / "x.npy"), "-p", "rotated4", "--rounding", "floor",
+                 "-o", str(tmp_path / "d.npz")]) == 2
+    assert "--rounding: rotated4 takes no rounding" in capsys.readouterr().err
+    # eval has a row per rotated codec, its bytes counting the 4 bytes of the factor
+    assert main(["eval", str(tmp_path / "x.npy"), "-k", "5", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    own = {r["precision"]: r for r in rows if r["scoring"] == "float vs codes"}
+    assert {p: r["bytes_per_vector"] for p, r in own.items()} == {"rotated4": 36, "rotated2": 20, "rotated1": 12}
+    assert all(r["recall_rescored"] is not None and not r["plain_store"] for r in own.values())
