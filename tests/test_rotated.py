@@ -408,3 +408,13 @@ def test_cli_quantize_dequantize_search_and_eval(tmp_path, capsys):
     own = {r["precision"]: r for r in rows if r["scoring"] == "float vs codes"}
     assert {p: r["bytes_per_vector"] for p, r in own.items()} == {"rotated4": 36, "rotated2": 20, "rotated1": 12}
     assert all(r["recall_rescored"] is not None and not r["plain_store"] for r in own.values())
+
+
+@pytest.mark.parametrize(("precision", "bound"), [("rotated4", 0.99), ("rotated2", 0.99), ("rotated1", 0.95)])
+def test_int8_rescore_needs_no_float32(sample, precision, bound):
+    """A rotated first stage re-ranked by calibrated int8 codes: int8's ranking, no float32 stored."""
+    X, Q, truth = sample
+    int8 = ql.ScalarCodec.fit(X, "int8")
+    codec = RotatedCodec.fit(X, precision)
+    _, ids = ql.search(Q, codec.encode(X), k=10, metric="dot", codec=codec, rescore=(int8.encode(X), int8))
+    assert _recall(ids, truth) >= bound
