@@ -418,3 +418,21 @@ def test_int8_rescore_needs_no_float32(sample, precision, bound):
     codec = RotatedCodec.fit(X, precision)
     _, ids = ql.search(Q, codec.encode(X), k=10, metric="dot", codec=codec, rescore=(int8.encode(X), int8))
     assert _recall(ids, truth) >= bound
+
+
+@pytest.mark.parametrize("nq", [1, 10])  # the byte scan and the BLAS path, each into strided blocks of out
+def test_scores_over_many_blocks(monkeypatch, nq):
+    from quantlib._kernels import _config as C
+
+    monkeypatch.setattr(C, "BLAS_BLOCK_SCORES", 1024)  # blocks of 1,024 rows: 3 blocks and a short last one
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((3000, 70)).astype(np.float32)
+    q = rng.standard_normal((nq, 70)).astype(np.float32)
+    codec = RotatedCodec.fit(x, "rotated4")
+    codes = codec.encode(x)
+    want = q.astype(np.float64) @ codec.decode(codes).astype(np.float64).T
+    got = ql.pairwise(q, codes, "dot", codec=codec)
+    np.testing.assert_allclose(got, want, atol=2e-4 * np.abs(want).max())
+    scores, ids = ql.search(q, codes, k=5, metric="dot", codec=codec)
+    np.testing.assert_allclose(scores, np.take_along_axis(got, ids, 1), rtol=1e-6, atol=1e-6)
+    assert np.array_equal(np.sort(ids, 1), np.sort(np.argsort(-got, 1, kind="stable")[:, :5], 1))
