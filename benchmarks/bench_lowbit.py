@@ -126,6 +126,7 @@ class RotatedScan:
         self.factors = rng.random(self.n, dtype=np.float32) + 0.5
         self.q = rng.standard_normal((1, self.d), dtype=np.float32)
         self.QR = self.codec.rotate(self.q)
+        self.QW = K.weights(self.QR, self.codec.bits)
         self.qsum = self.QR.sum(1, dtype=np.float32)
         self.base = np.zeros(1, np.float32)
         self.out = np.empty((1, self.n), np.float32)
@@ -140,7 +141,7 @@ class RotatedScan:
         quantlib.set_num_threads(self.threads)
 
     def scan(self):
-        K.scores(self.QR, self.base, self.qsum, self.packed, self.factors, self.codec.bits, self.out)
+        K.scores(self.QR, self.QW, self.base, self.qsum, self.packed, self.factors, self.codec.bits, self.out)
 
     def int8_search(self):
         quantlib.search(self.q, self.int8, k=10, codec=self.int8_codec, metric="dot")
@@ -154,6 +155,56 @@ class RotatedScan:
     def track_ratio_to_int8(self, precision):
         """int8 dequantized search time over this scan's time (>= 1 meets the goal)."""
         return speedup(self.scan, self.int8_search, repeats=5, min_seconds=0.2)
+
+    track_ratio_to_int8.unit = "x"
+
+
+class RotatedSearch:
+    """quantlib.search (top-10, dot) over 1,000,000 x 1024 rotated codes beside the int8 dequantized search.
+
+    The whole public path: the codec prepares the queries, scores blocks of rows (``score_rows``: the byte
+    scan below 8 queries, BLAS over unpacked blocks from 8) and quantlib folds them into the top-k
+    (``OwnPlan.topk``).  One thread for quantlib's kernels; run with ``OPENBLAS_NUM_THREADS=1`` too, as
+    ``set_num_threads`` does not reach OpenBLAS, whose second thread made 100-query times erratic on a
+    busy machine (1 to 160 GFlops for the same product).
+    """
+
+    params = (PRECISIONS, [1, 100])
+    param_names = ["precision", "queries"]
+    timeout = 1800
+    n = 1_000_000
+    d = 1024
+
+    def setup(self, precision, queries):
+        rng = np.random.default_rng(20261207)
+        self.codec = RotatedCodec(precision, np.zeros(self.d, np.float32))
+        w = self.codec.code_size()
+        self.rows = rng.integers(0, 256, (self.n, w), dtype=np.uint8)
+        self.rows[:, w - 4:] = (rng.random(self.n, dtype=np.float32) + 0.5).view(np.uint8).reshape(self.n, 4)
+        self.q = rng.standard_normal((queries, self.d), dtype=np.float32)
+        self.int8 = rng.integers(-128, 128, (self.n, self.d), dtype=np.int8)
+        self.int8_codec = quantlib.ScalarCodec("int8", np.stack([-np.ones(self.d), np.ones(self.d)]))
+        self.threads = quantlib.get_num_threads()
+        quantlib.set_num_threads(1)
+
+    def teardown(self, precision, queries):
+        quantlib.set_num_threads(self.threads)
+
+    def ours(self):
+        quantlib.search(self.q, self.rows, k=10, codec=self.codec, metric="dot")
+
+    def int8_search(self):
+        quantlib.search(self.q, self.int8, k=10, codec=self.int8_codec, metric="dot")
+
+    def time_quantlib(self, precision, queries):
+        self.ours()
+
+    def time_int8_dequantized_search(self, precision, queries):
+        self.int8_search()
+
+    def track_ratio_to_int8(self, precision, queries):
+        """int8 dequantized search time over this search's time (>= 1 meets the goal)."""
+        return speedup(self.ours, self.int8_search, repeats=3, min_seconds=0.2)
 
     track_ratio_to_int8.unit = "x"
 
@@ -186,8 +237,7 @@ class RotatedVersusRaBitQ:
         quantlib.set_num_threads(self.threads)
 
     def ours(self):
-        scores = self.codec.scores(self.Q, self.codes)
-        np.argpartition(-scores, 10, axis=1)
+        quantlib.search(self.Q, self.codes, k=10, codec=self.codec, metric="dot")
 
     def faiss(self):
         self.index.search(self.Q, 10)

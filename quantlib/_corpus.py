@@ -299,7 +299,8 @@ def _make_corpus(arr: np.ndarray, info: PrecisionInfo, codec: Codec | None, name
         # the generic path: float32 values of the rows, scored as floats (a copy; see Codec.family)
         view = _to_float32(np.asarray(codec.decode(rows, dim=fitted)), name)
         return Corpus(info, codec, rows, view, view.shape[1], name)
-    return Corpus(info, codec, rows, rows, rows.shape[1], name)
+    # packed rows do not say their dimension (rotated codes pad it and add factors): the codec's, or dim=
+    return Corpus(info, codec, rows, rows, fitted if info.packed else rows.shape[1], name)
 
 
 def _to_float32(arr: np.ndarray, name: str, check: bool = True) -> np.ndarray:

@@ -370,10 +370,10 @@ def _rows(arr: np.ndarray, name: str, at_least: int = 1, why: str = "") -> np.nd
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from .codecs import ScalarCodec, get_codec
+    from .codecs import ScalarCodec, codec_class, get_codec
     from .codecs.scalar import MIN_CALIBRATION_ROWS
     from .errors import CalibrationWarning
-    from .precision import precision_info
+    from .precision import PRECISIONS, precision_info
 
     _FLAGS.update(precision="--precision", calibration_embeddings="--calibration" if args.calibration else "IN",
                   ranges="--ranges", rounding="--rounding", embeddings="IN", x="IN")
@@ -403,8 +403,19 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                                   f"least {MIN_CALIBRATION_ROWS} rows", CalibrationWarning, stacklevel=1)
                 else:
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    elif info.calibrated:  # a codec that fits itself (the rotated codes: the calibration mean)
+        if args.ranges or args.rounding != "nearest":
+            flag = "--ranges" if args.ranges else "--rounding"
+            raise CliError(f"{flag}: {info.name} takes no {flag[2:]} (only int8 and uint8 do); it is fitted from "
+                           "--calibration (default: IN itself)", EXIT_USAGE)
+        calibration = load_float_matrix(args.calibration, "--calibration") if args.calibration else x
+        if calibration.shape[1] != x.shape[1]:
+            raise CliError(f"--calibration: {args.calibration} has dimension {calibration.shape[1]}; "
+                           f"IN has dimension {x.shape[1]}")
+        codec = codec_class(info).fit(calibration, info.name)  # type: ignore[attr-defined]
     elif args.ranges or args.calibration:
-        raise CliError(f"--ranges/--calibration: only int8 and uint8 use calibration, got {info.name}", EXIT_USAGE)
+        calibrated = ", ".join(p.name for p in PRECISIONS if p.calibrated)
+        raise CliError(f"--ranges/--calibration: only {calibrated} use calibration, got {info.name}", EXIT_USAGE)
     else:
         codec = get_codec(info.name)
     codes = codec.encode(x)
@@ -449,7 +460,7 @@ def cmd_dequantize(args: argparse.Namespace) -> int:
     else:
         values = codec.decode(codes, dim=dim if codec.info.packed else None)
         precision = codec.precision
-        how = f"{precision}" + (" bits as +1.0/-1.0" if codec.info.packed else "")
+        how = f"{precision}" + (" bits as +1.0/-1.0" if codec.family == "signs" else "")
     if fmt == ".npz":
         write_npz(out, {"embeddings": values})
     else:
@@ -821,9 +832,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     from .metrics import metric_info
     from .search import _rescore_metric
 
-    m = metric_info(args.metric or ("hamming" if packed else "cosine"))
+    m = metric_info(args.metric or ("hamming" if packed and codec.family == "signs" else "cosine"))
     kwargs: dict[str, Any] = {"metric": m.name, "rescore": rescore, "oversample": args.oversample}
-    if codec is not None and codec.info.is_scalar:
+    if codec is not None and codec.info.calibrated:  # the codes mean nothing without their codec
         kwargs["codec"] = codec
     elif precision is not None:
         kwargs["precision"] = precision
@@ -903,8 +914,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--key", metavar="NAME", help="the array of an .npz IN (default: its only array, or "
                                                  "'embeddings')")
     p.add_argument("--precision", "-p", required=True,
-                   help="float32, float16, int8, uint8, binary or ubinary")
-    p.add_argument("--calibration", metavar="C", help="int8/uint8: calibration embeddings (default: IN itself)")
+                   help="float32, float16, int8, uint8, binary, ubinary, or quantlib's own rotated4, "
+                        "rotated2 or rotated1 (fitted from --calibration, default IN)")
+    p.add_argument("--calibration", metavar="C",
+                   help="int8/uint8/rotated*: calibration embeddings (default: IN itself)")
     p.add_argument("--ranges", metavar="R", help="int8/uint8: a (2, d) .npy of per-dimension [min, max]")
     p.add_argument("--rounding", choices=("nearest", "floor", "truncate"), default="nearest",
                    help="int8/uint8 rounding (floor = sentence-transformers >= 5.7)")

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_float_matrix, check_finite
-from .codecs import ScalarCodec
+from .codecs import ScalarCodec, codec_class
 from .errors import ShapeError
 from .matryoshka import MATRYOSHKA_DIMS, truncate
+from .precision import PRECISIONS
 from .quantization import quantize
 from .search import check_k, search
 
@@ -37,7 +38,8 @@ class EvalRow:
         The stored precision.
     scoring : str
         How the first stage scores (``"exact"``, ``"dequantized"``, ``"raw codes"``,
-        ``"hamming"``, ``"float vs bits"``).
+        ``"hamming"``, ``"float vs bits"``, ``"float vs codes"``: float queries
+        scored by a codec's own kernels, such as the rotated codes').
     dim : int
         Dimensions kept (Matryoshka truncation when below the full dimension).
     bytes_per_vector : int
@@ -58,7 +60,8 @@ class EvalRow:
         of the stored numbers, or the Hamming distance of stored bits, with the
         query encoded the same way) ranks like this row's first stage.  False
         when the first stage needs quantlib's scoring: the codec's calibration
-        (``"dequantized"``) or float queries against bits (``"float vs bits"``).
+        (``"dequantized"``), float queries against bits (``"float vs bits"``) or
+        a codec's own kernels (``"float vs codes"``).
     """
 
     precision: str
@@ -108,6 +111,15 @@ def _methods(docs: np.ndarray, dims: Iterable[int], oversample: int) -> Iterator
                                                                        rescore=r, oversample=o))
         yield _Method(prec, "raw codes", d, d, True,
                       lambda q, k, r, codes=codes, codec=codec, p=prec: _raw_codes(q, codes, codec, p, k, r, o))
+    for info in PRECISIONS:  # formats that score float queries with kernels of their own (the rotated codes)
+        if info.family != "own":
+            continue
+        cls = codec_class(info)
+        own = cls.fit(docs, info.name) if info.calibrated else cls(info.name)  # type: ignore[attr-defined]
+        own_codes = own.encode(docs)
+        yield _Method(info.name, "float vs codes", d, own.code_size(d), False,
+                      lambda q, k, r, codes=own_codes, codec=own: search(q, codes, k, metric="dot", codec=codec,
+                                                                         rescore=r, oversample=o))
     for dim in (d, *dims):
         bits = quantize(docs if dim == d else truncate(docs, dim), "ubinary")
         nbytes = bits.shape[1]

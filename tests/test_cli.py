@@ -86,7 +86,8 @@ def test_eval_json_on_user_files(tmp_path, capsys, emb):
     assert report["queries"] == 30 and report["documents"] == 270 and report["dim"] == 37
     first = report["rows"][0]
     assert (first["precision"], first["scoring"], first["recall"]) == ("float32", "exact", 1.0)
-    assert {r["precision"] for r in report["rows"]} == {"float32", "float16", "int8", "uint8", "ubinary"}
+    assert {r["precision"] for r in report["rows"]} == {"float32", "float16", "int8", "uint8", "ubinary",
+                                                            "rotated4", "rotated2", "rotated1"}
 
 
 def test_eval_on_the_bundled_sample_prints_the_table(capsys):
@@ -107,7 +108,8 @@ def test_eval_on_the_bundled_sample_prints_the_table(capsys):
         (["quantize", "/nonexistent.npy", "-p", "int8", "-o", "/tmp/x.npz"], 1, "IN: no such file"),
         (["quantize", "{x}", "-p", "int9", "-o", "{tmp}/c.npz"], 2, "did you mean 'int8'"),
         (["quantize", "{ints}", "-p", "int8", "-o", "{tmp}/c.npz"], 1, "must hold float embeddings, got dtype int64"),
-        (["quantize", "{x}", "-p", "ubinary", "--calibration", "{x}", "-o", "{tmp}/c.npz"], 2, "only int8 and uint8"),
+        (["quantize", "{x}", "-p", "ubinary", "--calibration", "{x}", "-o", "{tmp}/c.npz"], 2,
+         "only int8, uint8, rotated4"),
         (["dequantize", "{x}", "-o", "{tmp}/y.npy"], 1, "not a quantlib codes file"),
         (["search", "{x}", "{x}", "-k", "1000"], 2, "expected 1 <= k <= 300"),
         (["search", "{x}", "{x}", "-k", "2", "--rescore", "{x}", "--oversample", "0"], 2,

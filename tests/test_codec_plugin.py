@@ -186,7 +186,8 @@ def test_quantize_dequantize_and_config(toys):
     packed = ql.quantize(x, "toy4p")
     assert packed.shape == (300, 12) and np.array_equal(packed, Toy4Packed("toy4p").encode(x))
     assert np.allclose(ql.dequantize(packed, "toy4p", dim=24), x, atol=1 / 15 + 1e-6)
-    with pytest.raises(ql.ConfigError, match="only int8, uint8, toy4 and toy4o use calibration"):
+    with pytest.raises(ql.ConfigError,
+                       match="only int8, uint8, rotated4, rotated2, rotated1, toy4 and toy4o use calibration"):
         ql.quantize(x, "toy4p", calibration_embeddings=x)
 
 

@@ -39,6 +39,8 @@ def make_codec(precision: str, d: int, rounding: str = "nearest", ranges: np.nda
         if ranges is None:
             ranges = np.array([[-1.0] * d, [1.0] * d], dtype=np.float32)
         return ScalarCodec(precision, ranges, rounding=rounding)
+    if quantlib.precision_info(precision).family == "own":  # the rotated codes: fitted to a centre
+        return get_codec(precision, mean=np.zeros(d, np.float32))
     return get_codec(precision)
 
 

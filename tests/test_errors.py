@@ -285,7 +285,7 @@ CASES = {
     "ranges for bits": (
         lambda: quantize(X, "binary", ranges=R3),
         ConfigError,
-        "only int8 and uint8 use calibration, got precision 'binary'",
+        "only int8, uint8, rotated4, rotated2 and rotated1 use calibration, got precision 'binary'",
     ),
     "dequantize without ranges": (
         lambda: dequantize(np.zeros(3, np.int8), "int8"),
@@ -301,7 +301,8 @@ CASES = {
     "unit8": (
         lambda: quantize(X, "unit8"),
         UnknownPrecisionError,
-        "precision: expected one of float32, float16, int8, uint8, binary, ubinary, got 'unit8'; "
+        "precision: expected one of float32, float16, int8, uint8, binary, ubinary, rotated4, rotated2, rotated1, "
+        "got 'unit8'; "
         "did you mean 'uint8'",
     ),
     "bianry": (lambda: quantize(X, "bianry"), UnknownPrecisionError, "got 'bianry'; did you mean 'binary'"),

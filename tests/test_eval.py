@@ -105,7 +105,8 @@ def test_eval_ends_with_the_recommendation_and_json_carries_it(capsys, emb):
 
 def test_eval_marks_the_rows_a_plain_store_reaches(capsys, emb):
     status, out, _ = run(capsys, "eval", emb, "-k", "5", "--json")
-    plain = {"exact": True, "raw codes": True, "hamming": True, "dequantized": False, "float vs bits": False}
+    plain = {"exact": True, "raw codes": True, "hamming": True, "dequantized": False, "float vs bits": False,
+             "float vs codes": False}
     rows = json.loads(out)["rows"]
     assert {r["scoring"] for r in rows} == set(plain)
     assert all(r["plain_store"] is plain[r["scoring"]] for r in rows)

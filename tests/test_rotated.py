@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quantlib import ConfigError, DTypeError, NonFiniteError, ShapeError
+import quantlib as ql
+from quantlib import ConfigError, DTypeError, NonFiniteError, ShapeError, UnsupportedError
 from quantlib._kernels import lowbit as K
 from quantlib.codecs.rotated import RotatedCodec, _splitmix64, padded_dim, rotation_plan
 from quantlib.sample import load_sample
@@ -232,3 +233,206 @@ def test_bad_input():
         codec.decode(rows.view(np.int8))
     with pytest.raises(ShapeError, match="queries"):
         codec.scores(x[:, :8], rows)
+
+
+# -- the registered codec through quantlib (issue 23's plug-in point) ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample():
+    s = load_sample()
+    truth = np.argsort(-(s.queries @ s.documents.T), axis=1, kind="stable")[:, :10]
+    return s.documents, s.queries, truth
+
+
+def test_registered_precisions():
+    for precision, bits in BITS.items():
+        info = ql.precision_info(precision)
+        assert (info.family, info.calibrated, info.bits, info.lossless) == ("own", True, bits, False)
+        assert ql.codecs.codec_class(precision) is RotatedCodec
+    assert {"rotated4", "rotated2", "rotated1"} <= {p.name for p in ql.PRECISIONS}
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_quantize_dequantize_get_codec(precision):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((300, 100)).astype(np.float32)
+    codec = RotatedCodec.fit(x, precision)
+    codes = ql.quantize(x, precision, calibration_embeddings=x)   # fits the mean through RotatedCodec.fit
+    assert codes.tobytes() == codec.encode(x).tobytes()
+    assert ql.quantize(x, codec).tobytes() == codes.tobytes()
+    assert ql.dequantize(codes, codec).tobytes() == codec.decode(codes).tobytes()
+    assert ql.dequantize(codes, codec, dim=100).shape == (300, 100)
+    assert ql.get_codec(precision, mean=codec.mean) == codec
+    assert ql.get_codec(precision, mean=codec.mean, seed=3) != codec
+    assert codec.width(100) == codec.code_size(100) == codes.shape[1] == 128 * BITS[precision] // 8 + 4
+    with pytest.raises(ShapeError, match="dim"):
+        codec.decode(codes, dim=99)
+    with pytest.raises(ql.ConfigError, match="mean"):
+        ql.get_codec(precision)
+
+
+def test_config_is_versioned_checksummed_and_old_configs_still_read():
+    x = np.random.default_rng(5).standard_normal((100, 48)).astype(np.float32)
+    codec = RotatedCodec.fit(x, "rotated4", seed=9)
+    config = json.loads(json.dumps(codec.get_config()))
+    assert config["version"] == 3 and "checksum" in config
+    assert ql.codec_from_config(config) == codec
+    tampered = {**config, "seed": 10}
+    with pytest.raises(ConfigError, match="checksum"):
+        ql.codec_from_config(tampered)
+    # the layout the unregistered codec wrote (no version, no checksum) still reads as version 1
+    old = {"id": "rotated4", "seed": 9, "mean": [float(v) for v in codec.mean]}
+    assert ql.codec_from_config(old) == codec
+    for bad, match in (({k: v for k, v in old.items() if k != "mean"}, "'mean'"),
+                       ({**old, "mean": ["a"]}, r"config\['mean'\]"),
+                       ({**old, "mean": [1.0, float("nan")]}, "mean"),
+                       ({**old, "seed": "9"}, "seed")):
+        with pytest.raises(ValueError, match=match):
+            ql.codec_from_config(bad)
+
+
+@pytest.mark.parametrize("metric", ["dot", "cosine"])
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_pairwise_and_search_score_the_decoded_values(precision, metric):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3000, 70)).astype(np.float32)
+    q = rng.standard_normal((5, 70)).astype(np.float32)
+    codec = RotatedCodec.fit(x, precision, seed=4)
+    codes = codec.encode(x)
+    values = codec.decode(codes).astype(np.float64)
+    want = q.astype(np.float64) @ values.T
+    if metric == "cosine":
+        want /= np.linalg.norm(q, axis=1)[:, None] * np.linalg.norm(values, axis=1)[None, :]
+    got = ql.pairwise(q, codes, metric, codec=codec)
+    np.testing.assert_allclose(got, want, atol=2e-4 * np.abs(want).max())
+    scores, ids = ql.search(q, codes, k=7, metric=metric, codec=codec)
+    np.testing.assert_allclose(scores, np.take_along_axis(got, ids, 1), rtol=1e-6, atol=1e-6)
+    assert np.all(np.take_along_axis(want, ids, 1)[:, -1:] >= np.sort(want, 1)[:, -7:-6] - 1e-3)
+    # code queries are scored as the values they stand for
+    by_codes = ql.pairwise(codes[:3], codes, metric, codec=codec)
+    np.testing.assert_allclose(by_codes, ql.pairwise(values[:3].astype(np.float32), codes, metric, codec=codec),
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("precision", "raw", "rescored"),
+                         [("rotated4", 0.94, 1.0), ("rotated2", 0.83, 0.998), ("rotated1", 0.67, 0.95)])
+def test_search_recall_on_the_bundled_sample(sample, precision, raw, rescored):
+    """quantlib.search over the codes, and with rescore= (float32, 4x candidates), against exact float32."""
+    X, Q, truth = sample
+    codes = ql.quantize(X, precision, calibration_embeddings=X)
+    codec = RotatedCodec.fit(X, precision)
+    _, ids = ql.search(Q, codes, k=10, metric="dot", codec=codec)
+    assert _recall(ids, truth) >= raw
+    _, ids = ql.search(Q, codes, k=10, metric="dot", codec=codec, rescore=X, oversample=4)
+    assert _recall(ids, truth) >= rescored
+    _, ids = ql.search(Q[:1], codes, k=10, metric="cosine", codec=codec)   # one query: the byte scan
+    assert _recall(ids, truth[:1]) >= 0.5
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_flat_index(tmp_path, precision):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((500, 40)).astype(np.float32)
+    codec = RotatedCodec.fit(x, precision, seed=1)
+    index = ql.FlatIndex(codec, 40, metric="cosine", rescore="float32")
+    index.add(x, ids=np.arange(1000, 1500))
+    scores, ids = index.search(x[:4], k=3)
+    assert ids[:, 0].tolist() == [1000, 1001, 1002, 1003]
+    index.save(tmp_path / "idx")
+    loaded = ql.FlatIndex.load(tmp_path / "idx")
+    assert loaded.codec == codec
+    again = loaded.search(x[:4], k=3)
+    assert np.array_equal(again[1], ids) and np.array_equal(again[0], scores)
+    plain = ql.FlatIndex(codec, 40, metric="dot")
+    plain.add(x)
+    _, ids = plain.search(x[:4], k=3)
+    np.testing.assert_array_equal(ids[:, :1], ql.search(x[:4], codec.encode(x), k=1, metric="dot", codec=codec)[1])
+    with pytest.raises(ShapeError):
+        ql.FlatIndex(codec, 41)
+
+
+def test_refusals_through_quantlib():
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((50, 32)).astype(np.float32)
+    codec = RotatedCodec.fit(x, "rotated2")
+    codes = codec.encode(x)
+    with pytest.raises(UnsupportedError, match="mixes every dimension"):
+        ql.truncate(codes, 16, precision=codec)
+    with pytest.raises(ConfigError, match="hamming"):
+        ql.search(x[:2], codes, metric="hamming", codec=codec)
+    with pytest.raises(ShapeError, match="corpus: rotated2 rows of dimension 32 have 20 items, got rows of 19"):
+        ql.search(x[:2], codes[:, :19], codec=codec)
+    with pytest.raises(ShapeError, match="dimension"):
+        ql.search(x[:2, :31], codes, codec=codec)
+    with pytest.raises(ConfigError, match="codec"):
+        ql.search(x[:2], codes, precision="rotated2")    # codes without the codec that made them
+    bad = x[:2].copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(NonFiniteError, match="queries"):
+        ql.search(bad, codes, codec=codec)
+    with pytest.raises(NonFiniteError, match="calibration"):
+        ql.quantize(x, "rotated4", calibration_embeddings=np.full((2, 32), np.inf, np.float32))
+    with pytest.raises(ConfigError, match="rounding"):
+        ql.quantize(x, "rotated4", rounding="floor")
+    with pytest.raises(ConfigError, match="ranges"):
+        ql.quantize(x, "rotated4", ranges=np.stack([x.min(0), x.max(0)]))
+
+
+def test_cli_quantize_dequantize_search_and_eval(tmp_path, capsys):
+    from quantlib.cli import main
+
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((300, 40)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "cal.npy", x[:100])
+    assert main(["quantize", str(tmp_path / "x.npy"), "-p", "rotated2", "--calibration", str(tmp_path / "cal.npy"),
+                 "-o", str(tmp_path / "c.npz")]) == 0
+    assert "rotated2 (20 bytes per vector" in capsys.readouterr().out
+    codec = RotatedCodec.fit(x[:100], "rotated2")
+    with np.load(tmp_path / "c.npz") as f:
+        assert f["codes"].tobytes() == codec.encode(x).tobytes()
+    assert main(["dequantize", str(tmp_path / "c.npz"), "-o", str(tmp_path / "y.npy")]) == 0
+    assert np.load(tmp_path / "y.npy").tobytes() == codec.decode(codec.encode(x)).tobytes()
+    capsys.readouterr()
+    assert main(["search", str(tmp_path / "c.npz"), str(tmp_path / "x.npy"), "-k", "2",
+                 "--rescore", str(tmp_path / "x.npy"), "-o", str(tmp_path / "s.npz")]) == 0
+    with np.load(tmp_path / "s.npz") as f:
+        assert f["indices"][:, 0].tolist() == list(range(300))
+    assert main(["quantize", str(tmp_path / "x.npy"), "-p", "rotated4", "--rounding", "floor",
+                 "-o", str(tmp_path / "d.npz")]) == 2
+    assert "--rounding: rotated4 takes no rounding" in capsys.readouterr().err
+    # eval has a row per rotated codec, its bytes counting the 4 bytes of the factor
+    assert main(["eval", str(tmp_path / "x.npy"), "-k", "5", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    own = {r["precision"]: r for r in rows if r["scoring"] == "float vs codes"}
+    assert {p: r["bytes_per_vector"] for p, r in own.items()} == {"rotated4": 36, "rotated2": 20, "rotated1": 12}
+    assert all(r["recall_rescored"] is not None and not r["plain_store"] for r in own.values())
+
+
+@pytest.mark.parametrize(("precision", "bound"), [("rotated4", 0.99), ("rotated2", 0.99), ("rotated1", 0.95)])
+def test_int8_rescore_needs_no_float32(sample, precision, bound):
+    """A rotated first stage re-ranked by calibrated int8 codes: int8's ranking, no float32 stored."""
+    X, Q, truth = sample
+    int8 = ql.ScalarCodec.fit(X, "int8")
+    codec = RotatedCodec.fit(X, precision)
+    _, ids = ql.search(Q, codec.encode(X), k=10, metric="dot", codec=codec, rescore=(int8.encode(X), int8))
+    assert _recall(ids, truth) >= bound
+
+
+@pytest.mark.parametrize("nq", [1, 10])  # the byte scan and the BLAS path, each into strided blocks of out
+def test_scores_over_many_blocks(monkeypatch, nq):
+    from quantlib._kernels import _config as C
+
+    monkeypatch.setattr(C, "BLAS_BLOCK_SCORES", 1024)  # blocks of 1,024 rows: 3 blocks and a short last one
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((3000, 70)).astype(np.float32)
+    q = rng.standard_normal((nq, 70)).astype(np.float32)
+    codec = RotatedCodec.fit(x, "rotated4")
+    codes = codec.encode(x)
+    want = q.astype(np.float64) @ codec.decode(codes).astype(np.float64).T
+    got = ql.pairwise(q, codes, "dot", codec=codec)
+    np.testing.assert_allclose(got, want, atol=2e-4 * np.abs(want).max())
+    scores, ids = ql.search(q, codes, k=5, metric="dot", codec=codec)
+    np.testing.assert_allclose(scores, np.take_along_axis(got, ids, 1), rtol=1e-6, atol=1e-6)
+    assert np.array_equal(np.sort(ids, 1), np.sort(np.argsort(-got, 1, kind="stable")[:, :5], 1))

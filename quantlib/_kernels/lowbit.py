@@ -374,29 +374,28 @@ def _score_rows(QR, QW, base, qsum, codes, factors, bits, out, r0, r1):
 
 
 @njit(**FAST)
-def scores(QR, base, qsum, codes, factors, bits, out):
+def scores(QR, QW, base, qsum, codes, factors, bits, out):
     """``out[q, i] = base[q] + f_i ((R q) . w_i)``: float queries against the codes, every row.
 
-    ``QR`` holds the rotated queries ``R q`` (float32 ``(m, D)``), ``base`` the
-    ``q . shift`` terms and ``qsum`` the sums of ``R q``, so that
-    ``(R q) . w = (R q) . u - (L/2) sum(R q)``.
+    ``QR`` holds the rotated queries ``R q`` (float32 ``(m, D)``), ``QW`` their
+    scan weights (:func:`weights`), ``base`` the ``q . shift`` terms and ``qsum``
+    the sums of ``R q``, so that ``(R q) . w = (R q) . u - (L/2) sum(R q)``.
     """
-    QW = _weights(QR, bits)
     _score_rows(QR, QW, base, qsum, codes, factors, bits, out, 0, codes.shape[0])
 
 
 @njit(parallel=True, **FAST)
-def scores_parallel(QR, base, qsum, codes, factors, bits, out):
+def scores_parallel(QR, QW, base, qsum, codes, factors, bits, out):
     """Row-block parallel twin of :func:`scores`."""
     n = codes.shape[0]
-    QW = _weights(QR, bits)
     nblocks = (n + ROW_BLOCK - 1) // ROW_BLOCK
     for b in prange(nblocks):
         _score_rows(QR, QW, base, qsum, codes, factors, bits, out, b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK))
 
 
 @njit(**EXACT)
-def _weights(QR, bits):
+def weights(QR, bits):
+    """The scan weights (:func:`prepare_query`) of each rotated query, ``(m, D)`` float32."""
     QW = np.empty_like(QR)
     for q in range(QR.shape[0]):
         prepare_query(QR[q], bits, QW[q])

@@ -16,9 +16,10 @@ from .registry import (
     registered_precisions,
     unregister_codec,
 )
+from .rotated import RotatedCodec
 from .scalar import IntegerCodec, ScalarCodec, calibration_ranges
 
-for _cls in (FloatCodec, ScalarCodec, BitCodec):
+for _cls in (FloatCodec, ScalarCodec, BitCodec, RotatedCodec):
     register_codec(_cls)
 register_codec(IntegerCodec, variant="raw")
 del _cls
@@ -29,6 +30,7 @@ __all__ = [
     "Codec",
     "FloatCodec",
     "IntegerCodec",
+    "RotatedCodec",
     "ScalarCodec",
     "calibration_ranges",
     "codec_class",

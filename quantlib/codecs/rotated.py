@@ -16,9 +16,13 @@ A float query scores ``q . x ~ q . c + f ((R q) . w)``: the centring moves
 every score of one query by the same ``q . c``, never the ranking, and the
 query is rotated once per search.
 
-This module is not yet registered as a precision: the codec plug-in interface
-(issue "One place per format") lands first.  Until then :class:`RotatedCodec`
-is used directly and its codes are searched with :meth:`RotatedCodec.scores`.
+The precisions ``"rotated4"``, ``"rotated2"`` and ``"rotated1"`` are registered
+codecs of family ``"own"`` (see :mod:`quantlib.codecs.base`): they are fitted
+from calibration embeddings (the mean) by ``quantize``, and ``search``,
+``pairwise`` and :class:`~quantlib.FlatIndex` score float queries against the
+codes with :meth:`RotatedCodec.prepare_queries` and
+:meth:`RotatedCodec.score_rows` (the kernels of :mod:`quantlib._kernels.lowbit`).
+Their codes cannot be truncated: every stored item mixes all dimensions.
 
 A stored row is ``D * bits / 8`` bytes of codes (bit order in
 :mod:`quantlib._kernels.lowbit`) followed by the factor as a little-endian
@@ -35,9 +39,11 @@ import numpy as np
 from .._kernels import lowbit as K
 from .._kernels._config import use_parallel
 from .._validation import as_array, as_float_matrix, check_dim, check_finite
-from ..errors import ConfigError, DTypeError, ShapeError, short_repr
+from ..errors import ConfigError, DTypeError, ShapeError, UnsupportedError, short_repr
+from ..precision import PrecisionInfo
+from .base import Codec
 
-__all__ = ["RotatedCodec"]
+__all__ = ["ROTATED1", "ROTATED2", "ROTATED4", "RotatedCodec"]
 
 #: Rounds of (signs, block Hadamard, permutation) in the rotation.
 ROUNDS = 3
@@ -47,6 +53,17 @@ MAX_BLOCK = 1024
 
 #: The padded dimension is the next multiple of this.
 PAD = 64
+
+def _record(bits: int) -> PrecisionInfo:
+    return PrecisionInfo(
+        f"rotated{bits}", np.dtype("u1"), bits, (), False,
+        f"{bits} bit{'s' if bits > 1 else ''} per dimension after centring on the calibration mean and a seeded "
+        "rotation, plus a float32 factor per vector (quantlib's own format)",
+        family="own", calibrated=True)
+
+
+#: The precision records of the rotated codes (registered by :mod:`quantlib.codecs`).
+ROTATED4, ROTATED2, ROTATED1 = _record(4), _record(2), _record(1)
 
 _BITS = {"rotated4": 4, "rotated2": 2, "rotated1": 1}
 
@@ -96,7 +113,16 @@ def padded_dim(dim: int) -> int:
     return -(-dim // PAD) * PAD
 
 
-class RotatedCodec:
+class _Prepared:
+    """Float queries made ready for :meth:`RotatedCodec.score_rows`: rotated once, with their per-query terms."""
+
+    __slots__ = ("QR", "QW", "base", "qsum")
+
+    def __init__(self, QR: np.ndarray, QW: np.ndarray, base: np.ndarray, qsum: np.ndarray) -> None:
+        self.QR, self.QW, self.base, self.qsum = QR, QW, base, qsum
+
+
+class RotatedCodec(Codec):
     """Rotated low-bit codes of one dimension: ``"rotated4"``, ``"rotated2"`` or ``"rotated1"``.
 
     Parameters
@@ -111,20 +137,28 @@ class RotatedCodec:
     Examples
     --------
     >>> import numpy as np
+    >>> import quantlib as ql
     >>> rng = np.random.default_rng(0)
     >>> x = rng.standard_normal((500, 96)).astype(np.float32)
     >>> codec = RotatedCodec.fit(x, "rotated4")
     >>> codes = codec.encode(x)
-    >>> codes.shape, codes.dtype, codec.code_size()    # 128 padded dims x 4 bits + a float32 factor
+    >>> codes.shape, codes.dtype, codec.code_size(96)    # 128 padded dims x 4 bits + a float32 factor
     ((500, 68), dtype('uint8'), 68)
     >>> err = np.linalg.norm(codec.decode(codes) - x, axis=1) / np.linalg.norm(x, axis=1)
     >>> bool(err.max() < 0.15)
     True
+    >>> scores, ids = ql.search(x[:2], codes, k=3, codec=codec, rescore=x)
+    >>> ids[:, 0]
+    array([0, 1])
     """
 
-    def __init__(self, precision: str, mean: Any, *, seed: int = 0) -> None:
-        if precision not in _BITS:
+    precisions = (ROTATED4, ROTATED2, ROTATED1)
+
+    def __init__(self, precision: str | PrecisionInfo, mean: Any, *, seed: int = 0) -> None:
+        if not isinstance(precision, (str, PrecisionInfo)) or (
+                isinstance(precision, str) and precision.strip().lower() not in _BITS):
             raise ConfigError(f"precision: expected one of {', '.join(_BITS)}, got {short_repr(precision)}")
+        super().__init__(precision)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
             raise ConfigError(f"seed: expected an integer in [0, 2**64), got {short_repr(seed)}")
         arr = as_array(mean, "mean")
@@ -135,22 +169,33 @@ class RotatedCodec:
         check_dim(arr.shape[0], "mean")
         self._mean = np.ascontiguousarray(arr, dtype=np.float32)
         check_finite(self._mean, "mean")
-        self.precision = precision
-        self.bits = _BITS[precision]
+        self.bits = _BITS[self.precision]
         self.seed = int(seed)
-        self.dim = int(self._mean.shape[0])
-        self.padded_dim = padded_dim(self.dim)
+        self._dim = int(self._mean.shape[0])
+        self.padded_dim = padded_dim(self._dim)
         D = self.padded_dim
         self._block = min(MAX_BLOCK, D & -D)
         self._scale = np.float32(1.0 / math.sqrt(self._block))
         self._signs, self._perms = rotation_plan(D, self.seed)
 
     @classmethod
-    def fit(cls, calibration: Any, precision: str, *, seed: int = 0) -> RotatedCodec:
-        """The codec centred on the mean of ``calibration`` ``(n, d)`` (summed in float64, stored as float32)."""
+    def fit(cls, calibration: Any, precision: str = "rotated4", *, seed: int = 0, **params: Any) -> RotatedCodec:
+        """The codec centred on the mean of ``calibration`` ``(n, d)`` (summed in float64, stored as float32).
+
+        Any other parameter (``quantize``'s ``rounding=``, which is the 8-bit
+        codecs') is a :class:`~quantlib.ConfigError`: each row picks its own grid.
+        """
+        if params:
+            raise ConfigError(f"{', '.join(params)}: the rotated codecs take no parameter {sorted(params)[0]!r} "
+                              "(they take 'seed'; each vector's grid is chosen to fit it)")
         arr, _ = as_float_matrix(calibration, "calibration")
         check_finite(arr, "calibration")
         return cls(precision, arr.mean(axis=0, dtype=np.float64).astype(np.float32), seed=seed)
+
+    @property
+    def dim(self) -> int:
+        """The dimension of the vectors this codec encodes."""
+        return self._dim
 
     @property
     def mean(self) -> np.ndarray:
@@ -159,16 +204,26 @@ class RotatedCodec:
         view.flags.writeable = False
         return view
 
+    def width(self, dim: int | None = None) -> int:
+        """Bytes per stored row: ``D * bits / 8`` of codes (``D`` the padded dimension) and the float32 factor."""
+        if dim is not None and dim != self._dim:
+            raise ShapeError(f"dim: this codec is for dimension {self._dim}, got {short_repr(dim)}")
+        return self.padded_dim * self.bits // 8 + 4
+
     def code_size(self, dim: int | None = None) -> int:
         """Bytes per stored vector: the packed codes and the float32 factor."""
-        if dim is not None and dim != self.dim:
-            raise ShapeError(f"dim: this codec is for dimension {self.dim}, got {short_repr(dim)}")
-        return self.padded_dim * self.bits // 8 + 4
+        return self.width(dim)
+
+    def truncate(self, dim: int) -> Codec:
+        """Refused: every rotated code mixes all dimensions, so no prefix of a row is a shorter vector's code."""
+        raise UnsupportedError(
+            f"dim: {self.precision} codes cannot be truncated (the rotation mixes every dimension into every "
+            "code); truncate the float embeddings and encode them with a codec fitted to that dimension")
 
     def _vectors(self, x: Any, name: str) -> tuple[np.ndarray, bool]:
         arr, single = as_float_matrix(x, name)
-        if arr.shape[1] != self.dim:
-            raise ShapeError(f"{name}: this codec is for dimension {self.dim}, got {arr.shape[1]}")
+        if arr.shape[1] != self._dim:
+            raise ShapeError(f"{name}: this codec is for dimension {self._dim}, got {arr.shape[1]}")
         check_finite(arr, name)
         return arr, single
 
@@ -181,7 +236,7 @@ class RotatedCodec:
         single = arr.ndim == 1
         arr = np.ascontiguousarray(arr.reshape(1, -1) if single else arr)
         if arr.shape[1] != self.code_size():
-            raise ShapeError(f"{name}: {self.precision} rows of dimension {self.dim} have {self.code_size()} "
+            raise ShapeError(f"{name}: {self.precision} rows of dimension {self._dim} have {self.code_size()} "
                              f"bytes, got {arr.shape[1]}")
         return arr, single
 
@@ -203,11 +258,13 @@ class RotatedCodec:
         out[:, width:] = factors.astype("<f4").view(np.uint8).reshape(n, 4)
         return out[0] if single else out
 
-    def decode(self, codes: Any) -> np.ndarray:
-        """The float32 vectors ``c + R^T (f w)`` the rows stand for, ``(n, d)``."""
+    def decode(self, codes: Any, *, dim: int | None = None) -> np.ndarray:
+        """The float32 vectors ``c + R^T (f w)`` the rows stand for, ``(n, d)`` (``dim``, if given, must be ``d``)."""
+        if dim is not None and dim != self._dim:
+            raise ShapeError(f"dim: {self.precision} codes of this codec have dimension {self._dim}, got dim={dim}")
         rows, single = self._codes(codes, "codes")
         factors = self._factors(rows)
-        out = np.empty((rows.shape[0], self.dim), np.float32)
+        out = np.empty((rows.shape[0], self._dim), np.float32)
         K.decode(rows, factors, self._mean, self._signs, self._perms, self._block, self._scale, self.bits, out)
         return out[0] if single else out
 
@@ -215,51 +272,76 @@ class RotatedCodec:
         """``R q`` for each query (not centred), float32 ``(m, D)``."""
         q, _ = self._vectors(queries, "queries")
         out = np.empty((q.shape[0], self.padded_dim), np.float32)
-        K.rotate_rows(q, np.zeros(self.dim, np.float32), self._signs, self._perms, self._block, self._scale, out)
+        K.rotate_rows(q, np.zeros(self._dim, np.float32), self._signs, self._perms, self._block, self._scale, out)
         return out
 
-    def scores(self, queries: Any, codes: Any) -> np.ndarray:
-        """Estimated dot products ``q . x`` of float queries against rows, float32 ``(m, n)``.
-
-        ``q . c + f ((R q) . w)``: the query's exact dot with the centre plus the
-        factor times the rotated query's dot with the row's grid vector.  Batches
-        of :data:`BLAS_MIN_QUERIES` or more queries are scored by BLAS against
-        unpacked blocks of rows; the two paths add in different orders, so their
-        scores may differ in the last bits.
-        """
+    def prepare_queries(self, queries: np.ndarray) -> _Prepared:
+        """Float queries ``(m, d)`` rotated once, with their scan weights and their dots with the centre."""
         q, _ = self._vectors(queries, "queries")
-        rows, _ = self._codes(codes, "codes")
-        factors = self._factors(rows)
         QR = self.rotate(q)
         base = (q.astype(np.float64) @ self._mean.astype(np.float64)).astype(np.float32)
-        out = np.empty((q.shape[0], rows.shape[0]), np.float32)
-        if q.shape[0] >= BLAS_MIN_QUERIES:
-            n = rows.shape[0]
+        qsum = QR.sum(axis=1, dtype=np.float64).astype(np.float32)
+        return _Prepared(QR, K.weights(QR, self.bits), base, qsum)
+
+    def score_rows(self, prepared: _Prepared, rows: np.ndarray, out: np.ndarray) -> None:
+        """Fill ``out`` ``(m, n)`` with ``q . c + f ((R q) . w)`` of the prepared queries and ``rows``.
+
+        Batches of :data:`BLAS_MIN_QUERIES` or more queries are scored by BLAS
+        against unpacked blocks of rows, fewer by the byte scan (row-parallel
+        for large blocks); the two add in different orders, so their scores
+        may differ in the last bits.
+        """
+        rows, _ = self._codes(rows, "rows")
+        factors = self._factors(rows)
+        P = prepared
+        nq, n = P.QR.shape[0], rows.shape[0]
+        if out.shape != (nq, n):
+            raise ShapeError(f"out: expected shape {(nq, n)}, got {out.shape}")
+        if nq >= BLAS_MIN_QUERIES:
             W = np.empty((min(n, _BLAS_BLOCK_ROWS), self.padded_dim), np.float32)
             for r0 in range(0, n, _BLAS_BLOCK_ROWS):
                 r1 = min(n, r0 + _BLAS_BLOCK_ROWS)
                 K.unpack_rows(rows, self.bits, r0, r1, W)
                 block = out[:, r0:r1]
-                np.matmul(QR, W[: r1 - r0].T, out=block)
+                np.matmul(P.QR, W[: r1 - r0].T, out=block)
                 block *= factors[r0:r1]
-                block += base[:, None]
-            return out
-        qsum = QR.sum(axis=1, dtype=np.float64).astype(np.float32)
-        run = K.scores_parallel if use_parallel(rows.size * q.shape[0]) else K.scores
-        run(QR, base, qsum, rows, factors, self.bits, out)
+                block += P.base[:, None]
+            return
+        run = K.scores_parallel if use_parallel(rows.size * nq) else K.scores
+        run(P.QR, P.QW, P.base, P.qsum, rows, factors, self.bits, out)
+
+    def scores(self, queries: Any, codes: Any) -> np.ndarray:
+        """Estimated dot products ``q . x`` of float queries against rows, float32 ``(m, n)``.
+
+        ``q . c + f ((R q) . w)``: the query's exact dot with the centre plus the
+        factor times the rotated query's dot with the row's grid vector
+        (:meth:`prepare_queries`, then :meth:`score_rows`).
+        """
+        prepared = self.prepare_queries(queries)
+        rows, _ = self._codes(codes, "codes")
+        out = np.empty((prepared.QR.shape[0], rows.shape[0]), np.float32)
+        self.score_rows(prepared, rows, out)
         return out
 
     def get_config(self) -> dict[str, Any]:
-        """JSON-serialisable config: the precision, the seed and the mean (float32 values as JSON numbers)."""
+        """JSON-serialisable config: the precision, the seed and the mean (float32 values as JSON numbers).
+
+        The base class adds ``"version"`` and ``"checksum"``; a config written
+        before the codec was registered (no version) is read as version 1.
+        """
         return {"id": self.precision, "seed": self.seed, "mean": [float(v) for v in self._mean]}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> RotatedCodec:
-        """Rebuild from :meth:`get_config` output; a missing seed or mean is a ConfigError."""
+        """Rebuild from :meth:`get_config` output; a missing or malformed seed or mean is a ConfigError."""
         for key in ("id", "seed", "mean"):
             if key not in config:
                 raise ConfigError(f"config: a {config.get('id', 'rotated')} config needs {key!r}, got none")
-        return cls(config["id"], np.asarray(config["mean"], dtype=np.float64), seed=config["seed"])
+        mean = config["mean"]
+        if not isinstance(mean, list) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in mean):
+            raise ConfigError(f"config['mean']: expected a list of numbers, got {short_repr(mean, 80)}")
+        return cls(config["id"], np.asarray(mean, dtype=np.float64), seed=config["seed"])
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RotatedCodec):
@@ -268,7 +350,7 @@ class RotatedCodec:
             self._mean, other._mean)
 
     def __hash__(self) -> int:
-        return hash((self.precision, self.seed, self.dim))
+        return hash((self.precision, self.seed, self._dim))
 
     def __repr__(self) -> str:
-        return f"RotatedCodec({self.precision!r}, dim={self.dim}, seed={self.seed})"
+        return f"RotatedCodec({self.precision!r}, dim={self._dim}, seed={self.seed})"
