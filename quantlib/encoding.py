@@ -172,7 +172,7 @@ def b64decode(data: Base64Data, dtype: str | Any, *, dim: int | None = None) -> 
         out = decode_rows(data, wire, width=width)
     else:
         raise DTypeError(f"data: expected base64 str or bytes, or a list of them, got {describe(data)}")
-    if info.packed and dim is not None and out.ndim == 2:
+    if info.family == "signs" and dim is not None and out.ndim == 2:  # zero padding bits, MSB first
         resolve_bit_dim(out, dim, "data")
     return out
 

@@ -620,7 +620,7 @@ def _read(arr: Any, plan: _Plan, name: str) -> tuple[Column, Codec | None, int |
         _no_nulls(arr, name)
         tokens, dim = _values(arr.flatten(), plan.info, plan.dim, name)
         batch = MultiVectorBatch(tokens, _offsets(arr, name), precision=plan.info.name, dim=dim,
-                                 codec=plan.codec if isinstance(plan.codec, ScalarCodec) else None)
+                                 codec=plan.codec)
         return batch, plan.codec, dim
     typ = arr.type
     keys = ("indices", "values", "tokens")[:typ.num_fields if pa.types.is_struct(typ) else 0]
