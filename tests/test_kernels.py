@@ -653,8 +653,11 @@ for name, (search, search_parallel) in made.items():
 out = np.zeros_like(X)
 fill_parallel(X, 0.5, 3, out)
 got["fill"] = out.tolist()
+drivers.search_drivers(_up)  # the same kernel again (a module reload): the same drivers
+_other = njit(cache=True)(lambda X, r0, r1, rb, keys, ids: None)
+_other.py_func.__name__ = "_up"  # another kernel whose drivers would take _up's names
 try:
-    drivers.search_drivers(_up)
+    drivers.search_drivers(_other)
 except ValueError:
     got["twice"] = "refused"
 stats = [d.stats for pair in made.values() for d in pair] + [fill_parallel.stats]
@@ -671,7 +674,8 @@ def test_factory_drivers_load_from_the_cache_and_never_each_others(tmp_path):
     the second loads every driver (hits, no misses).  ``_up`` and ``_down`` give
     drivers from the same template line with the same argument types: if they
     shared cache files, the second process would load one's machine code for the
-    other and rank the rows the wrong way.  ``_shifted`` has one more leading
+    other and rank the rows the wrong way; a third kernel whose drivers would take
+    ``_up``'s names is refused.  ``_shifted`` has one more leading
     argument: the same factory makes its drivers, and its True return comes out.
     """
     import json

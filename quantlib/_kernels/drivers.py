@@ -32,7 +32,7 @@ key, and a dispatcher pickles with a random uuid, so a closure would never be
 loaded from the cache).  Numba names a function's cache files by its module,
 qualified name and first line, so every driver gets a qualified name of its
 own, made from its range kernel's module and name; :func:`_make` refuses a
-name twice, so two drivers never share cache files.  As for every cached numba
+name already made for another range kernel, so two drivers never share cache files.  As for every cached numba
 function, the machine code of the range kernel is linked into the driver's:
 after editing a range kernel, clear the numba cache (its index only watches
 this file).
@@ -218,7 +218,8 @@ def _doc_heap_template(*args):
 
 # --------------------------------------------------------------------------- the factory
 
-_MADE: set[str] = set()
+#: Name of every driver made -> where its range kernel is defined (file and first line).
+_MADE: dict[str, str] = {}
 
 
 def _py(kernel):
@@ -230,11 +231,20 @@ def _params(kernel) -> list[str]:
     return list(inspect.signature(_py(kernel)).parameters)
 
 
-def _make(template, name: str, options: dict, **consts):
-    """A new jitted function with ``template``'s code, named ``name``, ``consts`` among its globals."""
-    if name in _MADE:
-        raise ValueError(f"a driver named {name!r} exists already: two drivers may not share cache files")
-    _MADE.add(name)
+def _origin(kernel) -> str:
+    code = _py(kernel).__code__
+    return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+def _make(template, name: str, options: dict, origin: str, **consts):
+    """A new jitted function with ``template``'s code, named ``name``, ``consts`` among its globals.
+
+    Numba keys cache files by that name: a second driver of the name for another
+    range kernel is refused (the same one again, as after a module reload, is not).
+    """
+    if _MADE.setdefault(name, origin) != origin:
+        raise ValueError(f"a driver named {name!r} exists already, for the range kernel at {_MADE[name]}: "
+                         f"two drivers may not share cache files")
     glb = dict(globals())
     glb.update(consts)
     fn = pytypes.FunctionType(template.__code__, glb, name)
@@ -261,9 +271,11 @@ def search_drivers(heap, *, rows: str = "X", align: int = 1, bounds: bool = Fals
     params = _params(heap)
     start = params.index("r0") if "r0" in params else params.index("d0")
     options = FAST if fast else EXACT
-    search = _make(_search_template, _tag(heap, "search"), options, RANGE=heap)
+    origin = _origin(heap)
+    search = _make(_search_template, _tag(heap, "search"), options, origin, RANGE=heap)
     parallel = _make(_parallel_search_template, _tag(heap, "search_parallel"), {"parallel": True, **options},
-                     RANGE=heap, LEAD=start, ROWS=0 if bounds else params.index(rows), ALIGN=align, BOUNDS=bounds)
+                     origin, RANGE=heap, LEAD=start, ROWS=0 if bounds else params.index(rows), ALIGN=align,
+                     BOUNDS=bounds)
     return search, parallel
 
 
@@ -279,7 +291,7 @@ def blocks_driver(fill, *, rows: str = "X", block: str | int = "rb", fast: bool 
     driver_params = params[:start] + params[start + 2:]
     options = FAST if fast else EXACT
     at, size = (-1, block) if isinstance(block, int) else (driver_params.index(block), 0)
-    return _make(_blocks_template, _tag(fill, "parallel"), {"parallel": True, **options}, RANGE=fill,
+    return _make(_blocks_template, _tag(fill, "parallel"), {"parallel": True, **options}, _origin(fill), RANGE=fill,
                  LEAD=start, ROWS=driver_params.index(rows), BLOCK=at, SIZE=size)
 
 
@@ -293,11 +305,12 @@ def maxsim_drivers(family: str, state, score):
     ``(*lead, d0, d1, keys, ids)`` and ``(*lead, bounds, keys, ids)``.
     """
     name = f"maxsim__{family}"
-    scores = _make(_doc_scores_template, f"{name}__scores", FAST, STATE=state, SCORE=score)
-    scores_parallel = _make(_doc_scores_parallel_template, f"{name}__scores_parallel",
-                            {"parallel": True, **FAST}, RANGE=scores)
-    heap = _make(_doc_heap_template, f"{name}__heap", FAST, STATE=state, SCORE=score)
-    search = _make(_search_template, f"{name}__search", FAST, RANGE=heap)
-    search_parallel = _make(_parallel_search_template, f"{name}__search_parallel", {"parallel": True, **FAST},
+    origin = f"{_origin(state)} {_origin(score)}"
+    par = {"parallel": True, **FAST}
+    scores = _make(_doc_scores_template, f"{name}__scores", FAST, origin, STATE=state, SCORE=score)
+    scores_parallel = _make(_doc_scores_parallel_template, f"{name}__scores_parallel", par, origin, RANGE=scores)
+    heap = _make(_doc_heap_template, f"{name}__heap", FAST, origin, STATE=state, SCORE=score)
+    search = _make(_search_template, f"{name}__search", FAST, origin, RANGE=heap)
+    search_parallel = _make(_parallel_search_template, f"{name}__search_parallel", par, origin,
                             RANGE=heap, LEAD=-3, BOUNDS=True)
     return scores, scores_parallel, search, search_parallel
