@@ -604,3 +604,105 @@ def test_offer_ranks_equal_keys_by_row(pairs, k):
     assert ids[1, : len(want)].tolist() == [row for _, row in want]
     assert keys[1, : len(want)].tolist() == [key for key, _ in want]
     assert not np.isfinite(keys[0]).any() and (ids[0] == -1).all()  # other lists untouched
+
+
+# --------------------------------------------------------------------------- drivers made by the factory
+
+_PROBE = '''
+import json
+import sys
+
+import numpy as np
+from numba import njit
+
+from quantlib._kernels import drivers
+from quantlib._kernels.topk import push
+
+
+@njit(cache=True)
+def _up(X, r0, r1, rb, keys, ids):
+    for i in range(r0, r1):
+        if X[i] < keys[0, 0]:
+            push(keys, ids, 0, X[i], i)
+
+
+@njit(cache=True)
+def _down(X, r0, r1, rb, keys, ids):  # the same argument types as _up: the same index key
+    for i in range(r0, r1):
+        if -X[i] < keys[0, 0]:
+            push(keys, ids, 0, -X[i], i)
+
+
+@njit(cache=True)
+def _shifted(X, shift, r0, r1, rb, keys, ids):  # one more leading argument
+    for i in range(r0, r1):
+        if X[i] + shift < keys[0, 0]:
+            push(keys, ids, 0, X[i] + shift, i)
+    return shift < 0
+
+
+@njit(cache=True)
+def _fill(X, shift, r0, r1, rb, out):
+    for i in range(r0, r1):
+        out[i] = X[i] + shift
+
+
+made = {"up": drivers.search_drivers(_up), "down": drivers.search_drivers(_down),
+        "shifted": drivers.search_drivers(_shifted)}
+fill_parallel = drivers.blocks_driver(_fill)
+X = np.array([5.0, 1.0, 4.0, 1.0, 3.0, 9.0, 2.0, 6.0])
+got = {}
+for name, (search, search_parallel) in made.items():
+    for kind, driver, tail in (("search", search, (0, X.shape[0], 3)), ("parallel", search_parallel, (3, 3))):
+        keys, ids = np.full((1, 3), np.inf), np.full((1, 3), -1, np.int64)
+        lead = (X, -1.0) if name == "shifted" else (X,)
+        bad = driver(*lead, *tail, keys, ids)
+        got[f"{name} {kind}"] = [keys[0].tolist(), ids[0].tolist(), bool(bad)]
+out = np.zeros_like(X)
+fill_parallel(X, 0.5, 3, out)
+got["fill"] = out.tolist()
+drivers.search_drivers(_up)  # the same kernel again (a module reload): the same drivers
+_other = njit(cache=True)(lambda X, r0, r1, rb, keys, ids: None)
+_other.py_func.__name__ = "_up"  # another kernel whose drivers would take _up's names
+try:
+    drivers.search_drivers(_other)
+except ValueError:
+    got["twice"] = "refused"
+stats = [d.stats for pair in made.values() for d in pair] + [fill_parallel.stats]
+got["hits"] = [sum(s.cache_hits.values()) for s in stats]
+got["misses"] = [sum(s.cache_misses.values()) for s in stats]
+json.dump(got, sys.stdout)
+'''
+
+
+def test_factory_drivers_load_from_the_cache_and_never_each_others(tmp_path):
+    """Drivers made by the factory are cached like any kernel, each under its own name.
+
+    Two processes share a fresh cache directory: the first compiles and saves,
+    the second loads every driver (hits, no misses).  ``_up`` and ``_down`` give
+    drivers from the same template line with the same argument types: if they
+    shared cache files, the second process would load one's machine code for the
+    other and rank the rows the wrong way; a third kernel whose drivers would take
+    ``_up``'s names is refused.  ``_shifted`` has one more leading
+    argument: the same factory makes its drivers, and its True return comes out.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "kd_probe.py").write_text(_PROBE)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", "import kd_probe"], env=env, cwd=tmp_path,
+                                      capture_output=True, text=True, check=True, timeout=600).stdout)
+            for _ in range(2)]
+    for got in runs:
+        for kind in ("search", "parallel"):
+            assert got[f"up {kind}"] == [[1.0, 1.0, 2.0], [1, 3, 6], False]
+            assert got[f"down {kind}"] == [[-9.0, -6.0, -5.0], [5, 7, 0], False]
+            assert got[f"shifted {kind}"] == [[0.0, 0.0, 1.0], [1, 3, 6], True]
+        assert got["fill"] == (np.array([5.0, 1.0, 4.0, 1.0, 3.0, 9.0, 2.0, 6.0]) + 0.5).tolist()
+        assert got["twice"] == "refused"
+    assert runs[0]["misses"] == [1] * 7 and runs[0]["hits"] == [0] * 7
+    assert runs[1]["hits"] == [1] * 7 and runs[1]["misses"] == [0] * 7

@@ -28,36 +28,25 @@ the top k (``quantlib.metrics.Plan._topk_signs_wide``).
 
 The Hamming kernels score four queries per pass over a row, the table kernels
 ``G``; both take rows ``rb`` at a time so a block stays in cache while every
-query tile passes over it.  Each has a serial
-``*_range`` kernel (also the body of a parallel work item) and a ``*_parallel``
-driver: prange over row blocks for scores, over row chunks for search (one
-top-k heap per chunk, merged by :func:`~quantlib._kernels.topk.merge`).  A ``*_search_range``
-kernel takes and returns lists sorted best first; its body ``_*_heap_range``
-keeps them as heaps (:mod:`~quantlib._kernels.topk`), so the parallel driver
-sorts once, after the merge.
+query tile passes over it.  Each family is written once as range kernels over
+rows r0..r1, a ``*_scores_range`` and a ``_*_heap_range`` that folds rows into
+top-k heaps (:mod:`~quantlib._kernels.topk`); the serial ``*_search_range``
+(lists sorted best first in and out) and the ``*_parallel`` drivers (prange over
+row blocks for scores, over row chunks for search, one heap per chunk merged by
+:func:`~quantlib._kernels.topk.merge`) are made from them by
+:mod:`~quantlib._kernels.drivers`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._config import EXACT, FAST
+from .drivers import blocks_driver, search_drivers
 from .lut import WIDE_SPAN, lut16_rows_1, lut16_rows_8, lut_rows_1, lut_rows_8, signs_row, signs_terms
-from .popcount import load_u64, popcount64
-from .topk import finish, heapify, merge, offer, push
-
-
-@njit(**EXACT)
-def _tail(X, i, w, full):
-    """The last ``w - 8 * full`` bytes of row ``i`` as a little-endian word (high bytes zero)."""
-    rem = w - 8 * full
-    if full > 0:  # one unaligned load ending at the row's end, shifted down
-        return load_u64(X, i * w + w - 8) >> np.uint64(8 * (8 - rem))
-    t = np.uint64(0)
-    for b in range(rem):
-        t |= np.uint64(X[i, b]) << np.uint64(8 * b)
-    return t
+from .popcount import load_u64, popcount64, tail_u64
+from .topk import finish, offer, push
 
 
 @njit(**FAST)
@@ -72,7 +61,7 @@ def _hamming_one(X, Q, r0, r1, buf):
         for j in range(full):
             s0 += popcount64(load_u64(X, base + 8 * j) ^ a[j])
         if 8 * full < w:
-            s0 += popcount64(_tail(X, i, w, full) ^ a[full])
+            s0 += popcount64(tail_u64(X, i, w, full) ^ a[full])
         buf[0, i - r0] = np.int64(s0)
 
 
@@ -106,7 +95,7 @@ def _hamming_tile(X, Q, q0, r0, r1, buf):
             s2 += popcount64(x ^ c[j])
             s3 += popcount64(x ^ e[j])
         if 8 * full < w:
-            x = _tail(X, i, w, full)
+            x = tail_u64(X, i, w, full)
             s0 += popcount64(x ^ a[full])
             s1 += popcount64(x ^ b[full])
             s2 += popcount64(x ^ c[full])
@@ -133,26 +122,9 @@ def hamming_scores_range(X, Q, r0, r1, rb, out):
                     o[i] = buf[t, i - s]
 
 
-@njit(parallel=True, **FAST)
-def hamming_scores_parallel(X, Q, rb, out):
-    """:func:`hamming_scores_range` over all rows, one row block per work item."""
-    n = X.shape[0]
-    nblocks = (n + rb - 1) // rb
-    for b in prange(nblocks):
-        hamming_scores_range(X, Q, b * rb, min(n, (b + 1) * rb), rb, out)
-
-
-@njit(**FAST)
-def hamming_search_range(X, Q, r0, r1, rb, keys, ids):
-    """Fold rows r0..r1 into the top-k lists; the key is the Hamming count."""
-    heapify(keys, ids)
-    _hamming_heap_range(X, Q, r0, r1, rb, keys, ids)
-    finish(keys, ids)
-
-
 @njit(**FAST)
 def _hamming_heap_range(X, Q, r0, r1, rb, keys, ids):
-    """:func:`hamming_search_range` on heaps (see :mod:`~quantlib._kernels.topk`)."""
+    """Fold rows r0..r1 into the top-k heaps (:mod:`~quantlib._kernels.topk`); the key is the Hamming count."""
     nq, k = keys.shape
     buf = np.empty((4, rb), np.int64)
     for s in range(r0, r1, rb):
@@ -169,21 +141,15 @@ def _hamming_heap_range(X, Q, r0, r1, rb, keys, ids):
                         thr = keys[q, 0]
 
 
-@njit(parallel=True, **FAST)
-def hamming_search_parallel(X, Q, rb, nchunks, keys, ids):
-    """:func:`hamming_search_range` over ``nchunks`` row ranges in parallel, then merged."""
-    n = X.shape[0]
-    nq, k = keys.shape
-    size = (n + nchunks - 1) // nchunks
-    part_keys = np.empty((nchunks, nq, k), np.int64)
-    part_ids = np.empty((nchunks, nq, k), np.int64)
-    for c in prange(nchunks):
-        part_keys[c] = np.iinfo(np.int64).max
-        part_ids[c] = -1
-        _hamming_heap_range(X, Q, min(n, c * size), min(n, (c + 1) * size), rb, part_keys[c], part_ids[c])
-    heapify(keys, ids)
-    merge(part_keys, part_ids, keys, ids)
-    finish(keys, ids)
+#: ``hamming_scores_parallel(X, Q, rb, out)``: :func:`hamming_scores_range` over all rows, one
+#: row block per work item.
+hamming_scores_parallel = blocks_driver(hamming_scores_range)
+
+#: ``hamming_search_range(X, Q, r0, r1, rb, keys, ids)``: fold rows r0..r1 into the top-k lists
+#: (sorted best first in and out); the key is the Hamming count.
+#: ``hamming_search_parallel(X, Q, rb, nchunks, keys, ids)``: the same over ``nchunks`` row ranges
+#: in parallel, then merged.
+hamming_search_range, hamming_search_parallel = search_drivers(_hamming_heap_range)
 
 
 #: Byte positions per pass of the table kernels: 16 tables of ``256 * G`` floats (256 KB at
@@ -233,26 +199,9 @@ def signs_scores_range(X, T, A, B, r0, r1, rb, out):
                     o[i] = acc[i - s, g] * a + b
 
 
-@njit(parallel=True, **EXACT)
-def signs_scores_parallel(X, T, A, B, rb, out):
-    """:func:`signs_scores_range` over all rows, one row block per work item."""
-    n = X.shape[0]
-    nblocks = (n + rb - 1) // rb
-    for b in prange(nblocks):
-        signs_scores_range(X, T, A, B, b * rb, min(n, (b + 1) * rb), rb, out)
-
-
-@njit(**EXACT)
-def signs_search_range(X, T, A, B, r0, r1, rb, keys, ids):
-    """Fold rows r0..r1 into the top-k lists; the key is the negated score."""
-    heapify(keys, ids)
-    _signs_heap_range(X, T, A, B, r0, r1, rb, keys, ids)
-    finish(keys, ids)
-
-
 @njit(**EXACT)
 def _signs_heap_range(X, T, A, B, r0, r1, rb, keys, ids):
-    """:func:`signs_search_range` on heaps (see :mod:`~quantlib._kernels.topk`)."""
+    """Fold rows r0..r1 into the top-k heaps (:mod:`~quantlib._kernels.topk`); the key is the negated score."""
     nq, k = keys.shape
     G = T.shape[3]
     acc = np.empty((max(1, min(rb, r1 - r0)), G), np.float32)
@@ -272,21 +221,14 @@ def _signs_heap_range(X, T, A, B, r0, r1, rb, keys, ids):
                         thr = keys[q, 0]
 
 
-@njit(parallel=True, **EXACT)
-def signs_search_parallel(X, T, A, B, rb, nchunks, keys, ids):
-    """:func:`signs_search_range` over ``nchunks`` row ranges in parallel, then merged."""
-    n = X.shape[0]
-    nq, k = keys.shape
-    size = (n + nchunks - 1) // nchunks
-    part_keys = np.empty((nchunks, nq, k), keys.dtype)
-    part_ids = np.empty((nchunks, nq, k), np.int64)
-    for c in prange(nchunks):
-        part_keys[c] = np.inf
-        part_ids[c] = -1
-        _signs_heap_range(X, T, A, B, min(n, c * size), min(n, (c + 1) * size), rb, part_keys[c], part_ids[c])
-    heapify(keys, ids)
-    merge(part_keys, part_ids, keys, ids)
-    finish(keys, ids)
+#: ``signs_scores_parallel(X, T, A, B, rb, out)``: :func:`signs_scores_range` over all rows, one
+#: row block per work item.
+signs_scores_parallel = blocks_driver(signs_scores_range, fast=False)
+
+#: ``signs_search_range(X, T, A, B, r0, r1, rb, keys, ids)``: fold rows r0..r1 into the top-k lists
+#: (sorted best first in and out); ``signs_search_parallel(X, T, A, B, rb, nchunks, keys, ids)``:
+#: the same over ``nchunks`` row ranges in parallel, then merged.
+signs_search_range, signs_search_parallel = search_drivers(_signs_heap_range, fast=False)
 
 
 # ---------------------------------------------------------------------------
@@ -313,16 +255,8 @@ def _signs16_block(T, X, s, e, acc):
 
 
 @njit(**EXACT)
-def signs16_search_range(X, T, r0, r1, rb, keys, ids):
-    """Fold rows r0..r1 into int64 top-k lists of the integer scores (key = -score), ``T`` int16 groups."""
-    heapify(keys, ids)
-    _signs16_heap_range(X, T, r0, r1, rb, keys, ids)
-    finish(keys, ids)
-
-
-@njit(**EXACT)
 def _signs16_heap_range(X, T, r0, r1, rb, keys, ids):
-    """:func:`signs16_search_range` on heaps (see :mod:`~quantlib._kernels.topk`)."""
+    """Fold rows r0..r1 into int64 top-k heaps of the integer scores (key = -score), ``T`` int16 groups."""
     nq, k = keys.shape
     G = T.shape[3]
     acc = np.empty((max(1, min(rb, r1 - r0)), G), np.int32)
@@ -340,21 +274,10 @@ def _signs16_heap_range(X, T, r0, r1, rb, keys, ids):
                         thr = keys[q, 0]
 
 
-@njit(parallel=True, **EXACT)
-def signs16_search_parallel(X, T, rb, nchunks, keys, ids):
-    """:func:`signs16_search_range` over ``nchunks`` row ranges in parallel, then merged."""
-    n = X.shape[0]
-    nq, k = keys.shape
-    size = (n + nchunks - 1) // nchunks
-    part_keys = np.empty((nchunks, nq, k), keys.dtype)
-    part_ids = np.empty((nchunks, nq, k), np.int64)
-    for c in prange(nchunks):
-        part_keys[c] = np.iinfo(np.int64).max
-        part_ids[c] = -1
-        _signs16_heap_range(X, T, min(n, c * size), min(n, (c + 1) * size), rb, part_keys[c], part_ids[c])
-    heapify(keys, ids)
-    merge(part_keys, part_ids, keys, ids)
-    finish(keys, ids)
+#: ``signs16_search_range(X, T, r0, r1, rb, keys, ids)``: fold rows r0..r1 into int64 top-k lists
+#: (sorted best first in and out); ``signs16_search_parallel(X, T, rb, nchunks, keys, ids)``: the
+#: same over ``nchunks`` row ranges in parallel, then merged.
+signs16_search_range, signs16_search_parallel = search_drivers(_signs16_heap_range, fast=False)
 
 
 @njit(**EXACT)

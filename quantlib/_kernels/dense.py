@@ -40,13 +40,14 @@ stays in cache while every query tile passes over it.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import overload
 
 from ._config import FAST
+from .drivers import blocks_driver, search_drivers
 from .intdot import STEP, STEP_VNNI, dot_tile_1x2, dot_tile_4x2, vnni_tile_1x2, vnni_tile_4x2
 from .popcount import half_to_float
-from .topk import finish, heapify, merge, push
+from .topk import push
 
 
 def widen(x, zero):  # pragma: no cover - replaced by the overload inside kernels
@@ -375,34 +376,12 @@ def scores_range(W, X, A, B, RS, RB, r0, r1, rb, out):
     return bad
 
 
-@njit(parallel=True, **FAST)
-def scores_parallel(W, X, A, B, RS, RB, rb, out):
-    """:func:`scores_range` over all rows, one row block per work item."""
-    n = X.shape[0]
-    nblocks = (n + rb - 1) // rb
-    bad = np.zeros(nblocks, np.bool_)
-    for b in prange(nblocks):
-        bad[b] = scores_range(W, X, A, B, RS, RB, b * rb, min(n, (b + 1) * rb), rb, out)
-    return bad.any()
-
-
-@njit(**FAST)
-def search_range(W, X, A, B, RS, RB, r0, r1, rb, keys, ids):
-    """Fold rows r0..r1 into the top-k lists (keys are negated scores, lower is better).
-
-    The lists come and go sorted best first (:mod:`~quantlib._kernels.topk`).
-    Returns True if a score is NaN or infinite: such a score never enters a
-    list silently; the caller raises.
-    """
-    heapify(keys, ids)
-    bad = _heap_range(W, X, A, B, RS, RB, r0, r1, rb, keys, ids)
-    finish(keys, ids)
-    return bad
-
-
 @njit(**FAST)
 def _heap_range(W, X, A, B, RS, RB, r0, r1, rb, keys, ids):
-    """:func:`search_range` on heaps (rows r0..r1 come after every id already kept)."""
+    """Fold rows r0..r1 into the top-k heaps (rows r0..r1 come after every id already kept).
+
+    Returns True if a score is NaN or infinite.
+    """
     nq = keys.shape[0]
     buf = np.empty((4, rb), A.dtype)
     bad = False
@@ -422,25 +401,18 @@ def _heap_range(W, X, A, B, RS, RB, r0, r1, rb, keys, ids):
     return bad
 
 
-@njit(parallel=True, **FAST)
-def search_parallel(W, X, A, B, RS, RB, rb, nchunks, keys, ids):
-    """:func:`search_range` over ``nchunks`` row ranges in parallel, then merged."""
-    n = X.shape[0]
-    nq, k = keys.shape
-    size = (n + nchunks - 1) // nchunks
-    size += size % 2  # even chunk starts: a row is always the same member of its row pair
-    part_keys = np.empty((nchunks, nq, k), keys.dtype)
-    part_ids = np.empty((nchunks, nq, k), ids.dtype)
-    bad = np.zeros(nchunks, np.bool_)
-    for c in prange(nchunks):
-        part_keys[c] = np.inf
-        part_ids[c] = -1
-        bad[c] = _heap_range(W, X, A, B, RS, RB, min(n, c * size), min(n, (c + 1) * size), rb,
-                             part_keys[c], part_ids[c])
-    heapify(keys, ids)
-    merge(part_keys, part_ids, keys, ids)
-    finish(keys, ids)
-    return bad.any()
+#: ``scores_parallel(W, X, A, B, RS, RB, rb, out)``: :func:`scores_range` over all rows, one row block
+#: per work item; True if a score is NaN or infinite.
+scores_parallel = blocks_driver(scores_range)
+
+#: ``search_range(W, X, A, B, RS, RB, r0, r1, rb, keys, ids)``: fold rows r0..r1 into the top-k lists
+#: (keys are negated scores, lower is better), which come and go sorted best first
+#: (:mod:`~quantlib._kernels.topk`).  Returns True if a score is NaN or infinite: such a
+#: score never enters a list silently; the caller raises.
+#: ``search_parallel(W, X, A, B, RS, RB, rb, nchunks, keys, ids)``: the same over ``nchunks`` row
+#: ranges in parallel, then merged; chunks start at even rows, so a row is always the same
+#: member of its row pair (:func:`_pair`).
+search_range, search_parallel = search_drivers(_heap_range, align=2)
 
 
 @njit(**FAST)

@@ -35,9 +35,10 @@ is packed most significant first, eight consecutive components to a byte, as
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._config import EXACT, FAST, ROW_BLOCK
+from .drivers import blocks_driver
 
 #: Points of the first, geometric grid over ``t * max|r|`` and of its refinement.
 GRID = 24
@@ -235,14 +236,9 @@ def encode(x, shift, signs, perms, B, scale, bits, codes, factors):
     _encode_rows(x, shift, signs, perms, B, scale, bits, codes, factors, 0, x.shape[0])
 
 
-@njit(parallel=True, **EXACT)
-def encode_parallel(x, shift, signs, perms, B, scale, bits, codes, factors):
-    """Row-block parallel twin of :func:`encode` (the same bits)."""
-    n = x.shape[0]
-    nblocks = (n + ROW_BLOCK - 1) // ROW_BLOCK
-    for b in prange(nblocks):
-        _encode_rows(x, shift, signs, perms, B, scale, bits, codes, factors,
-                     b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK))
+#: ``encode_parallel(x, shift, signs, perms, B, scale, bits, codes, factors)``: the row-block
+#: parallel twin of :func:`encode` (the same bits).
+encode_parallel = blocks_driver(_encode_rows, rows="x", block=ROW_BLOCK, fast=False)
 
 
 @njit(**EXACT)
@@ -384,13 +380,13 @@ def scores(QR, QW, base, qsum, codes, factors, bits, out):
     _score_rows(QR, QW, base, qsum, codes, factors, bits, out, 0, codes.shape[0])
 
 
-@njit(parallel=True, **FAST)
+_score_blocks = blocks_driver(_score_rows, rows="codes", block=ROW_BLOCK)
+
+
+@njit(**FAST)
 def scores_parallel(QR, QW, base, qsum, codes, factors, bits, out):
     """Row-block parallel twin of :func:`scores`."""
-    n = codes.shape[0]
-    nblocks = (n + ROW_BLOCK - 1) // ROW_BLOCK
-    for b in prange(nblocks):
-        _score_rows(QR, QW, base, qsum, codes, factors, bits, out, b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK))
+    _score_blocks(QR, QW, base, qsum, codes, factors, bits, out)
 
 
 @njit(**EXACT)

@@ -40,11 +40,13 @@ Three families of ``raw``:
     contiguous row of ``nq`` floats per byte.  The caller sets ``A = 2`` and
     ``B = -sum(q)``: ``2 * sum_{bits set} q_j - sum_j q_j = q . (2 b - 1)``.
 
-Each family has a serial scorer over a list of document ids, a parallel one
-(``prange`` over chunks of that list), a serial fused top-k search over a
-range of documents, and a parallel one (one top-k list per chunk of documents,
-folded by :func:`~quantlib._kernels.topk.merge`, which ranks by (key, index),
-so ties go to the lower index).  Top-k keys are negated scores (lower is
+Each family is written once, as a scratch allocator and a scorer of one
+document; :func:`~quantlib._kernels.drivers.maxsim_drivers` makes from them its
+serial scorer over a list of document ids, a parallel one (``prange`` over
+chunks of that list), a serial fused top-k search over a range of documents,
+and a parallel one (one top-k list per chunk of documents, folded by
+:func:`~quantlib._kernels.topk.merge`, which ranks by (key, index), so ties go
+to the lower index).  Top-k keys are negated scores (lower is
 better).  Kernels trust their input: the public layer
 (:mod:`quantlib.multivector`) validates and pads ``W`` to whole tiles.
 """
@@ -52,14 +54,14 @@ better).  Kernels trust their input: the public layer
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import overload
 
 from ._config import FAST
 from .dense import widen
+from .drivers import maxsim_drivers
 from .maxtile import WIDE_GROUP, dots_16, max_dots_16, max_dots_32
-from .popcount import load_u64, popcount64
-from .topk import finish, heapify, merge, push
+from .popcount import load_u64, popcount64, tail_u64
 
 #: Query tokens per register tile of the dense family (``W`` rows are padded to a multiple).
 TILE = 4
@@ -247,85 +249,34 @@ def _total(best, A, B, norm):
     return tot / norm
 
 
-@njit(inline="always")
-def _overflow_first(key):
-    """A non-finite ``key[0]`` (an overflow, or inf - inf) becomes the best key, so it is
-    listed whatever its place would have been, and the caller raises."""
-    if not np.isfinite(key[0]):
-        key[0] = -np.inf
+@njit(**FAST)
+def _dense_state(W, X, offs, A, B, neg, norm, maxlen):
+    """The scratch of a dense scan: per-query-token maxima, and rows widened for :func:`dense_doc`."""
+    return np.full(best_slots(W), neg), make_scratch(W, X, maxlen)
 
 
 @njit(**FAST)
-def dense_scores(W, X, offs, A, B, neg, norm, maxlen, ids, lo, hi, out):
-    """``out[r]`` = score of document ``ids[r]`` for positions r in lo..hi (``maxlen``: longest document)."""
-    best = np.full(best_slots(W), neg)
-    scratch = make_scratch(W, X, maxlen)
-    for r in range(lo, hi):
-        i = ids[r]
-        na, nb = (offs[ids[r + 1]], offs[ids[r + 1] + 1]) if r + 1 < hi else (0, 0)  # prefetched meanwhile
-        dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch, na, nb)
-        out[r] = _total(best, A, B, norm)
+def _dense_score(W, X, offs, A, B, neg, norm, maxlen, state, i, j):
+    """The score of document ``i``; document ``j`` (-1: none) is prefetched meanwhile."""
+    best, scratch = state
+    na, nb = (offs[j], offs[j + 1]) if j >= 0 else (0, 0)
+    dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch, na, nb)
+    return _total(best, A, B, norm)
 
 
-@njit(parallel=True, **FAST)
-def dense_scores_parallel(W, X, offs, A, B, neg, norm, maxlen, ids, bounds, out):
-    """:func:`dense_scores` over positions ``bounds[c]:bounds[c + 1]`` of ``ids``, chunks in parallel."""
-    for c in prange(bounds.shape[0] - 1):
-        dense_scores(W, X, offs, A, B, neg, norm, maxlen, ids, bounds[c], bounds[c + 1], out)
-
-
-@njit(**FAST)
-def dense_search(W, X, offs, A, B, neg, norm, maxlen, d0, d1, keys, ids):
-    """Fold documents d0..d1 into the top-k list ``keys[0]``/``ids[0]`` (keys are negated scores)."""
-    heapify(keys, ids)
-    _dense_heap(W, X, offs, A, B, neg, norm, maxlen, d0, d1, keys, ids)
-    finish(keys, ids)
-
-
-@njit(**FAST)
-def _dense_heap(W, X, offs, A, B, neg, norm, maxlen, d0, d1, keys, ids):
-    """:func:`dense_search` on a heap (see :mod:`~quantlib._kernels.topk`)."""
-    best = np.full(best_slots(W), neg)
-    scratch = make_scratch(W, X, maxlen)
-    key = np.empty(1, keys.dtype)
-    for i in range(d0, d1):
-        na, nb = (offs[i + 1], offs[i + 2]) if i + 1 < d1 else (0, 0)  # the next document, prefetched meanwhile
-        dense_doc(W, X, offs[i], offs[i + 1], neg, best, scratch, na, nb)
-        key[0] = -_total(best, A, B, norm)  # rounded to the key dtype, as maxsim rounds its scores
-        _overflow_first(key)
-        if key[0] < keys[0, 0]:
-            push(keys, ids, 0, key[0], i)
-
-
-@njit(parallel=True, **FAST)
-def dense_search_parallel(W, X, offs, A, B, neg, norm, maxlen, bounds, keys, ids):
-    """:func:`dense_search` over document chunks ``bounds[c]:bounds[c + 1]`` in parallel, then merged."""
-    nchunks = bounds.shape[0] - 1
-    k = keys.shape[1]
-    part_keys = np.empty((nchunks, 1, k), keys.dtype)
-    part_ids = np.empty((nchunks, 1, k), ids.dtype)
-    for c in prange(nchunks):
-        part_keys[c] = np.inf
-        part_ids[c] = -1
-        _dense_heap(W, X, offs, A, B, neg, norm, maxlen, bounds[c], bounds[c + 1], part_keys[c], part_ids[c])
-    heapify(keys, ids)
-    merge(part_keys, part_ids, keys, ids)
-    finish(keys, ids)
+#: ``dense_scores(W, X, offs, A, B, neg, norm, maxlen, ids, lo, hi, out)``: ``out[r]`` = score of
+#: document ``ids[r]`` for positions r in lo..hi (``maxlen``: the longest document);
+#: ``dense_scores_parallel(W, X, offs, A, B, neg, norm, maxlen, ids, bounds, out)``: the same over
+#: positions ``bounds[c]:bounds[c + 1]``, chunks in parallel;
+#: ``dense_search(W, X, offs, A, B, neg, norm, maxlen, d0, d1, keys, ids)``: fold documents d0..d1
+#: into the top-k list ``keys[0]``/``ids[0]`` (negated scores);
+#: ``dense_search_parallel(W, X, offs, A, B, neg, norm, maxlen, bounds, keys, ids)``: the same over
+#: document chunks in parallel, then merged.
+dense_scores, dense_scores_parallel, dense_search, dense_search_parallel = maxsim_drivers(
+    "dense", _dense_state, _dense_score)
 
 
 # --------------------------------------------------------------------------- hamming
-
-
-@njit(inline="always")
-def _tail(X, t, w, full):
-    """The last ``w - 8 * full`` bytes of row ``t`` as a little-endian word (high bytes zero)."""
-    rem = w - 8 * full
-    if full > 0:  # one unaligned load ending at the row's end, shifted down
-        return load_u64(X, t * w + w - 8) >> np.uint64(8 * (8 - rem))
-    v = np.uint64(0)
-    for k in range(rem):
-        v |= np.uint64(X[t, k]) << np.uint64(8 * k)
-    return v
 
 
 @njit(**FAST)
@@ -369,7 +320,7 @@ def _hamming_best(QT, X, a, b, acc, best):
             for q in range(nq):
                 acc[q] += popcount64(x ^ qt[q])
         if full < nw:
-            x = _tail(X, t, w, full)
+            x = tail_u64(X, t, w, full)
             qt = QT[full]
             for q in range(nq):
                 acc[q] += popcount64(x ^ qt[q])
@@ -380,61 +331,23 @@ def _hamming_best(QT, X, a, b, acc, best):
 
 
 @njit(**FAST)
-def hamming_scores(QT, X, offs, A, B, norm, ids, lo, hi, out):
-    """``out[r]`` = score of document ``ids[r]`` for positions r in lo..hi."""
+def _hamming_state(QT, X, offs, A, B, norm):
     nq = QT.shape[1]
-    best = np.empty(nq, np.int64)
-    acc = np.empty(nq, np.uint64)
-    for r in range(lo, hi):
-        i = ids[r]
-        _hamming_best(QT, X, offs[i], offs[i + 1], acc, best)
-        out[r] = _total(best, A, B, norm)
-
-
-@njit(parallel=True, **FAST)
-def hamming_scores_parallel(QT, X, offs, A, B, norm, ids, bounds, out):
-    """:func:`hamming_scores` over chunks of ``ids`` in parallel."""
-    for c in prange(bounds.shape[0] - 1):
-        hamming_scores(QT, X, offs, A, B, norm, ids, bounds[c], bounds[c + 1], out)
+    return np.empty(nq, np.int64), np.empty(nq, np.uint64)
 
 
 @njit(**FAST)
-def hamming_search(QT, X, offs, A, B, norm, d0, d1, keys, ids):
-    """Fold documents d0..d1 into the top-k list (keys are negated scores)."""
-    heapify(keys, ids)
-    _hamming_heap(QT, X, offs, A, B, norm, d0, d1, keys, ids)
-    finish(keys, ids)
+def _hamming_score(QT, X, offs, A, B, norm, state, i, j):
+    best, acc = state
+    _hamming_best(QT, X, offs[i], offs[i + 1], acc, best)
+    return _total(best, A, B, norm)
 
 
-@njit(**FAST)
-def _hamming_heap(QT, X, offs, A, B, norm, d0, d1, keys, ids):
-    """:func:`hamming_search` on a heap (see :mod:`~quantlib._kernels.topk`)."""
-    nq = QT.shape[1]
-    best = np.empty(nq, np.int64)
-    acc = np.empty(nq, np.uint64)
-    key = np.empty(1, keys.dtype)
-    for i in range(d0, d1):
-        _hamming_best(QT, X, offs[i], offs[i + 1], acc, best)
-        key[0] = -_total(best, A, B, norm)
-        _overflow_first(key)
-        if key[0] < keys[0, 0]:
-            push(keys, ids, 0, key[0], i)
-
-
-@njit(parallel=True, **FAST)
-def hamming_search_parallel(QT, X, offs, A, B, norm, bounds, keys, ids):
-    """:func:`hamming_search` over document chunks in parallel, then merged."""
-    nchunks = bounds.shape[0] - 1
-    k = keys.shape[1]
-    part_keys = np.empty((nchunks, 1, k), keys.dtype)
-    part_ids = np.empty((nchunks, 1, k), ids.dtype)
-    for c in prange(nchunks):
-        part_keys[c] = np.inf
-        part_ids[c] = -1
-        _hamming_heap(QT, X, offs, A, B, norm, bounds[c], bounds[c + 1], part_keys[c], part_ids[c])
-    heapify(keys, ids)
-    merge(part_keys, part_ids, keys, ids)
-    finish(keys, ids)
+#: The quartet of :func:`dense_scores` for bits: ``hamming_scores(QT, X, offs, A, B, norm, ids, lo,
+#: hi, out)``, ``hamming_scores_parallel(..., norm, ids, bounds, out)``, ``hamming_search(..., norm,
+#: d0, d1, keys, ids)``, ``hamming_search_parallel(..., norm, bounds, keys, ids)``.
+hamming_scores, hamming_scores_parallel, hamming_search, hamming_search_parallel = maxsim_drivers(
+    "hamming", _hamming_state, _hamming_score)
 
 
 # --------------------------------------------------------------------------- lut
@@ -460,61 +373,22 @@ def _lut_best(T, X, a, b, acc, best):
 
 
 @njit(**FAST)
-def lut_scores(T, X, offs, A, B, norm, ids, lo, hi, out):
-    """``out[r]`` = score of document ``ids[r]`` for positions r in lo..hi."""
+def _lut_state(T, X, offs, A, B, norm):
     nq = T.shape[2]
-    best = np.empty(nq, T.dtype)
-    acc = np.empty(nq, T.dtype)
-    for r in range(lo, hi):
-        i = ids[r]
-        _lut_best(T, X, offs[i], offs[i + 1], acc, best)
-        out[r] = _total(best, A, B, norm)
-
-
-@njit(parallel=True, **FAST)
-def lut_scores_parallel(T, X, offs, A, B, norm, ids, bounds, out):
-    """:func:`lut_scores` over chunks of ``ids`` in parallel."""
-    for c in prange(bounds.shape[0] - 1):
-        lut_scores(T, X, offs, A, B, norm, ids, bounds[c], bounds[c + 1], out)
+    return np.empty(nq, T.dtype), np.empty(nq, T.dtype)
 
 
 @njit(**FAST)
-def lut_search(T, X, offs, A, B, norm, d0, d1, keys, ids):
-    """Fold documents d0..d1 into the top-k list (keys are negated scores)."""
-    heapify(keys, ids)
-    _lut_heap(T, X, offs, A, B, norm, d0, d1, keys, ids)
-    finish(keys, ids)
+def _lut_score(T, X, offs, A, B, norm, state, i, j):
+    best, acc = state
+    _lut_best(T, X, offs[i], offs[i + 1], acc, best)
+    return _total(best, A, B, norm)
 
 
-@njit(**FAST)
-def _lut_heap(T, X, offs, A, B, norm, d0, d1, keys, ids):
-    """:func:`lut_search` on a heap (see :mod:`~quantlib._kernels.topk`)."""
-    nq = T.shape[2]
-    best = np.empty(nq, T.dtype)
-    acc = np.empty(nq, T.dtype)
-    key = np.empty(1, keys.dtype)
-    for i in range(d0, d1):
-        _lut_best(T, X, offs[i], offs[i + 1], acc, best)
-        key[0] = -_total(best, A, B, norm)
-        _overflow_first(key)
-        if key[0] < keys[0, 0]:
-            push(keys, ids, 0, key[0], i)
-
-
-@njit(parallel=True, **FAST)
-def lut_search_parallel(T, X, offs, A, B, norm, bounds, keys, ids):
-    """:func:`lut_search` over document chunks in parallel, then merged."""
-    nchunks = bounds.shape[0] - 1
-    k = keys.shape[1]
-    part_keys = np.empty((nchunks, 1, k), keys.dtype)
-    part_ids = np.empty((nchunks, 1, k), ids.dtype)
-    for c in prange(nchunks):
-        part_keys[c] = np.inf
-        part_ids[c] = -1
-        _lut_heap(T, X, offs, A, B, norm, bounds[c], bounds[c + 1], part_keys[c], part_ids[c])
-    heapify(keys, ids)
-    merge(part_keys, part_ids, keys, ids)
-    finish(keys, ids)
+#: The quartet of :func:`dense_scores` for float queries against bits: ``lut_scores(T, X, offs, A,
+#: B, norm, ids, lo, hi, out)``, ``lut_scores_parallel``, ``lut_search``, ``lut_search_parallel``.
+lut_scores, lut_scores_parallel, lut_search, lut_search_parallel = maxsim_drivers(
+    "lut", _lut_state, _lut_score)
 
 
 # --------------------------------------------------------------------------- MUVERA

@@ -24,7 +24,7 @@ from numba.extending import intrinsic
 
 from ._config import EXACT
 
-__all__ = ["half_to_float", "load_u64", "popcount64"]
+__all__ = ["half_to_float", "load_u64", "popcount64", "tail_u64"]
 
 
 @intrinsic
@@ -70,6 +70,19 @@ def load_u64(typingctx, arr, offset):
     return sig, codegen
 
 
+
+
+@njit(**EXACT)
+def tail_u64(X, i, w, full):
+    """The last ``w - 8 * full`` bytes of row ``i`` of ``X`` (``w`` bytes a row) as a little-endian
+    word, high bytes zero: the partial word after the ``full`` words :func:`load_u64` reads."""
+    rem = w - 8 * full
+    if full > 0:  # one unaligned load ending at the row's end, shifted down
+        return load_u64(X, i * w + w - 8) >> np.uint64(8 * (8 - rem))
+    t = np.uint64(0)
+    for b in range(rem):
+        t |= np.uint64(X[i, b]) << np.uint64(8 * b)
+    return t
 
 
 @intrinsic
