@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import os
 import re
@@ -370,7 +371,7 @@ def _rows(arr: np.ndarray, name: str, at_least: int = 1, why: str = "") -> np.nd
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from .codecs import ScalarCodec, codec_class, get_codec
+    from .codecs import codec_class, get_codec
     from .codecs.scalar import MIN_CALIBRATION_ROWS
     from .errors import CalibrationWarning
     from .precision import PRECISIONS, precision_info
@@ -380,13 +381,20 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     out, _ = output_path(args.output, (".npz",), ".npz", "a codes file (codes, codec config and dimension)")
     info = precision_info(args.precision)
     x = load_float_matrix(args.input, "IN", args.key, "--key")
-    if info.is_scalar:
+    if info.calibrated:
+        cls = codec_class(info)
+        takes = set(inspect.signature(cls.__init__).parameters) | set(inspect.signature(cls.fit).parameters)
+        for flag, given in (("--ranges", args.ranges), ("--rounding", args.rounding != "nearest")):
+            if given and flag[2:] not in takes:
+                raise CliError(f"{flag}: {info.name} takes no {flag[2:]} (only int8 and uint8 do); it is fitted from "
+                               "--calibration (default: IN itself)", EXIT_USAGE)
+        options = {"rounding": args.rounding} if "rounding" in takes else {}
         if args.ranges:
             ranges = load_array(args.ranges, "--ranges")
             if ranges.ndim == 2 and ranges.shape[1] != x.shape[1]:
                 raise CliError(f"--ranges: {args.ranges} holds ranges for dimension {ranges.shape[1]}; "
                                f"IN has dimension {x.shape[1]}")
-            codec = ScalarCodec(info.name, ranges, rounding=args.rounding)
+            codec = get_codec(info.name, ranges=ranges, **options)
         else:
             calibration = load_float_matrix(args.calibration, "--calibration") if args.calibration else x
             if calibration.shape[1] != x.shape[1]:
@@ -394,7 +402,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                                f"IN has dimension {x.shape[1]}")
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                codec = ScalarCodec.fit(calibration, info.name, rounding=args.rounding)
+                codec = cls.fit(calibration, info.name, **options)  # type: ignore[attr-defined]
             for w in caught:  # say it in the command's words
                 if issubclass(w.category, CalibrationWarning):
                     source = "--calibration" if args.calibration else "IN (the calibration without --calibration)"
@@ -403,16 +411,6 @@ def cmd_quantize(args: argparse.Namespace) -> int:
                                   f"least {MIN_CALIBRATION_ROWS} rows", CalibrationWarning, stacklevel=1)
                 else:
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    elif info.calibrated:  # a codec that fits itself (the rotated codes: the calibration mean)
-        if args.ranges or args.rounding != "nearest":
-            flag = "--ranges" if args.ranges else "--rounding"
-            raise CliError(f"{flag}: {info.name} takes no {flag[2:]} (only int8 and uint8 do); it is fitted from "
-                           "--calibration (default: IN itself)", EXIT_USAGE)
-        calibration = load_float_matrix(args.calibration, "--calibration") if args.calibration else x
-        if calibration.shape[1] != x.shape[1]:
-            raise CliError(f"--calibration: {args.calibration} has dimension {calibration.shape[1]}; "
-                           f"IN has dimension {x.shape[1]}")
-        codec = codec_class(info).fit(calibration, info.name)  # type: ignore[attr-defined]
     elif args.ranges or args.calibration:
         calibrated = ", ".join(p.name for p in PRECISIONS if p.calibrated)
         raise CliError(f"--ranges/--calibration: only {calibrated} use calibration, got {info.name}", EXIT_USAGE)
