@@ -49,6 +49,11 @@ class Corpus:
         return "float" if family == "decoded" else family
 
     @property
+    def floats(self) -> np.ndarray:
+        """The float rows BLAS multiplies: the decoded values of a ``"decoded"`` codec's rows, else the rows."""
+        return self.view if self.codec.family == "decoded" else self.rows
+
+    @property
     def affine(self) -> Affine | None:
         """The codec's map from codes to values, for rows of an ``"affine"`` codec."""
         return self.codec.affine() if self.codec.family == "affine" else None

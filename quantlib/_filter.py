@@ -126,7 +126,7 @@ def _masked(plan: Any, r0: int, r1: int, picked: np.ndarray, k: int) -> tuple[np
     ids = np.full((nq, kk), -1, np.int64)
     c = part.corpus
     if plan.kind == "dense" and c.family == "float" and nq >= C.BLAS_MIN_QUERIES:
-        rows = c.rows if c.rows.dtype == np.float32 else c.rows.astype(np.float32)
+        rows = c.floats if c.floats.dtype == np.float32 else c.floats.astype(np.float32)
         raw = np.ascontiguousarray((part.W[:nq] @ rows.T)[:, local])
         RB = None if part.RB is None else np.ascontiguousarray(part.RB[local])
         if KD.topk_block(raw, part.A, part.B, np.ascontiguousarray(part.RS[local]), RB, 0, keys, ids):

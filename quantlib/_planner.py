@@ -112,11 +112,12 @@ class Plan:
         c = self.corpus
         W = self.W[: self.nq]
         step = int(min(1 << 16, max(1024, C.BLAS_BLOCK_SCORES // self.nq)))
-        if c.rows.dtype != np.float32:  # float16 blocks are widened: keep that copy near 32 MB
+        floats = c.floats
+        if floats.dtype != np.float32:  # float16 blocks are widened: keep that copy near 32 MB
             step = min(step, max(256, (1 << 25) // (4 * c.width)))
         bad = False
         for s in range(0, c.n, step):
-            block = c.rows[s:s + step]
+            block = floats[s:s + step]
             if block.dtype != np.float32:
                 block = block.astype(np.float32)
             bad |= bool(KD.topk_block(W @ block.T, self.A, self.B, self.RS, self.RB, s, keys, ids))

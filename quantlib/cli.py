@@ -679,7 +679,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     candidates = min(args.k * args.oversample, docs.shape[0])
     t0 = time.perf_counter()
     with compile_notice("quantlib eval"):
-        rows = evaluate(docs, queries, k=args.k, oversample=args.oversample, answers=answers, progress=progress)
+        rows = evaluate(docs, queries, k=args.k, oversample=args.oversample, answers=answers, progress=progress,
+                        precisions=args.precision)
     elapsed = time.perf_counter() - t0
     n, d, m = docs.shape[0], docs.shape[1], queries.shape[0]
     recommendations = recommend(rows)
@@ -886,6 +887,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-queries", type=int, default=200, help="rows held out as queries when none are given")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     p.add_argument("--plot", metavar="PNG", help="also draw recall against bytes per vector (needs matplotlib)")
+    p.add_argument("--precision", "-p", action="append", metavar="NAME",
+                   help="only this precision's rows (repeatable; any registered codec's name); default all")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("search", help="top-k search of QUERIES in CORPUS (floats, or codes from `quantize`)")

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_float_matrix, check_finite
-from .codecs import ScalarCodec, codec_class
+from .codecs import BitCodec, FloatCodec, ScalarCodec, codec_class
 from .errors import ShapeError
 from .matryoshka import MATRYOSHKA_DIMS, truncate
-from .precision import PRECISIONS
+from .precision import PRECISIONS, precision_info
 from .quantization import quantize
 from .search import check_k, search
 
@@ -111,10 +111,10 @@ def _methods(docs: np.ndarray, dims: Iterable[int], oversample: int) -> Iterator
                                                                        rescore=r, oversample=o))
         yield _Method(prec, "raw codes", d, d, True,
                       lambda q, k, r, codes=codes, codec=codec, p=prec: _raw_codes(q, codes, codec, p, k, r, o))
-    for info in PRECISIONS:  # formats that score float queries with kernels of their own (the rotated codes)
-        if info.family != "own":
-            continue
+    for info in PRECISIONS:  # every other registered codec: the rotated codes, a store's or a user's own
         cls = codec_class(info)
+        if cls in (FloatCodec, ScalarCodec, BitCodec):
+            continue
         own = cls.fit(docs, info.name) if info.calibrated else cls(info.name)  # type: ignore[attr-defined]
         own_codes = own.encode(docs)
         yield _Method(info.name, "float vs codes", d, own.code_size(d), False,
@@ -193,6 +193,7 @@ def evaluate(
     answers: Any = None,
     repeats: int = 3,
     progress: Callable[[list[_Method], str], Iterable[_Method]] | None = None,
+    precisions: Iterable[str] | None = None,
 ) -> list[EvalRow]:
     """Recall, size and speed of every stored format on ``documents`` and ``queries``.
 
@@ -213,6 +214,9 @@ def evaluate(
         The known relevant document of each query; adds ``answer_hits``.
     repeats : int
         Timed runs per method (after a warm-up run); the median is reported.
+    precisions : iterable of str, optional
+        Only the rows of these precisions (any registered one, a plug-in
+        codec's included); default all.
 
     Returns
     -------
@@ -249,6 +253,9 @@ def evaluate(
 
     _, truth = search(qs, docs, k, metric="dot")
     methods = list(_methods(docs, dims, oversample))
+    if precisions is not None:
+        wanted = {precision_info(p, name="precisions").name for p in precisions}
+        methods = [m for m in methods if m.precision in wanted]
     rows = []
     for method in (progress(methods, "eval") if progress else methods):
         run = method.run

@@ -476,3 +476,31 @@ def test_command_line_quantizes_dequantizes_and_searches_them(toys, tmp_path, ca
     with np.load(tmp_path / "r.npz") as r:
         want = ql.search(x[:3], stored, 4, codec=codec, dim=24)
         assert np.array_equal(r["indices"], want[1])
+
+
+def test_eval_rows_for_a_plug_in_codec(toys, tmp_path, capsys):
+    from quantlib.cli import main
+
+    x = _data(400, 24)
+    np.savez(tmp_path / "e.npz", documents=x[40:], queries=x[:40] + 0.01)
+    assert main(["eval", str(tmp_path / "e.npz"), "-p", "toy4", "-p", "toy4p", "--json", "-k", "5"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert {r["precision"] for r in rows} == {"toy4", "toy4p"}
+    toy4 = next(r for r in rows if r["precision"] == "toy4")
+    assert toy4["bytes_per_vector"] == 24 and 0.3 < toy4["recall"] <= 1.0
+    assert toy4["recall_rescored"] >= toy4["recall"]
+    assert main(["eval", str(tmp_path / "e.npz"), "-p", "toy9"]) != 0
+    assert "toy9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("precision", ["toy4", "toy4o", "toy4p"])
+def test_many_queries_take_the_batched_paths_too(toys, precision):
+    x = _data()
+    q = _data(20, seed=5)  # BLAS blocks for decoded rows, the int16 stage for affine ones
+    ranges = Toy4.fit(x).ranges
+    codec = {"toy4": Toy4("toy4", ranges), "toy4o": Toy4Own("toy4o", ranges), "toy4p": Toy4Packed("toy4p")}[precision]
+    codes = codec.encode(x)
+    want = q @ codec.decode(codes, dim=24).T
+    scores, ids = ql.search(q, codes, 10, metric="dot", codec=codec, dim=24)
+    np.testing.assert_allclose(scores, np.take_along_axis(want, ids, 1), rtol=1e-5, atol=1e-5)
+    assert (np.take_along_axis(want, ids, 1)[:, -1] >= np.sort(want, axis=1)[:, -10] - 1e-5).all()
