@@ -445,7 +445,8 @@ def test_quantize_options_and_code_conversions():
     assert bits.quantize("float16").precision == "float16"
     with pytest.raises(ConfigError, match="precision: int8 codes convert to uint8 without new ranges"):
         by_ranges.quantize("uint8", ranges=ranges)
-    with pytest.raises(ConfigError, match="ranges/calibration_embeddings/rounding: only int8, uint8, rotated4, rotated2 and rotated1 targets"):
+    with pytest.raises(ConfigError, match="ranges/calibration_embeddings/rounding: only int8, uint8, rotated4, "
+                                          "rotated2 and rotated1 targets"):
         floats.quantize("binary", ranges=ranges)
     with pytest.raises(ConfigError, match="ranges, calibration_embeddings: pass one or the other"):
         floats.quantize("int8", ranges=ranges, calibration_embeddings=calib)
