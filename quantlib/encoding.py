@@ -211,7 +211,7 @@ def _decode_fast(rows: Sequence[Any], wire: np.dtype, width: int | None, *, one:
     if chars < 4 or chars % 4 or chars * n < FAST_DECODE_MIN_CHARS:
         return None
     try:
-        if n > 1 and (min(map(len, rows)) != chars or max(map(len, rows)) != chars):
+        if n > 1 and not all(map(chars.__eq__, map(len, rows))):  # one C-level pass, stops at the first
             return None
     except TypeError:  # an item without a length
         return None

@@ -11,7 +11,7 @@ pgvector ``halfvec`` and the many stores that keep half floats.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -122,6 +122,9 @@ class _Table(Sequence):
 
     def __getitem__(self, i: Any) -> Any:
         return tuple(self._records)[i]
+
+    def __iter__(self) -> Iterator[PrecisionInfo]:
+        return iter(tuple(self._records))
 
     def __len__(self) -> int:
         return len(self._records)
@@ -245,14 +248,14 @@ _BY_DTYPE = {np.dtype(np.float32): "float32", np.dtype(np.float16): "float16",
 
 def _resolve(spec: Any, name: str) -> tuple[PrecisionInfo, np.dtype | None]:
     """The precision of ``spec`` and, if ``spec`` was a numpy dtype spelling, that dtype (for its byte order)."""
-    expected = f"one of {', '.join(p.name for p in PRECISIONS)}"
     if isinstance(spec, PrecisionInfo):
         return spec, None
     if isinstance(spec, str):
         info = _BY_NAME.get(spec.strip().lower())
         if info is not None:
             return info, None
-    elif not isinstance(spec, (np.dtype, type)):
+    expected = f"one of {', '.join(p.name for p in PRECISIONS)}"  # built only on the way to an error
+    if not isinstance(spec, (str, np.dtype, type)):
         # np.dtype(None) is float64 and np.dtype of arbitrary objects is object: name the object instead
         raise UnknownPrecisionError(f"{name}: expected {expected}, got {type(spec).__name__} {short_repr(spec)}")
     try:
