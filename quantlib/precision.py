@@ -260,7 +260,7 @@ def _resolve(spec: Any, name: str) -> tuple[PrecisionInfo, np.dtype | None]:
         raise UnknownPrecisionError(f"{name}: expected {expected}, got {type(spec).__name__} {short_repr(spec)}")
     try:
         npd = np.dtype(spec.strip() if isinstance(spec, str) else spec)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, SyntaxError):  # numpy parses "f4,i1"-style strings with ast: "," is a SyntaxError
         npd = None
     word = _BY_DTYPE.get(npd.newbyteorder("=")) if npd is not None and npd.kind in "fiu" else None
     if word is None:

@@ -127,3 +127,10 @@ def test_integer_spellings_work_across_the_api(name, spelling):
 def test_other_dtypes_are_refused_with_their_numpy_name(bad):
     with pytest.raises(UnknownPrecisionError, match=r"^precision: expected one of float32, .*numpy dtype"):
         precision_info(bad)
+
+
+@pytest.mark.parametrize("spelling", [",", "f4,", "(", "[1]", "i1," * 3])
+def test_strings_numpy_cannot_parse_are_unknown_precisions(spelling):
+    # numpy parses comma strings with ast, whose SyntaxError used to escape (a fuzzer found ",")
+    with pytest.raises(quantlib.UnknownPrecisionError, match="precision: expected one of float32"):
+        quantlib.precision_info(spelling)

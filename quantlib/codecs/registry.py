@@ -195,7 +195,10 @@ def _v2_mismatch(config: dict[str, Any]) -> str | None:
     ranges = config.get("ranges")
     if not _number_rows(ranges):
         return problem if record_mismatch(config) else None
-    floats = [[float(v) for v in row] for row in ranges]
+    try:
+        floats = [[float(v) for v in row] for row in ranges]
+    except OverflowError:  # an integer beyond any float: no float config printed it
+        return problem
     zeros = [(i, j) for i, row in enumerate(floats) for j, v in enumerate(row) if v == 0]
     if len(zeros) > _V2_ZERO_SIGNS:
         zeros = []

@@ -283,7 +283,7 @@ class ScalarCodec(Codec):
             if isinstance(ranges, list) and all(isinstance(row, list) for row in ranges):
                 # JSON from other programs writes integral floats as integers (jsonb: 3e20 as
                 # 300000006012263200000, beyond int64): read every number as the float it stands for
-                ranges = [[float(v) if type(v) is int else v for v in row] for row in ranges]
+                ranges = [[_int_as_float(v) if type(v) is int else v for v in row] for row in ranges]
             return cls(config["id"], ranges, rounding=config.get("rounding", "nearest"))
         except KeyError as exc:
             raise ConfigError(f"config: {config.get('id')} codec config needs key {exc}") from None
@@ -297,6 +297,15 @@ class ScalarCodec(Codec):
     def check_dim(self, d: int, name: str) -> None:
         if d != self.dim:
             raise ShapeError(f"{name}: the codec's ranges are for dimension {self.dim}, got dimension {d}")
+
+
+def _int_as_float(v: int) -> float:
+    """An integer of a config's ranges as the float it stands for; one beyond any float is a CalibrationError."""
+    try:
+        return float(v)
+    except OverflowError:
+        raise CalibrationError(f"ranges: {short_repr(v)} is beyond float32's largest finite value "
+                               f"{float(np.finfo(np.float32).max):g}") from None
 
 
 def calibration_ranges(calibration_embeddings: Any) -> np.ndarray:
