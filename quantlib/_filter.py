@@ -107,8 +107,15 @@ def topk_allowed(plan: Any, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def _mask_rows(plan: Any) -> int:
-    """Rows per span scored whole for a dense filter: the BLAS blocks' size in scores (16 MB of float32)."""
-    return int(max(C.ALLOW_BLOCK_ROWS, C.BLAS_BLOCK_SCORES // max(1, plan.nq)))
+    """Rows per span scored whole for a dense filter: the BLAS blocks' size in scores (16 MB of float32).
+
+    Rows BLAS reads widened (float16) are widened a span at a time: that copy is kept near 32 MB too.
+    """
+    span = int(max(C.ALLOW_BLOCK_ROWS, C.BLAS_BLOCK_SCORES // max(1, plan.nq)))
+    floats = plan.corpus.floats
+    if floats.dtype != np.float32:
+        span = min(span, max(C.ALLOW_BLOCK_ROWS, (1 << 25) // (4 * max(1, plan.corpus.width))))
+    return span
 
 
 def _masked(plan: Any, r0: int, r1: int, picked: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -254,7 +254,8 @@ def evaluate(
     _, truth = search(qs, docs, k, metric="dot")
     methods = list(_methods(docs, dims, oversample))
     if precisions is not None:
-        wanted = {precision_info(p, name="precisions").name for p in precisions}
+        names = [precisions] if isinstance(precisions, str) else list(precisions)  # one name is not its letters
+        wanted = {precision_info(p, name="precisions").name for p in names}
         methods = [m for m in methods if m.precision in wanted]
     rows = []
     for method in (progress(methods, "eval") if progress else methods):
