@@ -141,7 +141,60 @@ def test_pack_unpack_round_trip(bits, blocks, data):
     assert np.array_equal(back, w)
 
 
-@pytest.mark.parametrize("nq", [1, 7, 8, 20])  # the per-row scan below 8 queries, BLAS blocks from 8
+def reference_scores(q: np.ndarray, rows: np.ndarray, codec: RotatedCodec) -> np.ndarray:
+    """numpy twin of the scores: the rotated query rounded to int16 steps of a power of two, an exact integer
+    dot with the codes, then ``base + f * ((s / 2) * (2 V . u - L sum V))`` in float64, rounded once to float32."""
+    L, D = (1 << codec.bits) - 1, codec.padded_dim
+    QR = reference_rotate(q, codec).astype(np.float64)
+    vmax = min(32767, (2**31 - 1) // (L * D))
+    s = np.ldexp(1.0, np.frexp(np.abs(QR).max(1) / vmax)[1])
+    V = np.rint(QR / s[:, None]).astype(np.int64)
+    assert np.abs(V).max(initial=0) <= vmax
+    u = (grid_vectors(rows, codec) + L / 2).astype(np.int64)
+    T = 2 * (V @ u.T) - L * V.sum(1)[:, None]
+    base = (q.astype(np.float64) @ codec.mean.astype(np.float64)).astype(np.float32).astype(np.float64)
+    f = rows[:, -4:].copy().view("<f4").reshape(-1).astype(np.float64)
+    return (base[:, None] + f[None, :] * ((0.5 * s)[:, None] * T.astype(np.float64))).astype(np.float32)
+
+
+@pytest.mark.parametrize("d", [40, 130, 300])   # D = 64, 192, 320: at 1 bit 8, 24, 40 bytes (tiles of 16 + tails)
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_scores_equal_the_numpy_twin_bit_for_bit(precision, d):
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((301, d)).astype(np.float32)     # an odd row count: the last tile repeats a row
+    q = rng.standard_normal((9, d)).astype(np.float32) * 3    # tiles of 4 queries and single ones
+    codec = RotatedCodec.fit(x, precision, seed=5)
+    rows = codec.encode(x)
+    want = reference_scores(q, rows, codec)
+    for nq in (1, 3, 4, 9):   # the same bits whatever the batch
+        assert codec.scores(q[:nq], rows).tobytes() == want[:nq].tobytes()
+    # serial and row-parallel, and into a strided block of a larger array
+    P = codec.prepare_queries(q)
+    out = np.zeros((9, 2 * len(rows)), np.float32)
+    K.int_scores_parallel(P.W, rows, codec.bits, codec._factors(rows), P.base, P.scl, P.corr, out[:, ::2])
+    assert out[:, ::2].tobytes() == want.tobytes()
+    zero = codec.scores(np.zeros((1, d), np.float32), rows)
+    assert np.array_equal(zero, np.zeros_like(zero))
+
+
+def test_query_rounding_bound():
+    """``|R q - s V| <= s / 2`` with ``s <= 2 max|R q| / vmax``; int32 sums cannot overflow at any dimension."""
+    rng = np.random.default_rng(15)
+    for bits, D in ((4, 128), (2, 1024), (1, 64), (4, 8192)):
+        QR = (rng.standard_normal((6, D)) * rng.choice([1e-30, 1e-3, 1.0, 1e30], (6, 1))).astype(np.float32)
+        QR[0] = 0
+        V, s, corr = K.int_query(QR, bits)
+        L = (1 << bits) - 1
+        vmax = min(32767, (2**31 - 1) // (L * D))
+        if bits == 1:   # undo the reordering: bit m of byte p is component 8p + 7 - m
+            V = V.reshape(6, 8, D // 8).transpose(0, 2, 1)[:, :, ::-1].reshape(6, D)
+        amax = np.abs(QR).max(1).astype(np.float64)
+        assert np.all(np.abs(QR - s[:, None] * V) <= s[:, None] / 2)
+        assert np.all(np.abs(V).max(1) <= vmax) and np.all(s[1:] <= 2 * amax[1:] / vmax)
+        assert np.array_equal(corr, L * V.astype(np.int64).sum(1))
+
+
+@pytest.mark.parametrize("nq", [1, 7, 8, 20])  # tiles of 4 queries and single ones
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_scores_equal_the_dot_with_decoded_vectors(precision, nq):
     rng = np.random.default_rng(2)
@@ -420,7 +473,7 @@ def test_int8_rescore_needs_no_float32(sample, precision, bound):
     assert _recall(ids, truth) >= bound
 
 
-@pytest.mark.parametrize("nq", [1, 10])  # the byte scan and the BLAS path, each into strided blocks of out
+@pytest.mark.parametrize("nq", [1, 10])  # single queries and tiles of 4, each into strided blocks of out
 def test_scores_over_many_blocks(monkeypatch, nq):
     from quantlib._kernels import _config as C
 

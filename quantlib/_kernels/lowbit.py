@@ -37,8 +37,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._config import EXACT, FAST, ROW_BLOCK
+from ._config import EXACT, ROW_BLOCK
 from .drivers import blocks_driver
+from .lowdot import STEP, tile_1x2_b1, tile_1x2_b2, tile_1x2_b4, tile_4x2_b1, tile_4x2_b2, tile_4x2_b4
 
 #: Points of the first, geometric grid over ``t * max|r|`` and of its refinement.
 GRID = 24
@@ -261,17 +262,6 @@ def _unpack_one(code, bits, D, w):
 
 
 @njit(**EXACT)
-def unpack_rows(codes, bits, r0, r1, out):
-    """The grid vectors ``w`` of rows ``r0 .. r1`` as float32 ``(r1 - r0, D)`` (half-integers: exact)."""
-    D = out.shape[1]
-    w = np.empty(D, np.float64)
-    for i in range(r0, r1):
-        _unpack_one(codes[i], bits, D, w)
-        for j in range(D):
-            out[i - r0, j] = np.float32(w[j])
-
-
-@njit(**EXACT)
 def decode(codes, factors, shift, signs, perms, B, scale, bits, out):
     """``out[i] = shift + R^T (f_i w_i)``, the first ``out.shape[1]`` components, float32."""
     n, d = out.shape
@@ -289,110 +279,125 @@ def decode(codes, factors, shift, signs, perms, B, scale, bits, out):
             out[i, j] = shift[j] + v[j]
 
 
-@njit(**EXACT)
-def prepare_query(qr, bits, out):
-    """Weights of the rotated query ``qr`` for the byte-wise dot of :func:`_dot_bytes`.
+#: Bytes of codes per row block of :func:`int_scores` (each block stays in L2 while every query passes over it).
+BLOCK_BYTES = 1 << 17
 
-    A byte ``b`` holding codes ``u_0 .. u_{k-1}`` (``k = 8 / bits``, ``u_m`` in
-    bits ``m*bits ..``) is ``b = sum_m u_m 2**(m bits)``; with
-    ``h_m = floor(b / 2**(m bits))`` (``h_0 = b``), ``u_m = h_m - 2**bits h_{m+1}``, so
-    ``sum_m q_m u_m = sum_m (q_m - 2**bits q_{m-1}) h_m`` (``q_{-1} = 0``).  ``out``
-    holds those weights in ``qr``'s order; the scan then needs one conversion and
-    ``k - 1`` floors per byte, all float32 vector operations.
+
+def int_query(QR, bits):
+    """The rotated queries ``QR`` (float32 ``(m, D)``) as int16 ``V`` and power-of-two scales ``s``.
+
+    ``V = rint(QR / s)`` with ``s = 2**e`` the smallest power of two (up to a
+    factor 2) with ``max|V| <= vmax``, ``vmax = min(32767, (2**31 - 1) // (L * D))``
+    (``L = 2**bits - 1``): every int32 sum of ``V`` times codes ``0..L`` is exact,
+    and ``|QR_j - s V_j| <= s / 2 <= max|QR| / vmax``.  Returns ``(W, s, corr)``:
+    ``V`` laid out for :mod:`quantlib._kernels.lowdot` (field ``m`` of byte ``t``
+    meets ``W[q, m * nb + t]``; one bit per code is stored most significant first,
+    so its components are reordered), float64 ``s`` and ``corr = L * sum(V)``
+    (int64), so that ``V . w = (2 V . u - corr) / 2`` for ``w = u - L/2``.
+    A numpy function (called once per batch); :func:`int_scores` scans.
     """
-    D = qr.shape[0]
-    if bits == 1:  # bit t of byte p (most significant first) is component 8p + t; weights by t, then p
+    m, D = QR.shape
+    L = (1 << bits) - 1
+    vmax = min(32767, (2**31 - 1) // (L * D))
+    amax = np.abs(QR).max(axis=1, initial=0.0).astype(np.float64)
+    _, e = np.frexp(amax / vmax)  # amax / vmax = f * 2**e with 0.5 <= f < 1 (e = 0 for 0): 2**e > it
+    s = np.ldexp(1.0, e)
+    V = np.rint(QR.astype(np.float64) / s[:, None]).astype(np.int16)
+    corr = L * V.sum(axis=1, dtype=np.int64)
+    if bits == 1:  # bit m (from the least significant) of byte p is component 8p + 7 - m
         nb = D // 8
-        for p in range(nb):
-            for t in range(8):
-                nxt = qr[8 * p + t + 1] if t < 7 else np.float32(0.0)
-                out[t * nb + p] = qr[8 * p + t] - np.float32(2.0) * nxt
-        return
-    per = 8 // bits
-    radix = np.float32(1 << bits)
-    nb = D // per
-    for j in range(D):
-        prev = qr[j - nb] if j >= nb else np.float32(0.0)
-        out[j] = qr[j] - radix * prev
-
-
-@njit(**FAST)
-def _dot_bytes(qw, code, bits, D):
-    """``sum_j qr_j u_j`` of one 4- or 2-bit row from the weights of :func:`prepare_query`.
-
-    Each byte is converted to float32 once; its codes come out of exact floors
-    (``b`` below 256, scaled by powers of two), so the sum is the row's dot up to
-    the order of the float32 additions.
-    """
-    acc = np.float32(0.0)
-    if bits == 4:
-        nb = D // 2
-        for t in range(nb):
-            b = np.float32(code[t])
-            acc += qw[t] * b + qw[nb + t] * np.floor(b * np.float32(0.0625))
-    else:
-        nb = D // 4
-        for t in range(nb):
-            b = np.float32(code[t])
-            acc += (qw[t] * b + qw[nb + t] * np.floor(b * np.float32(0.25))
-                    + qw[2 * nb + t] * np.floor(b * np.float32(0.0625))
-                    + qw[3 * nb + t] * np.floor(b * np.float32(0.015625)))
-    return acc
-
-
-@njit(**FAST)
-def _dot_bits(qw, code, D):
-    """``sum_j qr_j u_j`` of one 1-bit row from the weights of :func:`prepare_query` (``h = floor(b / 2**(7-t))``)."""
-    nb = D // 8
-    acc = np.float32(0.0)
-    for p in range(nb):
-        b = np.float32(code[p])
-        acc += (qw[p] * np.floor(b * np.float32(0.0078125)) + qw[nb + p] * np.floor(b * np.float32(0.015625))
-                + qw[2 * nb + p] * np.floor(b * np.float32(0.03125)) + qw[3 * nb + p] * np.floor(b * np.float32(0.0625))
-                + qw[4 * nb + p] * np.floor(b * np.float32(0.125)) + qw[5 * nb + p] * np.floor(b * np.float32(0.25))
-                + qw[6 * nb + p] * np.floor(b * np.float32(0.5)) + qw[7 * nb + p] * b)
-    return acc
-
-
-@njit(**FAST)
-def _score_rows(QR, QW, base, qsum, codes, factors, bits, out, r0, r1):
-    D = QR.shape[1]
-    half = np.float32(0.5 * ((1 << bits) - 1))
-    for i in range(r0, r1):
-        f = factors[i]
-        code = codes[i]
-        for q in range(QR.shape[0]):
-            if bits == 1:
-                dot = _dot_bits(QW[q], code, D)
-            else:
-                dot = _dot_bytes(QW[q], code, bits, D)
-            out[q, i] = base[q] + f * (dot - half * qsum[q])
-
-
-@njit(**FAST)
-def scores(QR, QW, base, qsum, codes, factors, bits, out):
-    """``out[q, i] = base[q] + f_i ((R q) . w_i)``: float queries against the codes, every row.
-
-    ``QR`` holds the rotated queries ``R q`` (float32 ``(m, D)``), ``QW`` their
-    scan weights (:func:`weights`), ``base`` the ``q . shift`` terms and ``qsum``
-    the sums of ``R q``, so that ``(R q) . w = (R q) . u - (L/2) sum(R q)``.
-    """
-    _score_rows(QR, QW, base, qsum, codes, factors, bits, out, 0, codes.shape[0])
-
-
-_score_blocks = blocks_driver(_score_rows, rows="codes", block=ROW_BLOCK)
-
-
-@njit(**FAST)
-def scores_parallel(QR, QW, base, qsum, codes, factors, bits, out):
-    """Row-block parallel twin of :func:`scores`."""
-    _score_blocks(QR, QW, base, qsum, codes, factors, bits, out)
+        V = np.ascontiguousarray(V.reshape(m, nb, 8)[:, :, ::-1].transpose(0, 2, 1).reshape(m, D))
+    return V, s, corr
 
 
 @njit(**EXACT)
-def weights(QR, bits):
-    """The scan weights (:func:`prepare_query`) of each rotated query, ``(m, D)`` float32."""
-    QW = np.empty_like(QR)
-    for q in range(QR.shape[0]):
-        prepare_query(QR[q], bits, QW[q])
-    return QW
+def _put(out, q, i, dot, base, factors, scl, corr):
+    """``out[q, i] = base[q] + f_i (scl[q] (2 dot - corr[q]))`` in float64, rounded once to float32."""
+    t = np.float64(2 * np.int64(dot) - corr[q])
+    out[q, i] = np.float32(np.float64(base[q]) + np.float64(factors[i]) * (scl[q] * t))
+
+
+@njit(**EXACT)
+def _tail(W, codes, bits, nb, n16, q, i):
+    """The integer dot of query row ``q`` and row ``i`` over the bytes ``n16 .. nb`` the tiles leave."""
+    per = 8 // bits
+    mask = (1 << bits) - 1
+    acc = np.int64(0)
+    for t in range(n16, nb):
+        b = np.int64(codes[i, t])
+        for m in range(per):
+            acc += np.int64(W[q, m * nb + t]) * ((b >> (m * bits)) & mask)
+    return acc
+
+
+@njit(**EXACT)
+def _tile4(W, codes, bits, q, i, j, n16):
+    nb = W.shape[1] * bits // 8
+    if bits == 4:
+        return tile_4x2_b4(W, codes, q, (i, j), n16, nb)
+    if bits == 2:
+        return tile_4x2_b2(W, codes, q, (i, j), n16, nb)
+    return tile_4x2_b1(W, codes, q, (i, j), n16, nb)
+
+
+@njit(**EXACT)
+def _tile1(W, codes, bits, q, i, j, n16):
+    nb = W.shape[1] * bits // 8
+    if bits == 4:
+        return tile_1x2_b4(W, codes, q, (i, j), n16, nb)
+    if bits == 2:
+        return tile_1x2_b2(W, codes, q, (i, j), n16, nb)
+    return tile_1x2_b1(W, codes, q, (i, j), n16, nb)
+
+
+@njit(**EXACT)
+def _int_rows(W, codes, bits, factors, base, scl, corr, out, r0, r1):
+    nq, D = W.shape
+    nb = D * bits // 8
+    n16 = nb - nb % STEP
+    block = max(2, BLOCK_BYTES // max(1, codes.shape[1]))
+    for b0 in range(r0, r1, block):
+        b1 = min(r1, b0 + block)
+        q = 0
+        while q + 4 <= nq:
+            for i in range(b0, b1, 2):
+                j = min(i + 1, b1 - 1)
+                s = _tile4(W, codes, bits, q, i, j, n16)
+                for t in range(4):
+                    di = np.int64(s[t])
+                    dj = np.int64(s[4 + t])
+                    if n16 < nb:
+                        di += _tail(W, codes, bits, nb, n16, q + t, i)
+                        dj += _tail(W, codes, bits, nb, n16, q + t, j)
+                    _put(out, q + t, i, di, base, factors, scl, corr)
+                    _put(out, q + t, j, dj, base, factors, scl, corr)
+            q += 4
+        while q < nq:
+            for i in range(b0, b1, 2):
+                j = min(i + 1, b1 - 1)
+                s = _tile1(W, codes, bits, q, i, j, n16)
+                di = np.int64(s[0])
+                dj = np.int64(s[1])
+                if n16 < nb:
+                    di += _tail(W, codes, bits, nb, n16, q, i)
+                    dj += _tail(W, codes, bits, nb, n16, q, j)
+                _put(out, q, i, di, base, factors, scl, corr)
+                _put(out, q, j, dj, base, factors, scl, corr)
+            q += 1
+
+
+@njit(**EXACT)
+def int_scores(W, codes, bits, factors, base, scl, corr, out):
+    """``out[q, i] = base[q] + f_i ((s_q / 2) (2 V_q . u_i - corr_q))``: float queries against the codes.
+
+    ``W``, ``scl = s / 2`` and ``corr`` come from :func:`int_query`, ``base``
+    holds the ``q . c`` terms (float32) and ``factors`` the rows' factors.  The
+    integer dot ``V_q . u_i`` is exact and the rest is three float64 roundings
+    and one to float32 in this order, so the scores do not depend on the tile,
+    the block or the thread that computes them.
+    """
+    _int_rows(W, codes, bits, factors, base, scl, corr, out, 0, codes.shape[0])
+
+
+#: ``int_scores_parallel(...)``: the row-block parallel twin of :func:`int_scores` (the same bits).
+int_scores_parallel = blocks_driver(_int_rows, rows="codes", block=ROW_BLOCK, fast=False)

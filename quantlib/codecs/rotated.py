@@ -67,14 +67,6 @@ ROTATED4, ROTATED2, ROTATED1 = _record(4), _record(2), _record(1)
 
 _BITS = {"rotated4": 4, "rotated2": 2, "rotated1": 1}
 
-#: Batches of at least this many queries are scored by BLAS against unpacked blocks of rows
-#: (``(R Q) @ W_block.T``): BLAS reuses each block for every query, which no per-row scan does.
-BLAS_MIN_QUERIES = 8
-
-#: Rows unpacked per BLAS block (their float32 grid vectors: 2,048 x 1,024 x 4 bytes = 8 MB at most).
-_BLAS_BLOCK_ROWS = 2048
-
-
 def _splitmix64(state: int) -> tuple[int, int]:
     """One step of SplitMix64: (new state, output); plain integer arithmetic, the same everywhere."""
     state = (state + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
@@ -114,12 +106,12 @@ def padded_dim(dim: int) -> int:
 
 
 class _Prepared:
-    """Float queries made ready for :meth:`RotatedCodec.score_rows`: rotated once, with their per-query terms."""
+    """Float queries made ready for :meth:`RotatedCodec.score_rows`: rotated once, as int16, with their terms."""
 
-    __slots__ = ("QR", "QW", "base", "qsum")
+    __slots__ = ("W", "base", "corr", "scl")
 
-    def __init__(self, QR: np.ndarray, QW: np.ndarray, base: np.ndarray, qsum: np.ndarray) -> None:
-        self.QR, self.QW, self.base, self.qsum = QR, QW, base, qsum
+    def __init__(self, W: np.ndarray, base: np.ndarray, scl: np.ndarray, corr: np.ndarray) -> None:
+        self.W, self.base, self.scl, self.corr = W, base, scl, corr
 
 
 class RotatedCodec(Codec):
@@ -276,39 +268,31 @@ class RotatedCodec(Codec):
         return out
 
     def prepare_queries(self, queries: np.ndarray) -> _Prepared:
-        """Float queries ``(m, d)`` rotated once, with their scan weights and their dots with the centre."""
+        """Float queries ``(m, d)`` rotated once and rounded to int16 (:func:`~quantlib._kernels.lowbit.int_query`),
+        with their dots with the centre."""
         q, _ = self._vectors(queries, "queries")
         QR = self.rotate(q)
         base = (q.astype(np.float64) @ self._mean.astype(np.float64)).astype(np.float32)
-        qsum = QR.sum(axis=1, dtype=np.float64).astype(np.float32)
-        return _Prepared(QR, K.weights(QR, self.bits), base, qsum)
+        W, s, corr = K.int_query(QR, self.bits)
+        return _Prepared(W, base, 0.5 * s, corr)
 
     def score_rows(self, prepared: _Prepared, rows: np.ndarray, out: np.ndarray) -> None:
-        """Fill ``out`` ``(m, n)`` with ``q . c + f ((R q) . w)`` of the prepared queries and ``rows``.
+        """Fill ``out`` ``(m, n)`` with ``q . c + f (s V) . w`` of the prepared queries and ``rows``.
 
-        Batches of :data:`BLAS_MIN_QUERIES` or more queries are scored by BLAS
-        against unpacked blocks of rows, fewer by the byte scan (row-parallel
-        for large blocks); the two add in different orders, so their scores
-        may differ in the last bits.
+        ``s V`` is the rotated query ``R q`` rounded to int16 steps of a power
+        of two ``s`` (``|R q - s V| <= s / 2``, ``s <= 2 max|R q| / 32767`` for
+        ``D <= 4368`` at 4 bits); ``V . w`` is an exact integer dot
+        (:func:`~quantlib._kernels.lowbit.int_scores`), so a score is the same
+        float32 whatever the batch, block or thread.
         """
         rows, _ = self._codes(rows, "rows")
         factors = self._factors(rows)
         P = prepared
-        nq, n = P.QR.shape[0], rows.shape[0]
+        nq, n = P.W.shape[0], rows.shape[0]
         if out.shape != (nq, n):
             raise ShapeError(f"out: expected shape {(nq, n)}, got {out.shape}")
-        if nq >= BLAS_MIN_QUERIES:
-            W = np.empty((min(n, _BLAS_BLOCK_ROWS), self.padded_dim), np.float32)
-            for r0 in range(0, n, _BLAS_BLOCK_ROWS):
-                r1 = min(n, r0 + _BLAS_BLOCK_ROWS)
-                K.unpack_rows(rows, self.bits, r0, r1, W)
-                block = out[:, r0:r1]
-                np.matmul(P.QR, W[: r1 - r0].T, out=block)
-                block *= factors[r0:r1]
-                block += P.base[:, None]
-            return
-        run = K.scores_parallel if use_parallel(rows.size * nq) else K.scores
-        run(P.QR, P.QW, P.base, P.qsum, rows, factors, self.bits, out)
+        run = K.int_scores_parallel if use_parallel(rows.size * nq) else K.int_scores
+        run(P.W, rows, self.bits, factors, P.base, P.scl, P.corr, out)
 
     def scores(self, queries: Any, codes: Any) -> np.ndarray:
         """Estimated dot products ``q . x`` of float queries against rows, float32 ``(m, n)``.
@@ -319,7 +303,7 @@ class RotatedCodec(Codec):
         """
         prepared = self.prepare_queries(queries)
         rows, _ = self._codes(codes, "codes")
-        out = np.empty((prepared.QR.shape[0], rows.shape[0]), np.float32)
+        out = np.empty((prepared.W.shape[0], rows.shape[0]), np.float32)
         self.score_rows(prepared, rows, out)
         return out
 
