@@ -157,7 +157,8 @@ def reference_scores(q: np.ndarray, rows: np.ndarray, codec: RotatedCodec) -> np
     return (base[:, None] + f[None, :] * ((0.5 * s)[:, None] * T.astype(np.float64))).astype(np.float32)
 
 
-@pytest.mark.parametrize("d", [40, 130, 300])   # D = 64, 192, 320: at 1 bit 8, 24, 40 bytes (tiles of 16 + tails)
+@pytest.mark.parametrize("d", [40, 130, 300, 4400])   # D = 64, 192, 320: at 1 bit 8, 24, 40 bytes (steps of 16
+# and tails); D = 4416: int16 steps shrink so that int32 sums of 4-bit codes stay exact
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_scores_equal_the_numpy_twin_bit_for_bit(precision, d):
     rng = np.random.default_rng(14)

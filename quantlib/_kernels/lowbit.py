@@ -27,7 +27,8 @@ the codes of components ``t + m * nb`` for ``m = 0 .. 8/bits - 1``, code ``m`` i
 bits ``m*bits .. (m+1)*bits - 1`` counted from the least significant (4 bits:
 component ``t`` in the low nibble, ``t + D/2`` in the high one).  So the codes
 of one ``m`` over consecutive bytes are consecutive components, and a scan
-over the bytes meets the query's weights in order, which vectorises.  One bit
+over the bytes meets the query's components in order, which vectorises
+(:mod:`quantlib._kernels.lowdot`).  One bit
 is packed most significant first, eight consecutive components to a byte, as
 ``ubinary``.
 """
@@ -38,8 +39,9 @@ import numpy as np
 from numba import njit
 
 from ._config import EXACT, ROW_BLOCK
+from .codecs import _prefetch_row
 from .drivers import blocks_driver
-from .lowdot import STEP, tile_1x2_b1, tile_1x2_b2, tile_1x2_b4, tile_4x2_b1, tile_4x2_b2, tile_4x2_b4
+from .lowdot import STEP, tile_1x4_b1, tile_1x4_b2, tile_1x4_b4, tile_4x2_b1, tile_4x2_b2, tile_4x2_b4
 
 #: Points of the first, geometric grid over ``t * max|r|`` and of its refinement.
 GRID = 24
@@ -341,13 +343,13 @@ def _tile4(W, codes, bits, q, i, j, n16):
 
 
 @njit(**EXACT)
-def _tile1(W, codes, bits, q, i, j, n16):
+def _tile1(W, codes, bits, q, rows, n16):
     nb = W.shape[1] * bits // 8
     if bits == 4:
-        return tile_1x2_b4(W, codes, q, (i, j), n16, nb)
+        return tile_1x4_b4(W, codes, q, rows, n16, nb)
     if bits == 2:
-        return tile_1x2_b2(W, codes, q, (i, j), n16, nb)
-    return tile_1x2_b1(W, codes, q, (i, j), n16, nb)
+        return tile_1x4_b2(W, codes, q, rows, n16, nb)
+    return tile_1x4_b1(W, codes, q, rows, n16, nb)
 
 
 @njit(**EXACT)
@@ -373,16 +375,17 @@ def _int_rows(W, codes, bits, factors, base, scl, corr, out, r0, r1):
                     _put(out, q + t, j, dj, base, factors, scl, corr)
             q += 4
         while q < nq:
-            for i in range(b0, b1, 2):
-                j = min(i + 1, b1 - 1)
-                s = _tile1(W, codes, bits, q, i, j, n16)
-                di = np.int64(s[0])
-                dj = np.int64(s[1])
-                if n16 < nb:
-                    di += _tail(W, codes, bits, nb, n16, q, i)
-                    dj += _tail(W, codes, bits, nb, n16, q, j)
-                _put(out, q, i, di, base, factors, scl, corr)
-                _put(out, q, j, dj, base, factors, scl, corr)
+            for i in range(b0, b1, 4):
+                last = b1 - 1
+                rows = (i, min(i + 1, last), min(i + 2, last), min(i + 3, last))
+                for r in range(4):  # a one-query scan streams the rows: ask for them early
+                    _prefetch_row(codes, rows[r])
+                s = _tile1(W, codes, bits, q, rows, n16)
+                for r in range(4):
+                    dr = np.int64(s[r])
+                    if n16 < nb:
+                        dr += _tail(W, codes, bits, nb, n16, q, rows[r])
+                    _put(out, q, rows[r], dr, base, factors, scl, corr)
             q += 1
 
 

@@ -32,7 +32,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["STEP", "tile_1x2_b1", "tile_1x2_b2", "tile_1x2_b4", "tile_4x2_b1", "tile_4x2_b2", "tile_4x2_b4"]
+__all__ = ["STEP", "tile_1x4_b1", "tile_1x4_b2", "tile_1x4_b4", "tile_4x2_b1", "tile_4x2_b2", "tile_4x2_b4"]
 
 #: Bytes of each stored row per vector step.
 STEP = 16
@@ -122,5 +122,5 @@ def _make_tile(nq: int, nx: int, bits: int):
 
 #: Four queries against two stored rows (8 int32 vector accumulators), by code width.
 tile_4x2_b4, tile_4x2_b2, tile_4x2_b1 = (_make_tile(4, 2, bits) for bits in (4, 2, 1))
-#: One query against two stored rows, by code width.
-tile_1x2_b4, tile_1x2_b2, tile_1x2_b1 = (_make_tile(1, 2, bits) for bits in (4, 2, 1))
+#: One query against four stored rows, by code width.
+tile_1x4_b4, tile_1x4_b2, tile_1x4_b1 = (_make_tile(1, 4, bits) for bits in (4, 2, 1))
