@@ -241,7 +241,12 @@ class RotatedCodec(Codec):
 
     def _factors(self, rows: np.ndarray) -> np.ndarray:
         """The float32 factors of C-contiguous rows (the kernels read the codes from the rows themselves:
-        each row's first ``D * bits / 8`` bytes, so that they see unit-stride rows and vectorise)."""
+        each row's first ``D * bits / 8`` bytes, so that they see unit-stride rows and vectorise).
+
+        A view where float32 is little-endian (a row is a whole number of float32 words, its factor the
+        last); a copy elsewhere."""
+        if np.little_endian:
+            return rows.view(np.float32)[:, -1]
         width = self.code_size() - 4
         return np.ascontiguousarray(rows[:, width:]).view("<f4").reshape(-1).astype(np.float32)
 
@@ -270,6 +275,9 @@ class RotatedCodec(Codec):
     def rotate(self, queries: Any) -> np.ndarray:
         """``R q`` for each query (not centred), float32 ``(m, D)``."""
         q, _ = self._vectors(queries, "queries")
+        return self._rotate(q)
+
+    def _rotate(self, q: np.ndarray) -> np.ndarray:
         out = np.empty((q.shape[0], self.padded_dim), np.float32)
         K.rotate_rows(q, np.zeros(self._dim, np.float32), self._signs, self._perms, self._block, self._scale, out)
         return out
@@ -278,7 +286,7 @@ class RotatedCodec(Codec):
         """Float queries ``(m, d)`` rotated once and rounded to int16 (:func:`~quantlib._kernels.lowbit.int_query`),
         with their dots with the centre."""
         q, _ = self._vectors(queries, "queries")
-        QR = self.rotate(q)
+        QR = self._rotate(q)
         base = (q.astype(np.float64) @ self._mean.astype(np.float64)).astype(np.float32)
         W, s, corr = K.int_query(QR, self.bits)
         return _Prepared(W, base, 0.5 * s, corr)
