@@ -3,7 +3,9 @@
 Goals (issue "Rotated low-bit codecs"): encoding 100,000 x 1024, rotation included, >= 5x numpy; the 4-bit
 float-query scan of 1,000,000 x 1024 no slower than today's int8 asymmetric (dequantized) search of the same
 vectors, 2 and 1 bits faster still; and every codec >= 2x faster per query than faiss's RaBitQ of the same bits.
-The scan is timed on one thread (``quantlib.set_num_threads(1)``), as the goals are stated.
+The scan is timed on one thread (``quantlib.set_num_threads(1)``), as the goals are stated; run with
+``NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1`` and ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE``.
+On a shared machine, compare CPU times (``time.process_time``) too: wall-clock ratios drift with the load.
 """
 
 from __future__ import annotations

@@ -288,8 +288,8 @@ BLOCK_BYTES = 1 << 17
 def int_query(QR, bits):
     """The rotated queries ``QR`` (float32 ``(m, D)``) as int16 ``V`` and power-of-two scales ``s``.
 
-    ``V = rint(QR / s)`` with ``s = 2**e`` the smallest power of two (up to a
-    factor 2) with ``max|V| <= vmax``, ``vmax = min(32767, (2**31 - 1) // (L * D))``
+    ``V = rint(QR / s)`` with ``s = 2**e`` the smallest power of two above
+    ``max|QR| / vmax`` (so ``max|V| <= vmax``), ``vmax = min(32767, (2**31 - 1) // (L * D))``
     (``L = 2**bits - 1``): every int32 sum of ``V`` times codes ``0..L`` is exact,
     and ``|QR_j - s V_j| <= s / 2 <= max|QR| / vmax``.  Returns ``(W, s, corr)``:
     ``V`` laid out for :mod:`quantlib._kernels.lowdot` (field ``m`` of byte ``t``
