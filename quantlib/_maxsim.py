@@ -19,11 +19,12 @@ import numpy as np
 
 from ._kernels import maxsim as K
 from ._kernels import maxtile as KT
+from ._multivector_input import _check_finite_tokens
 from ._scoring import check_k, check_k_fits, chunk_bounds, chunk_count, rerank, use_threads, work
 from ._validation import as_array, as_code_matrix, describe, refuse_overflow
 from .codecs.binary import resolve_bit_dim
 from .errors import ConfigError, DTypeError, ShapeError
-from .multivector import MultiVectorBatch, _check_finite_tokens
+from .multivector import MultiVectorBatch
 from .precision import Precision, precision_info
 
 __all__ = ["maxsim", "maxsim_search"]

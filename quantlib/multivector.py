@@ -32,7 +32,6 @@ pre-filter candidates for MaxSim.
 from __future__ import annotations
 
 import binascii
-import inspect
 import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
@@ -40,21 +39,21 @@ from typing import Any, overload
 import numpy as np
 
 from ._checksum import record_checksum, record_mismatch
-from ._validation import as_array, as_code_matrix, check_dim, describe, first_nonfinite
-from .codecs import Codec, codec_class, codec_from_config, default_codec, get_codec
-from .codecs.binary import resolve_bit_dim
-from .codecs.scalar import Rounding, ranges_from
-from .encoding import b64decode, b64encode
-from .errors import (
-    Base64DecodeError,
-    ConfigError,
-    DTypeError,
-    NonFiniteError,
-    OutOfRangeError,
-    PayloadError,
-    ShapeError,
-    short_repr,
+from ._multivector_formats import _converted_codec, _fitted_codec, _json_text, _keep_codec
+from ._multivector_input import (
+    _EMPTY_DOC,
+    _check_finite_tokens,
+    _check_offsets,
+    _explicit_info,
+    _int_codes,
+    _resolve_format,
+    _tokens_matrix,
 )
+from ._validation import as_array, check_dim, describe
+from .codecs import Codec, default_codec
+from .codecs.scalar import Rounding
+from .encoding import b64decode, b64encode
+from .errors import Base64DecodeError, ConfigError, DTypeError, PayloadError, ShapeError, short_repr
 from .matryoshka import ZeroPolicy, truncate, truncate_codec
 from .precision import Precision, PrecisionInfo, precision_info
 from .quantization import _calibrated, convert_codes
@@ -707,214 +706,6 @@ class MultiVectorBatch:
             tokens = tokens.reshape(0, info.width(dim))
         codec = payload.get("codec")
         return cls(tokens, offsets, precision=info.name, dim=dim, codec=codec)
-
-
-def _json_text(value: Any) -> Any:
-    """Base64 given as bytes counts as the ASCII text it is (the checksum is over JSON text)."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("latin-1")
-    return value
-
-
-_EMPTY_DOC = ("{name}: a document needs at least one token vector, got 0; "
-              "drop empty documents (and keep their ids) before building the batch")
-
-
-# ---------------------------------------------------------------------- validation
-
-
-def _explicit_info(precision: Any, codec: Any) -> PrecisionInfo | None:
-    if precision is not None:
-        return precision_info(precision)
-    if isinstance(codec, Codec):
-        return codec.info
-    if isinstance(codec, Mapping) and "id" in codec:
-        return precision_info(codec["id"], name="codec['id']")
-    return None
-
-
-def _resolve_format(
-    arr: np.ndarray, precision: Any, codec: Any, name: str
-) -> tuple[PrecisionInfo, Codec | None]:
-    """The precision of ``arr`` and the codec the batch keeps (checked against each other)."""
-    if isinstance(codec, Mapping):
-        codec = codec_from_config(dict(codec))
-    if codec is not None and not isinstance(codec, Codec):
-        raise DTypeError(f"codec: expected a quantlib codec or its config dict, got {describe(codec)}")
-    info = _explicit_info(precision, codec)
-    if info is None:
-        if arr.dtype.kind == "f":
-            info = precision_info("float16" if arr.dtype.itemsize == 2 else "float32")
-        elif arr.dtype.kind in "iu":
-            codes, bits = ("int8", "binary") if arr.dtype.kind == "i" else ("uint8", "ubinary")
-            raise DTypeError(
-                f"{name}: {arr.dtype} arrays hold either {codes} codes or packed bits; "
-                f"pass precision={codes!r} or precision={bits!r}"
-            )
-        else:
-            raise DTypeError(f"{name}: expected float values or integer codes, got dtype {arr.dtype}")
-    if codec is not None and codec.precision != info.name:
-        raise ConfigError(f"codec: the codec is for {codec.precision}, but the tokens are {info.name}")
-    return info, _keep_codec(codec, info)
-
-
-def _keep_codec(codec: Codec | None, info: PrecisionInfo) -> Codec | None:
-    """The codec a batch keeps: None where the precision's default codec is the same (floats, bits, raw codes)."""
-    if codec is None:
-        return None
-    try:
-        default = default_codec(info)
-    except ConfigError:  # calibrated, without a raw variant: only this codec reads the tokens
-        return codec
-    return None if codec == default else codec
-
-
-def _converted_codec(codec: Codec | None, target: PrecisionInfo) -> Codec | None:
-    """The codec of codes :func:`~quantlib.convert_codes` carried to ``target`` (int8 <-> uint8: the same ranges)."""
-    if codec is None or not target.calibrated:
-        return None
-    config = {k: v for k, v in codec.get_config().items() if k not in ("version", "checksum")}
-    return _keep_codec(codec_from_config({**config, "id": target.name}), target)
-
-
-def _fitted_codec(target: PrecisionInfo, tokens: np.ndarray, ranges: Any, calibration_embeddings: Any,
-                  rounding: str) -> Codec:
-    """The codec of a calibrated ``target`` fitted as :func:`quantlib.quantize` fits it (stacklevel: the caller's)."""
-    params = {} if rounding == "nearest" else {"rounding": rounding}
-    cls = codec_class(target)
-    if ranges is None and "ranges" not in inspect.signature(cls.__init__).parameters:
-        fit = getattr(cls, "fit", None)
-        if fit is None:
-            raise ConfigError(f"precision: {cls.__name__} has no fit(), so {target.name} tokens need "
-                              "its codec, fitted, as precision=")
-        if params and "rounding" not in inspect.signature(fit).parameters:
-            raise ConfigError(f"rounding: {cls.__name__}.fit takes no rounding, got rounding={rounding!r}")
-        source = tokens if calibration_embeddings is None else calibration_embeddings
-        return fit(source, target.name, **params)
-    if ranges is None:
-        src = tokens if calibration_embeddings is None else calibration_embeddings
-        name = "tokens" if calibration_embeddings is None else "calibration_embeddings"
-        ranges = ranges_from(src, name, stacklevel=3)
-    return get_codec(target.name, ranges=ranges, **params)
-
-
-def _tokens_matrix(arr: np.ndarray, info: PrecisionInfo, dim: int | None, codec: Codec | None,
-                   name: str) -> tuple[np.ndarray, int]:
-    """The token matrix in the precision's storage dtype, and the logical dimension."""
-    if arr.ndim != 2:
-        raise ShapeError(
-            f"{name}: expected a flat (total_tokens, width) matrix, got shape {arr.shape}"
-            + ("; use MultiVectorBatch.from_arrays for a list of matrices" if arr.ndim == 3 else "")
-        )
-    if info.family == "float":
-        if arr.dtype.kind != "f" or arr.dtype.itemsize > 8:
-            hint = ("; integer codes need precision='int8'/'uint8'/'binary'/'ubinary'"
-                    if arr.dtype.kind in "iu" else "")
-            raise DTypeError(
-                f"{name}: {info.name} tokens must be floats (float16, float32 or float64), "
-                f"got dtype {arr.dtype}{hint}"
-            )
-        if arr.shape[1] == 0:
-            raise ShapeError(f"{name}: expected at least one component per token, got shape {arr.shape}")
-        want = info.dtype.newbyteorder("=")
-        if arr.dtype != want:
-            with np.errstate(over="ignore"):  # overflow is reported by _check_finite_tokens
-                arr = arr.astype(want)
-        arr = np.ascontiguousarray(arr)
-        if dim is not None and check_dim(dim) != arr.shape[1]:
-            raise ShapeError(f"dim: {name} have {arr.shape[1]} components per token, got dim={dim}")
-        return arr, int(arr.shape[1])
-    values, _ = as_code_matrix(arr, name, info)
-    if values.shape[1] == 0:
-        raise ShapeError(f"{name}: expected at least one component per token, got shape {arr.shape}")
-    width = values.shape[1]
-    if info.family == "signs" and values.shape[0]:
-        return values, resolve_bit_dim(values, dim, name)  # also refuses set padding bits
-    fitted = codec.dim if codec is not None else None
-    if dim is None and not info.packed:
-        true_dim = width
-    elif dim is None:
-        # the codec's own, or the widest dimension of this width (8 x width for bits): what decode(dim=None) reads
-        true_dim = fitted if fitted is not None else width * 8 * info.dtype.itemsize // info.bits
-    else:
-        true_dim = check_dim(dim)
-    if info.width(true_dim) != width:
-        if not info.packed:
-            raise ShapeError(f"dim: {info.name} {name} have {width} components per token, got dim={dim}")
-        what = "packed bits" if info.family == "signs" else f"{info.name} tokens"
-        raise ShapeError(f"{name}: {what} of dimension {true_dim} take {info.width(true_dim)} bytes per row, "
-                         f"got {width}")
-    if codec is not None:
-        codec.check_dim(true_dim, name)
-    return values, int(true_dim)
-
-
-def _int_codes(flat: np.ndarray, info: PrecisionInfo, name: str) -> np.ndarray:
-    """Python integers from nested lists, checked to fit the codes' dtype."""
-    lo, hi = np.iinfo(info.dtype).min, np.iinfo(info.dtype).max
-    if flat.size and (flat.min() < lo or flat.max() > hi):
-        bad = flat[(flat < lo) | (flat > hi)][0]
-        raise OutOfRangeError(f"{name}: {info.name} codes lie in {lo}..{hi}, got {bad}")
-    return flat.astype(info.dtype)
-
-
-def _check_offsets(offsets: Any, n_tokens: int) -> np.ndarray:
-    arr = as_array(offsets, "offsets")
-    if arr.ndim != 1 or arr.shape[0] == 0:
-        raise ShapeError(f"offsets: expected a 1-D array of n_documents + 1 integers, got shape {arr.shape}")
-    if arr.dtype.kind not in "iu":
-        raise DTypeError(f"offsets: expected integers, got dtype {arr.dtype}")
-    if arr.dtype == np.uint64 and arr.max() > np.iinfo(np.int64).max:
-        raise ShapeError(f"offsets: expected offsets below 2**63, got {arr.max()}")
-    offs = np.ascontiguousarray(arr, dtype=np.int64)
-    if offs[0] != 0:
-        raise ShapeError(f"offsets: expected offsets[0] == 0, got {offs[0]}")
-    steps = np.diff(offs)
-    bad = np.flatnonzero(steps <= 0)
-    if bad.size:
-        i = int(bad[0])
-        if steps[i] == 0:
-            raise ShapeError(
-                f"offsets: document {i} has no tokens (offsets[{i}] == offsets[{i + 1}] == {offs[i]}); "
-                "every document and query needs at least one token vector"
-            )
-        raise ShapeError(
-            f"offsets: expected increasing offsets, got offsets[{i}] = {offs[i]} > "
-            f"offsets[{i + 1}] = {offs[i + 1]}"
-        )
-    if offs[-1] != n_tokens:
-        raise ShapeError(
-            "offsets: expected the last offset to equal the number of token rows "
-            f"({n_tokens}), got {offs[-1]}"
-        )
-    return offs
-
-
-def _check_finite_tokens(tokens: np.ndarray, offsets: np.ndarray | None, name: str = "tokens",
-                         source: np.ndarray | None = None) -> None:
-    """Refuse NaN/inf in float tokens, naming the document, token and component.
-
-    ``source`` is the array ``tokens`` was cast from: a value finite there was
-    too large for the narrower dtype (:class:`~quantlib.OutOfRangeError`).
-    """
-    from ._kernels.codecs import all_finite
-
-    if tokens.size == 0:
-        return
-    if all_finite(np.ascontiguousarray(tokens.reshape(-1), tokens.dtype.newbyteorder("="))):
-        return
-    row, col = first_nonfinite(tokens)
-    if offsets is None:
-        where = f"token row {row}, component {col}"
-    else:
-        doc = int(np.searchsorted(offsets, row, side="right") - 1)
-        where = f"document {doc}, token {row - offsets[doc]}, component {col}"
-    if source is not None and np.isfinite(source[row, col]):
-        raise OutOfRangeError(
-            f"{name}: value {float(source[row, col])!r} in {where} is beyond {tokens.dtype}'s largest "
-            f"finite value {float(np.finfo(tokens.dtype).max):g}"
-        )
-    raise NonFiniteError(f"{name}: expected finite values, got {tokens[row, col]} in {where}")
 
 
 # The scoring (quantlib._maxsim) and MUVERA (quantlib.muvera) modules import the batch from here.
