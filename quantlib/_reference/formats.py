@@ -13,29 +13,6 @@ import numpy as np
 
 from ..errors import Base64DecodeError, NonFiniteError, OutOfRangeError
 
-__all__ = [
-    "CODE_RANGE",
-    "b64decode",
-    "b64encode",
-    "bits_from_scalar",
-    "convert_codes",
-    "dequantize",
-    "float_decode",
-    "float_encode",
-    "pack_binary",
-    "pack_ubinary",
-    "quantize",
-    "scalar_decode",
-    "scalar_divisors",
-    "scalar_encode",
-    "scalar_encode_st_floor",
-    "scalar_encode_st_truncate",
-    "scalar_steps",
-    "truncate_bits",
-    "truncate_float",
-    "unpack_bits",
-]
-
 
 def _require_finite(x: np.ndarray) -> None:
     if not np.isfinite(x).all():

@@ -10,23 +10,6 @@ import numpy as np
 
 from .formats import CODE_RANGE, pack_ubinary, unpack_bits
 
-__all__ = [
-    "hamming_counts",
-    "hybrid_scores",
-    "maxsim",
-    "maxsim_top_k",
-    "muvera_encode",
-    "pairwise_scores",
-    "prune_row",
-    "score_values",
-    "search_top_k",
-    "sparse_cosine",
-    "sparse_dense",
-    "sparse_u8",
-    "top_k",
-]
-
-
 # ---------------------------------------------------------------------------
 # 8. Sparse token weights (issue 5)
 # ---------------------------------------------------------------------------
