@@ -10,7 +10,7 @@ and the refusal of NaN and infinity naming document, token and component
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,91 @@ from .precision import PrecisionInfo, precision_info
 
 _EMPTY_DOC = ("{name}: a document needs at least one token vector, got 0; "
               "drop empty documents (and keep their ids) before building the batch")
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    """A read-only view of ``arr``: what a batch keeps of the arrays it was built from."""
+    view = arr.view(np.ndarray)
+    view.flags.writeable = False
+    return view
+
+def _lists_flat(documents: Any, info: PrecisionInfo | None) -> tuple[np.ndarray | None, np.ndarray]:
+    """Nested lists (``documents[i][t]``: token ``t`` of document ``i``) as flat token rows and offsets.
+
+    The rows are None when there are no documents.  Integer codes are checked
+    to fit ``info``'s dtype; integers and booleans for float precisions become floats.
+    """
+    if isinstance(documents, (np.ndarray, str, bytes, Mapping)) or not isinstance(documents, Sequence):
+        raise DTypeError(
+            "documents: expected a list of documents, each a list of token vectors, "
+            f"got {describe(documents)}"
+        )
+    lengths = []
+    rows: list[Any] = []
+    for i, doc in enumerate(documents):
+        if isinstance(doc, (str, bytes, Mapping)) or not isinstance(doc, (Sequence, np.ndarray)):
+            raise DTypeError(f"documents[{i}]: expected a list of token vectors, got {describe(doc)}")
+        if len(doc) == 0:
+            raise ShapeError(_EMPTY_DOC.format(name=f"documents[{i}]"))
+        first = doc[0]
+        if not isinstance(first, (Sequence, np.ndarray)) or isinstance(first, (str, bytes)):
+            raise ShapeError(
+                f"documents[{i}]: expected a list of token vectors (a list of lists), got a list of "
+                f"{type(first).__name__}; a single-vector embedding is not a multi-vector document"
+            )
+        lengths.append(len(doc))
+        rows.extend(doc)
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if not rows:
+        return None, offsets
+    flat = as_array(rows, "documents")
+    if flat.ndim != 2:
+        raise ShapeError(
+            "documents: token vectors must be lists of numbers of one length, "
+            f"got an array of shape {flat.shape}"
+        )
+    if flat.dtype.kind in "iu" and info is not None and info.family != "float":
+        flat = _int_codes(flat, info, "documents")
+    elif flat.dtype.kind in "iub" and (info is None or info.family == "float"):
+        flat = flat.astype(np.float64) if flat.dtype.kind != "b" else flat
+    return flat, offsets
+
+
+def _matrices_flat(mats: list[np.ndarray], name: str) -> tuple[np.ndarray | None, np.ndarray]:
+    """One ``(tokens, width)`` matrix per document as flat token rows (None without documents) and offsets."""
+    for i, m in enumerate(mats):
+        if m.ndim != 2:
+            raise ShapeError(
+                f"{name}[{i}]: expected a (tokens, d) matrix, got shape {m.shape}"
+                + ("; use x[None, :] for a document of one token" if m.ndim == 1 else "")
+            )
+        if m.shape[0] == 0:
+            raise ShapeError(_EMPTY_DOC.format(name=f"{name}[{i}]"))
+        if m.shape[1] != mats[0].shape[1]:
+            raise ShapeError(
+                f"{name}[{i}]: token vectors must all have the same width; {name}[0] has "
+                f"{mats[0].shape[1]}, {name}[{i}] has {m.shape[1]}"
+            )
+        if m.dtype != mats[0].dtype:
+            raise DTypeError(
+                f"{name}[{i}]: documents must all have the same dtype; {name}[0] is {mats[0].dtype}, "
+                f"{name}[{i}] is {m.dtype}"
+            )
+    lengths = np.fromiter((m.shape[0] for m in mats), np.int64, len(mats))
+    offsets = np.zeros(len(mats) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if not mats:
+        return None, offsets
+    return (mats[0] if len(mats) == 1 else np.concatenate(mats)), offsets
+
+
+def _empty_tokens(info: PrecisionInfo | None, dim: int | None, name: str) -> tuple[np.ndarray, str]:
+    """The token matrix of a batch without documents, and its precision (``dim=`` gives the width)."""
+    if dim is None:
+        raise ShapeError(f"{name}: an empty batch needs dim= to know the token width")
+    info = info or precision_info("float32")
+    return np.empty((0, info.width(check_dim(dim))), info.dtype), info.name
 
 
 def _explicit_info(precision: Any, codec: Any) -> PrecisionInfo | None:

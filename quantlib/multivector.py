@@ -27,49 +27,52 @@ returns the ``k`` best documents, optionally re-ranking a shortlist by exact
 float32 MaxSim.  :class:`MuveraEncoder` turns each multi-vector into one
 fixed-dimensional vector (MUVERA), so that an ordinary single-vector index can
 pre-filter candidates for MaxSim.
+
+Where things live: the batch container is here; the checks of what a batch is
+built from (formats, token matrices, offsets, non-finite values) are in
+``quantlib._multivector_input``; the codec a batch keeps, the codecs of its
+conversions and the base64 dict in ``quantlib._multivector_formats``; MaxSim
+scoring in ``quantlib._maxsim`` and MUVERA in ``quantlib.muvera``.
 """
 
 from __future__ import annotations
 
-import binascii
 import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import numpy as np
 
-from ._checksum import record_checksum, record_mismatch
-from ._multivector_formats import _converted_codec, _fitted_codec, _json_text, _keep_codec
+from ._multivector_formats import FORMAT_VERSION as FORMAT_VERSION  # the version to_base64 writes
+from ._multivector_formats import (
+    _converted_codec,
+    _decoded,
+    _encoded,
+    _fitted_codec,
+    _from_payload,
+    _keep_codec,
+    _to_payload,
+)
 from ._multivector_input import (
-    _EMPTY_DOC,
     _check_finite_tokens,
     _check_offsets,
+    _empty_tokens,
     _explicit_info,
-    _int_codes,
+    _lists_flat,
+    _matrices_flat,
+    _readonly,
     _resolve_format,
     _tokens_matrix,
 )
 from ._validation import as_array, check_dim, describe
 from .codecs import Codec, default_codec
 from .codecs.scalar import Rounding
-from .encoding import b64decode, b64encode
-from .errors import Base64DecodeError, ConfigError, DTypeError, PayloadError, ShapeError, short_repr
+from .errors import ConfigError, DTypeError, PayloadError, ShapeError
 from .matryoshka import ZeroPolicy, truncate, truncate_codec
 from .precision import Precision, PrecisionInfo, precision_info
 from .quantization import _calibrated, convert_codes
 
 __all__ = ["MultiVectorBatch", "MuveraEncoder", "maxsim", "maxsim_search"]
-
-#: Version of the :meth:`MultiVectorBatch.to_base64` dict.  1 (quantlib 0.1): no
-#: ``version`` key and no checksum; 2: ``version`` and ``checksum``.  Both are read.
-FORMAT_VERSION = 2
-_READS = (1, 2)
-
-
-def _readonly(arr: np.ndarray) -> np.ndarray:
-    view = arr.view(np.ndarray)
-    view.flags.writeable = False
-    return view
 
 
 class MultiVectorBatch:
@@ -213,46 +216,8 @@ class MultiVectorBatch:
         >>> b.to_lists()
         [[[0.5, 1.0], [0.25, -1.0]], [[2.0, 3.0]]]
         """
-        if isinstance(documents, (np.ndarray, str, bytes, Mapping)) or not isinstance(documents, Sequence):
-            raise DTypeError(
-                "documents: expected a list of documents, each a list of token vectors, "
-                f"got {describe(documents)}"
-            )
-        lengths = []
-        rows: list[Any] = []
-        for i, doc in enumerate(documents):
-            if isinstance(doc, (str, bytes, Mapping)) or not isinstance(doc, (Sequence, np.ndarray)):
-                raise DTypeError(f"documents[{i}]: expected a list of token vectors, got {describe(doc)}")
-            if len(doc) == 0:
-                raise ShapeError(_EMPTY_DOC.format(name=f"documents[{i}]"))
-            first = doc[0]
-            if not isinstance(first, (Sequence, np.ndarray)) or isinstance(first, (str, bytes)):
-                raise ShapeError(
-                    f"documents[{i}]: expected a list of token vectors (a list of lists), got a list of "
-                    f"{type(first).__name__}; a single-vector embedding is not a multi-vector document"
-                )
-            lengths.append(len(doc))
-            rows.extend(doc)
-        info = _explicit_info(precision, codec)
-        if not rows:
-            if dim is None:
-                raise ShapeError("documents: an empty batch needs dim= to know the token width")
-            info = info or precision_info("float32")
-            width = info.width(check_dim(dim))
-            return cls(np.empty((0, width), info.dtype), [0], precision=info.name, dim=dim, codec=codec)
-        flat = as_array(rows, "documents")
-        if flat.ndim != 2:
-            raise ShapeError(
-                "documents: token vectors must be lists of numbers of one length, "
-                f"got an array of shape {flat.shape}"
-            )
-        if flat.dtype.kind in "iu" and info is not None and info.family != "float":
-            flat = _int_codes(flat, info, "documents")
-        elif flat.dtype.kind in "iub" and (info is None or info.family == "float"):
-            flat = flat.astype(np.float64) if flat.dtype.kind != "b" else flat
-        offsets = np.zeros(len(lengths) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        return cls(flat, offsets, precision=precision, dim=dim, codec=codec)
+        flat, offsets = _lists_flat(documents, _explicit_info(precision, codec))
+        return cls._from_flat(flat, offsets, "documents", precision, dim, codec)
 
     @classmethod
     def from_response(cls, response: Any) -> MultiVectorBatch:
@@ -279,34 +244,15 @@ class MultiVectorBatch:
     @classmethod
     def _from_matrices(cls, mats: list[np.ndarray], name: str, precision: Any, dim: int | None,
                        codec: Any) -> MultiVectorBatch:
-        for i, m in enumerate(mats):
-            if m.ndim != 2:
-                raise ShapeError(
-                    f"{name}[{i}]: expected a (tokens, d) matrix, got shape {m.shape}"
-                    + ("; use x[None, :] for a document of one token" if m.ndim == 1 else "")
-                )
-            if m.shape[0] == 0:
-                raise ShapeError(_EMPTY_DOC.format(name=f"{name}[{i}]"))
-            if m.shape[1] != mats[0].shape[1]:
-                raise ShapeError(
-                    f"{name}[{i}]: token vectors must all have the same width; {name}[0] has "
-                    f"{mats[0].shape[1]}, {name}[{i}] has {m.shape[1]}"
-                )
-            if m.dtype != mats[0].dtype:
-                raise DTypeError(
-                    f"{name}[{i}]: documents must all have the same dtype; {name}[0] is {mats[0].dtype}, "
-                    f"{name}[{i}] is {m.dtype}"
-                )
-        if not mats:
-            if dim is None:
-                raise ShapeError(f"{name}: an empty batch needs dim= to know the token width")
-            info = _explicit_info(precision, codec) or precision_info("float32")
-            width = info.width(check_dim(dim))
-            return cls(np.empty((0, width), info.dtype), [0], precision=info.name, dim=dim, codec=codec)
-        lengths = np.fromiter((m.shape[0] for m in mats), np.int64, len(mats))
-        offsets = np.zeros(len(mats) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        flat = mats[0] if len(mats) == 1 else np.concatenate(mats)
+        flat, offsets = _matrices_flat(mats, name)
+        return cls._from_flat(flat, offsets, name, precision, dim, codec)
+
+    @classmethod
+    def _from_flat(cls, flat: np.ndarray | None, offsets: np.ndarray, name: str, precision: Any,
+                   dim: int | None, codec: Any) -> MultiVectorBatch:
+        """A batch from the flat tokens of a list of documents (None: no documents, ``dim=`` gives the width)."""
+        if flat is None:
+            flat, precision = _empty_tokens(_explicit_info(precision, codec), dim, name)
         return cls(flat, offsets, precision=precision, dim=dim, codec=codec)
 
     # ------------------------------------------------------------------ properties
@@ -372,17 +318,9 @@ class MultiVectorBatch:
         """
         values = self._values
         if values is None:
-            values = _readonly(np.ascontiguousarray(self._decoded(self._reader()), np.float32))
+            values = _readonly(np.ascontiguousarray(_decoded(self._reader(), self._tokens, self._dim), np.float32))
             self._values = values
         return values
-
-    def _decoded(self, codec: Codec) -> np.ndarray:
-        out = np.asarray(codec.decode(self._tokens, dim=self._dim)) if self.n_tokens else \
-            np.empty((0, self._dim), np.float32)
-        if out.shape != (self.n_tokens, self._dim):
-            raise ShapeError(f"codec: {codec!r} decoded tokens of dimension {self._dim} to shape {out.shape}, "
-                             f"expected {(self.n_tokens, self._dim)}")
-        return out
 
     @property
     def n_tokens(self) -> int:
@@ -560,11 +498,7 @@ class MultiVectorBatch:
         if codec is None:
             codec = (_fitted_codec(target, self._tokens, ranges, calibration_embeddings, rounding)
                      if target.calibrated else default_codec(target))
-        out = np.asarray(codec.encode(self._tokens)) if self.n_tokens else \
-            np.empty((0, target.width(self._dim)), target.dtype)
-        if out.shape != (self.n_tokens, target.width(self._dim)) or out.dtype != codec.dtype:
-            raise ShapeError(f"precision: {codec!r} encoded tokens of dimension {self._dim} to {out.dtype} "
-                             f"{out.shape}, expected {codec.dtype} {(self.n_tokens, target.width(self._dim))}")
+        out = _encoded(codec, self._tokens, target, self._dim)
         return MultiVectorBatch._trusted(out, self._offsets, target, self._dim, _keep_codec(codec, target))
 
     def dequantize(self) -> MultiVectorBatch:
@@ -590,7 +524,7 @@ class MultiVectorBatch:
                     f"codec: this {info.name} batch has no codec, so its codes cannot be dequantized; "
                     "build it with codec= (the codec that made the codes)"
                 )
-            out = np.ascontiguousarray(self._decoded(self._reader("codec")), np.float32)
+            out = np.ascontiguousarray(_decoded(self._reader("codec"), self._tokens, self._dim), np.float32)
         return MultiVectorBatch._trusted(out, self._offsets, precision_info("float32"), self._dim, None)
 
     def truncate(
@@ -640,18 +574,7 @@ class MultiVectorBatch:
         {'version': 2, 'precision': 'ubinary', 'dim': 8, 'offsets': 'AAAAAAAAAAABAAAAAAAAAAIAAAAAAAAA', \
 'tokens': 'TQM=', 'checksum': 'crc32:84c55368'}
         """
-        offsets = binascii.b2a_base64(self._offsets.astype("<i8").tobytes(), newline=False).decode("ascii")
-        out: dict[str, Any] = {
-            "version": FORMAT_VERSION,
-            "precision": self.precision,
-            "dim": self._dim,
-            "offsets": offsets,
-            "tokens": b64encode(self._tokens),
-        }
-        if self._codec is not None:
-            out["codec"] = self._codec.get_config()
-        out["checksum"] = record_checksum(out)
-        return out
+        return _to_payload(self)
 
     @classmethod
     def from_base64(cls, payload: Mapping[str, Any]) -> MultiVectorBatch:
@@ -671,41 +594,8 @@ class MultiVectorBatch:
         >>> MultiVectorBatch.from_base64(b.to_base64()) == b
         True
         """
-        if not isinstance(payload, Mapping):
-            raise DTypeError(f"payload: expected a dict as to_base64() returns, got {describe(payload)}")
-        missing = [key for key in ("precision", "dim", "offsets", "tokens") if key not in payload]
-        if missing:
-            raise PayloadError(f"payload: missing key(s) {', '.join(repr(m) for m in missing)}")
-        version = payload.get("version", 1)
-        if isinstance(version, bool) or version not in _READS:
-            raise PayloadError(f"payload['version']: expected one of {', '.join(map(str, _READS))} "
-                               f"(the versions this quantlib reads), got {short_repr(version)}")
-        if version >= 2:
-            problem = record_mismatch({k: _json_text(v) for k, v in payload.items()})
-            if problem:
-                raise PayloadError(f"payload: {problem}")
-        info = precision_info(payload["precision"], name="payload['precision']")
-        dim = check_dim(payload["dim"], "payload['dim']")
-        text = payload["offsets"]
-        if not isinstance(text, (str, bytes)):
-            raise DTypeError(f"payload['offsets']: expected base64 text, got {describe(text)}")
-        try:
-            raw = binascii.a2b_base64(text, strict_mode=True)
-        except (binascii.Error, ValueError) as exc:
-            raise Base64DecodeError(f"payload['offsets']: invalid base64 ({exc})") from None
-        if len(raw) % 8:
-            raise Base64DecodeError(
-                f"payload['offsets']: {len(raw)} decoded bytes are not a whole number of int64 offsets"
-            )
-        offsets = np.frombuffer(raw, "<i8").astype(np.int64)
-        if info.packed and info.family != "signs":  # b64decode's dim counts bits of packed precisions: give items
-            tokens = b64decode(payload["tokens"], info.dtype, dim=info.width(dim))
-        else:
-            tokens = b64decode(payload["tokens"], info.name, dim=dim)
-        if tokens.ndim == 1:  # no tokens at all
-            tokens = tokens.reshape(0, info.width(dim))
-        codec = payload.get("codec")
-        return cls(tokens, offsets, precision=info.name, dim=dim, codec=codec)
+        tokens, offsets, precision, dim, codec = _from_payload(payload)
+        return cls(tokens, offsets, precision=precision, dim=dim, codec=codec)
 
 
 # The scoring (quantlib._maxsim) and MUVERA (quantlib.muvera) modules import the batch from here.
