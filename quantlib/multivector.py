@@ -267,15 +267,12 @@ class MultiVectorBatch:
         """int64 ``(n + 1,)``: document ``i`` owns ``tokens[offsets[i]:offsets[i + 1]]`` (read-only)."""
         return self._offsets
 
-    @property
-    def precision(self) -> str:
-        """The precision of the tokens: ``"float32"``, ``"float16"``, ``"int8"``, ... ``"ubinary"``."""
-        return self._info.name
+    # A batch keeps its PrecisionInfo in _info, as a codec does: the codec's own accessors read it.
+    precision = Codec.precision
+    """The precision of the tokens: ``"float32"``, ``"float16"``, ``"int8"``, ... ``"ubinary"``."""
 
-    @property
-    def info(self) -> PrecisionInfo:
-        """The :class:`~quantlib.PrecisionInfo` of the tokens."""
-        return self._info
+    info = Codec.info
+    """The :class:`~quantlib.PrecisionInfo` of the tokens."""
 
     @property
     def dim(self) -> int:
