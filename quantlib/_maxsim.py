@@ -342,17 +342,9 @@ def maxsim(
     return plan.scores(docs.offsets)
 
 
-def maxsim_search(
-    query: Any,
-    documents: Any,
-    k: int = 10,
-    *,
-    precision: Precision | str | None = None,
-    normalize: bool = False,
-    rescore: MultiVectorBatch | None = None,
-    oversample: int = 4,
-    quantize_query: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
+def maxsim_search(query: Any, documents: Any, k: int = 10, *, precision: Precision | str | None = None,
+                  normalize: bool = False, rescore: MultiVectorBatch | None = None, oversample: int = 4,
+                  quantize_query: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` documents with the highest :func:`maxsim` score: ``(scores, indices)``.
 
     The scan is fused: each document's score is compared with the current
