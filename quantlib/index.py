@@ -37,6 +37,10 @@ anything else with a :class:`~quantlib.ConfigError`.  Versions 1 and 2 are
 still read: the same arrays in the fixed files ``codes.npy``, ``ids.npy`` and
 ``rescore.npy`` (version 1, quantlib 0.1, without the header checksum); the
 next save to such a directory replaces them with the current layout.
+
+Where things live: the index (adding, searching, and the steps of save and
+load) is here; the file names, the save lock, the flushed and hashed ``.npy``
+writes and the header checks are in ``quantlib._index_files``.
 """
 
 from __future__ import annotations
