@@ -19,11 +19,12 @@ import numpy as np
 
 from ._kernels import maxsim as K
 from ._kernels import maxtile as KT
+from ._multivector_input import _check_finite_tokens
 from ._scoring import check_k, check_k_fits, chunk_bounds, chunk_count, rerank, use_threads, work
 from ._validation import as_array, as_code_matrix, describe, refuse_overflow
 from .codecs.binary import resolve_bit_dim
 from .errors import ConfigError, DTypeError, ShapeError
-from .multivector import MultiVectorBatch, _check_finite_tokens
+from .multivector import MultiVectorBatch
 from .precision import Precision, precision_info
 
 __all__ = ["maxsim", "maxsim_search"]
@@ -341,17 +342,9 @@ def maxsim(
     return plan.scores(docs.offsets)
 
 
-def maxsim_search(
-    query: Any,
-    documents: Any,
-    k: int = 10,
-    *,
-    precision: Precision | str | None = None,
-    normalize: bool = False,
-    rescore: MultiVectorBatch | None = None,
-    oversample: int = 4,
-    quantize_query: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
+def maxsim_search(query: Any, documents: Any, k: int = 10, *, precision: Precision | str | None = None,
+                  normalize: bool = False, rescore: MultiVectorBatch | None = None, oversample: int = 4,
+                  quantize_query: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` documents with the highest :func:`maxsim` score: ``(scores, indices)``.
 
     The scan is fused: each document's score is compared with the current

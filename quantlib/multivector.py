@@ -27,50 +27,52 @@ returns the ``k`` best documents, optionally re-ranking a shortlist by exact
 float32 MaxSim.  :class:`MuveraEncoder` turns each multi-vector into one
 fixed-dimensional vector (MUVERA), so that an ordinary single-vector index can
 pre-filter candidates for MaxSim.
+
+Where things live: the batch container is here; the checks of what a batch is
+built from (formats, token matrices, offsets, non-finite values) are in
+``quantlib._multivector_input``; the codec a batch keeps, the codecs of its
+conversions and the base64 dict in ``quantlib._multivector_formats``; MaxSim
+scoring in ``quantlib._maxsim`` and MUVERA in ``quantlib.muvera``.
 """
 
 from __future__ import annotations
 
-import binascii
-import inspect
 import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
 import numpy as np
 
-from ._checksum import record_checksum, record_mismatch
-from ._validation import as_array, as_code_matrix, check_dim, describe, first_nonfinite
-from .codecs import Codec, codec_class, codec_from_config, default_codec, get_codec
-from .codecs.binary import resolve_bit_dim
-from .codecs.scalar import Rounding, ranges_from
-from .encoding import b64decode, b64encode
-from .errors import (
-    Base64DecodeError,
-    ConfigError,
-    DTypeError,
-    NonFiniteError,
-    OutOfRangeError,
-    PayloadError,
-    ShapeError,
-    short_repr,
+from ._multivector_formats import FORMAT_VERSION as FORMAT_VERSION  # the version to_base64 writes
+from ._multivector_formats import (
+    _converted_codec,
+    _decoded,
+    _encoded,
+    _fitted_codec,
+    _from_payload,
+    _keep_codec,
+    _to_payload,
 )
+from ._multivector_input import (
+    _check_finite_tokens,
+    _check_offsets,
+    _empty_tokens,
+    _explicit_info,
+    _lists_flat,
+    _matrices_flat,
+    _readonly,
+    _resolve_format,
+    _tokens_matrix,
+)
+from ._validation import as_array, check_dim, describe
+from .codecs import Codec, default_codec
+from .codecs.scalar import Rounding
+from .errors import ConfigError, DTypeError, PayloadError, ShapeError
 from .matryoshka import ZeroPolicy, truncate, truncate_codec
 from .precision import Precision, PrecisionInfo, precision_info
 from .quantization import _calibrated, convert_codes
 
 __all__ = ["MultiVectorBatch", "MuveraEncoder", "maxsim", "maxsim_search"]
-
-#: Version of the :meth:`MultiVectorBatch.to_base64` dict.  1 (quantlib 0.1): no
-#: ``version`` key and no checksum; 2: ``version`` and ``checksum``.  Both are read.
-FORMAT_VERSION = 2
-_READS = (1, 2)
-
-
-def _readonly(arr: np.ndarray) -> np.ndarray:
-    view = arr.view(np.ndarray)
-    view.flags.writeable = False
-    return view
 
 
 class MultiVectorBatch:
@@ -214,46 +216,8 @@ class MultiVectorBatch:
         >>> b.to_lists()
         [[[0.5, 1.0], [0.25, -1.0]], [[2.0, 3.0]]]
         """
-        if isinstance(documents, (np.ndarray, str, bytes, Mapping)) or not isinstance(documents, Sequence):
-            raise DTypeError(
-                "documents: expected a list of documents, each a list of token vectors, "
-                f"got {describe(documents)}"
-            )
-        lengths = []
-        rows: list[Any] = []
-        for i, doc in enumerate(documents):
-            if isinstance(doc, (str, bytes, Mapping)) or not isinstance(doc, (Sequence, np.ndarray)):
-                raise DTypeError(f"documents[{i}]: expected a list of token vectors, got {describe(doc)}")
-            if len(doc) == 0:
-                raise ShapeError(_EMPTY_DOC.format(name=f"documents[{i}]"))
-            first = doc[0]
-            if not isinstance(first, (Sequence, np.ndarray)) or isinstance(first, (str, bytes)):
-                raise ShapeError(
-                    f"documents[{i}]: expected a list of token vectors (a list of lists), got a list of "
-                    f"{type(first).__name__}; a single-vector embedding is not a multi-vector document"
-                )
-            lengths.append(len(doc))
-            rows.extend(doc)
-        info = _explicit_info(precision, codec)
-        if not rows:
-            if dim is None:
-                raise ShapeError("documents: an empty batch needs dim= to know the token width")
-            info = info or precision_info("float32")
-            width = info.width(check_dim(dim))
-            return cls(np.empty((0, width), info.dtype), [0], precision=info.name, dim=dim, codec=codec)
-        flat = as_array(rows, "documents")
-        if flat.ndim != 2:
-            raise ShapeError(
-                "documents: token vectors must be lists of numbers of one length, "
-                f"got an array of shape {flat.shape}"
-            )
-        if flat.dtype.kind in "iu" and info is not None and info.family != "float":
-            flat = _int_codes(flat, info, "documents")
-        elif flat.dtype.kind in "iub" and (info is None or info.family == "float"):
-            flat = flat.astype(np.float64) if flat.dtype.kind != "b" else flat
-        offsets = np.zeros(len(lengths) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        return cls(flat, offsets, precision=precision, dim=dim, codec=codec)
+        flat, offsets = _lists_flat(documents, _explicit_info(precision, codec))
+        return cls._from_flat(flat, offsets, "documents", precision, dim, codec)
 
     @classmethod
     def from_response(cls, response: Any) -> MultiVectorBatch:
@@ -280,34 +244,15 @@ class MultiVectorBatch:
     @classmethod
     def _from_matrices(cls, mats: list[np.ndarray], name: str, precision: Any, dim: int | None,
                        codec: Any) -> MultiVectorBatch:
-        for i, m in enumerate(mats):
-            if m.ndim != 2:
-                raise ShapeError(
-                    f"{name}[{i}]: expected a (tokens, d) matrix, got shape {m.shape}"
-                    + ("; use x[None, :] for a document of one token" if m.ndim == 1 else "")
-                )
-            if m.shape[0] == 0:
-                raise ShapeError(_EMPTY_DOC.format(name=f"{name}[{i}]"))
-            if m.shape[1] != mats[0].shape[1]:
-                raise ShapeError(
-                    f"{name}[{i}]: token vectors must all have the same width; {name}[0] has "
-                    f"{mats[0].shape[1]}, {name}[{i}] has {m.shape[1]}"
-                )
-            if m.dtype != mats[0].dtype:
-                raise DTypeError(
-                    f"{name}[{i}]: documents must all have the same dtype; {name}[0] is {mats[0].dtype}, "
-                    f"{name}[{i}] is {m.dtype}"
-                )
-        if not mats:
-            if dim is None:
-                raise ShapeError(f"{name}: an empty batch needs dim= to know the token width")
-            info = _explicit_info(precision, codec) or precision_info("float32")
-            width = info.width(check_dim(dim))
-            return cls(np.empty((0, width), info.dtype), [0], precision=info.name, dim=dim, codec=codec)
-        lengths = np.fromiter((m.shape[0] for m in mats), np.int64, len(mats))
-        offsets = np.zeros(len(mats) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        flat = mats[0] if len(mats) == 1 else np.concatenate(mats)
+        flat, offsets = _matrices_flat(mats, name)
+        return cls._from_flat(flat, offsets, name, precision, dim, codec)
+
+    @classmethod
+    def _from_flat(cls, flat: np.ndarray | None, offsets: np.ndarray, name: str, precision: Any,
+                   dim: int | None, codec: Any) -> MultiVectorBatch:
+        """A batch from the flat tokens of a list of documents (None: no documents, ``dim=`` gives the width)."""
+        if flat is None:
+            flat, precision = _empty_tokens(_explicit_info(precision, codec), dim, name)
         return cls(flat, offsets, precision=precision, dim=dim, codec=codec)
 
     # ------------------------------------------------------------------ properties
@@ -322,15 +267,12 @@ class MultiVectorBatch:
         """int64 ``(n + 1,)``: document ``i`` owns ``tokens[offsets[i]:offsets[i + 1]]`` (read-only)."""
         return self._offsets
 
-    @property
-    def precision(self) -> str:
-        """The precision of the tokens: ``"float32"``, ``"float16"``, ``"int8"``, ... ``"ubinary"``."""
-        return self._info.name
+    # A batch keeps its PrecisionInfo in _info, as a codec does: the codec's own accessors read it.
+    precision = Codec.precision
+    """The precision of the tokens: ``"float32"``, ``"float16"``, ``"int8"``, ... ``"ubinary"``."""
 
-    @property
-    def info(self) -> PrecisionInfo:
-        """The :class:`~quantlib.PrecisionInfo` of the tokens."""
-        return self._info
+    info = Codec.info
+    """The :class:`~quantlib.PrecisionInfo` of the tokens."""
 
     @property
     def dim(self) -> int:
@@ -373,17 +315,9 @@ class MultiVectorBatch:
         """
         values = self._values
         if values is None:
-            values = _readonly(np.ascontiguousarray(self._decoded(self._reader()), np.float32))
+            values = _readonly(np.ascontiguousarray(_decoded(self._reader(), self._tokens, self._dim), np.float32))
             self._values = values
         return values
-
-    def _decoded(self, codec: Codec) -> np.ndarray:
-        out = np.asarray(codec.decode(self._tokens, dim=self._dim)) if self.n_tokens else \
-            np.empty((0, self._dim), np.float32)
-        if out.shape != (self.n_tokens, self._dim):
-            raise ShapeError(f"codec: {codec!r} decoded tokens of dimension {self._dim} to shape {out.shape}, "
-                             f"expected {(self.n_tokens, self._dim)}")
-        return out
 
     @property
     def n_tokens(self) -> int:
@@ -561,11 +495,7 @@ class MultiVectorBatch:
         if codec is None:
             codec = (_fitted_codec(target, self._tokens, ranges, calibration_embeddings, rounding)
                      if target.calibrated else default_codec(target))
-        out = np.asarray(codec.encode(self._tokens)) if self.n_tokens else \
-            np.empty((0, target.width(self._dim)), target.dtype)
-        if out.shape != (self.n_tokens, target.width(self._dim)) or out.dtype != codec.dtype:
-            raise ShapeError(f"precision: {codec!r} encoded tokens of dimension {self._dim} to {out.dtype} "
-                             f"{out.shape}, expected {codec.dtype} {(self.n_tokens, target.width(self._dim))}")
+        out = _encoded(codec, self._tokens, target, self._dim)
         return MultiVectorBatch._trusted(out, self._offsets, target, self._dim, _keep_codec(codec, target))
 
     def dequantize(self) -> MultiVectorBatch:
@@ -591,7 +521,7 @@ class MultiVectorBatch:
                     f"codec: this {info.name} batch has no codec, so its codes cannot be dequantized; "
                     "build it with codec= (the codec that made the codes)"
                 )
-            out = np.ascontiguousarray(self._decoded(self._reader("codec")), np.float32)
+            out = np.ascontiguousarray(_decoded(self._reader("codec"), self._tokens, self._dim), np.float32)
         return MultiVectorBatch._trusted(out, self._offsets, precision_info("float32"), self._dim, None)
 
     def truncate(
@@ -641,18 +571,7 @@ class MultiVectorBatch:
         {'version': 2, 'precision': 'ubinary', 'dim': 8, 'offsets': 'AAAAAAAAAAABAAAAAAAAAAIAAAAAAAAA', \
 'tokens': 'TQM=', 'checksum': 'crc32:84c55368'}
         """
-        offsets = binascii.b2a_base64(self._offsets.astype("<i8").tobytes(), newline=False).decode("ascii")
-        out: dict[str, Any] = {
-            "version": FORMAT_VERSION,
-            "precision": self.precision,
-            "dim": self._dim,
-            "offsets": offsets,
-            "tokens": b64encode(self._tokens),
-        }
-        if self._codec is not None:
-            out["codec"] = self._codec.get_config()
-        out["checksum"] = record_checksum(out)
-        return out
+        return _to_payload(self)
 
     @classmethod
     def from_base64(cls, payload: Mapping[str, Any]) -> MultiVectorBatch:
@@ -672,249 +591,8 @@ class MultiVectorBatch:
         >>> MultiVectorBatch.from_base64(b.to_base64()) == b
         True
         """
-        if not isinstance(payload, Mapping):
-            raise DTypeError(f"payload: expected a dict as to_base64() returns, got {describe(payload)}")
-        missing = [key for key in ("precision", "dim", "offsets", "tokens") if key not in payload]
-        if missing:
-            raise PayloadError(f"payload: missing key(s) {', '.join(repr(m) for m in missing)}")
-        version = payload.get("version", 1)
-        if isinstance(version, bool) or version not in _READS:
-            raise PayloadError(f"payload['version']: expected one of {', '.join(map(str, _READS))} "
-                               f"(the versions this quantlib reads), got {short_repr(version)}")
-        if version >= 2:
-            problem = record_mismatch({k: _json_text(v) for k, v in payload.items()})
-            if problem:
-                raise PayloadError(f"payload: {problem}")
-        info = precision_info(payload["precision"], name="payload['precision']")
-        dim = check_dim(payload["dim"], "payload['dim']")
-        text = payload["offsets"]
-        if not isinstance(text, (str, bytes)):
-            raise DTypeError(f"payload['offsets']: expected base64 text, got {describe(text)}")
-        try:
-            raw = binascii.a2b_base64(text, strict_mode=True)
-        except (binascii.Error, ValueError) as exc:
-            raise Base64DecodeError(f"payload['offsets']: invalid base64 ({exc})") from None
-        if len(raw) % 8:
-            raise Base64DecodeError(
-                f"payload['offsets']: {len(raw)} decoded bytes are not a whole number of int64 offsets"
-            )
-        offsets = np.frombuffer(raw, "<i8").astype(np.int64)
-        if info.packed and info.family != "signs":  # b64decode's dim counts bits of packed precisions: give items
-            tokens = b64decode(payload["tokens"], info.dtype, dim=info.width(dim))
-        else:
-            tokens = b64decode(payload["tokens"], info.name, dim=dim)
-        if tokens.ndim == 1:  # no tokens at all
-            tokens = tokens.reshape(0, info.width(dim))
-        codec = payload.get("codec")
-        return cls(tokens, offsets, precision=info.name, dim=dim, codec=codec)
-
-
-def _json_text(value: Any) -> Any:
-    """Base64 given as bytes counts as the ASCII text it is (the checksum is over JSON text)."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("latin-1")
-    return value
-
-
-_EMPTY_DOC = ("{name}: a document needs at least one token vector, got 0; "
-              "drop empty documents (and keep their ids) before building the batch")
-
-
-# ---------------------------------------------------------------------- validation
-
-
-def _explicit_info(precision: Any, codec: Any) -> PrecisionInfo | None:
-    if precision is not None:
-        return precision_info(precision)
-    if isinstance(codec, Codec):
-        return codec.info
-    if isinstance(codec, Mapping) and "id" in codec:
-        return precision_info(codec["id"], name="codec['id']")
-    return None
-
-
-def _resolve_format(
-    arr: np.ndarray, precision: Any, codec: Any, name: str
-) -> tuple[PrecisionInfo, Codec | None]:
-    """The precision of ``arr`` and the codec the batch keeps (checked against each other)."""
-    if isinstance(codec, Mapping):
-        codec = codec_from_config(dict(codec))
-    if codec is not None and not isinstance(codec, Codec):
-        raise DTypeError(f"codec: expected a quantlib codec or its config dict, got {describe(codec)}")
-    info = _explicit_info(precision, codec)
-    if info is None:
-        if arr.dtype.kind == "f":
-            info = precision_info("float16" if arr.dtype.itemsize == 2 else "float32")
-        elif arr.dtype.kind in "iu":
-            codes, bits = ("int8", "binary") if arr.dtype.kind == "i" else ("uint8", "ubinary")
-            raise DTypeError(
-                f"{name}: {arr.dtype} arrays hold either {codes} codes or packed bits; "
-                f"pass precision={codes!r} or precision={bits!r}"
-            )
-        else:
-            raise DTypeError(f"{name}: expected float values or integer codes, got dtype {arr.dtype}")
-    if codec is not None and codec.precision != info.name:
-        raise ConfigError(f"codec: the codec is for {codec.precision}, but the tokens are {info.name}")
-    return info, _keep_codec(codec, info)
-
-
-def _keep_codec(codec: Codec | None, info: PrecisionInfo) -> Codec | None:
-    """The codec a batch keeps: None where the precision's default codec is the same (floats, bits, raw codes)."""
-    if codec is None:
-        return None
-    try:
-        default = default_codec(info)
-    except ConfigError:  # calibrated, without a raw variant: only this codec reads the tokens
-        return codec
-    return None if codec == default else codec
-
-
-def _converted_codec(codec: Codec | None, target: PrecisionInfo) -> Codec | None:
-    """The codec of codes :func:`~quantlib.convert_codes` carried to ``target`` (int8 <-> uint8: the same ranges)."""
-    if codec is None or not target.calibrated:
-        return None
-    config = {k: v for k, v in codec.get_config().items() if k not in ("version", "checksum")}
-    return _keep_codec(codec_from_config({**config, "id": target.name}), target)
-
-
-def _fitted_codec(target: PrecisionInfo, tokens: np.ndarray, ranges: Any, calibration_embeddings: Any,
-                  rounding: str) -> Codec:
-    """The codec of a calibrated ``target`` fitted as :func:`quantlib.quantize` fits it (stacklevel: the caller's)."""
-    params = {} if rounding == "nearest" else {"rounding": rounding}
-    cls = codec_class(target)
-    if ranges is None and "ranges" not in inspect.signature(cls.__init__).parameters:
-        fit = getattr(cls, "fit", None)
-        if fit is None:
-            raise ConfigError(f"precision: {cls.__name__} has no fit(), so {target.name} tokens need "
-                              "its codec, fitted, as precision=")
-        if params and "rounding" not in inspect.signature(fit).parameters:
-            raise ConfigError(f"rounding: {cls.__name__}.fit takes no rounding, got rounding={rounding!r}")
-        source = tokens if calibration_embeddings is None else calibration_embeddings
-        return fit(source, target.name, **params)
-    if ranges is None:
-        src = tokens if calibration_embeddings is None else calibration_embeddings
-        name = "tokens" if calibration_embeddings is None else "calibration_embeddings"
-        ranges = ranges_from(src, name, stacklevel=3)
-    return get_codec(target.name, ranges=ranges, **params)
-
-
-def _tokens_matrix(arr: np.ndarray, info: PrecisionInfo, dim: int | None, codec: Codec | None,
-                   name: str) -> tuple[np.ndarray, int]:
-    """The token matrix in the precision's storage dtype, and the logical dimension."""
-    if arr.ndim != 2:
-        raise ShapeError(
-            f"{name}: expected a flat (total_tokens, width) matrix, got shape {arr.shape}"
-            + ("; use MultiVectorBatch.from_arrays for a list of matrices" if arr.ndim == 3 else "")
-        )
-    if info.family == "float":
-        if arr.dtype.kind != "f" or arr.dtype.itemsize > 8:
-            hint = ("; integer codes need precision='int8'/'uint8'/'binary'/'ubinary'"
-                    if arr.dtype.kind in "iu" else "")
-            raise DTypeError(
-                f"{name}: {info.name} tokens must be floats (float16, float32 or float64), "
-                f"got dtype {arr.dtype}{hint}"
-            )
-        if arr.shape[1] == 0:
-            raise ShapeError(f"{name}: expected at least one component per token, got shape {arr.shape}")
-        want = info.dtype.newbyteorder("=")
-        if arr.dtype != want:
-            with np.errstate(over="ignore"):  # overflow is reported by _check_finite_tokens
-                arr = arr.astype(want)
-        arr = np.ascontiguousarray(arr)
-        if dim is not None and check_dim(dim) != arr.shape[1]:
-            raise ShapeError(f"dim: {name} have {arr.shape[1]} components per token, got dim={dim}")
-        return arr, int(arr.shape[1])
-    values, _ = as_code_matrix(arr, name, info)
-    if values.shape[1] == 0:
-        raise ShapeError(f"{name}: expected at least one component per token, got shape {arr.shape}")
-    width = values.shape[1]
-    if info.family == "signs" and values.shape[0]:
-        return values, resolve_bit_dim(values, dim, name)  # also refuses set padding bits
-    fitted = codec.dim if codec is not None else None
-    if dim is None and not info.packed:
-        true_dim = width
-    elif dim is None:
-        # the codec's own, or the widest dimension of this width (8 x width for bits): what decode(dim=None) reads
-        true_dim = fitted if fitted is not None else width * 8 * info.dtype.itemsize // info.bits
-    else:
-        true_dim = check_dim(dim)
-    if info.width(true_dim) != width:
-        if not info.packed:
-            raise ShapeError(f"dim: {info.name} {name} have {width} components per token, got dim={dim}")
-        what = "packed bits" if info.family == "signs" else f"{info.name} tokens"
-        raise ShapeError(f"{name}: {what} of dimension {true_dim} take {info.width(true_dim)} bytes per row, "
-                         f"got {width}")
-    if codec is not None:
-        codec.check_dim(true_dim, name)
-    return values, int(true_dim)
-
-
-def _int_codes(flat: np.ndarray, info: PrecisionInfo, name: str) -> np.ndarray:
-    """Python integers from nested lists, checked to fit the codes' dtype."""
-    lo, hi = np.iinfo(info.dtype).min, np.iinfo(info.dtype).max
-    if flat.size and (flat.min() < lo or flat.max() > hi):
-        bad = flat[(flat < lo) | (flat > hi)][0]
-        raise OutOfRangeError(f"{name}: {info.name} codes lie in {lo}..{hi}, got {bad}")
-    return flat.astype(info.dtype)
-
-
-def _check_offsets(offsets: Any, n_tokens: int) -> np.ndarray:
-    arr = as_array(offsets, "offsets")
-    if arr.ndim != 1 or arr.shape[0] == 0:
-        raise ShapeError(f"offsets: expected a 1-D array of n_documents + 1 integers, got shape {arr.shape}")
-    if arr.dtype.kind not in "iu":
-        raise DTypeError(f"offsets: expected integers, got dtype {arr.dtype}")
-    if arr.dtype == np.uint64 and arr.max() > np.iinfo(np.int64).max:
-        raise ShapeError(f"offsets: expected offsets below 2**63, got {arr.max()}")
-    offs = np.ascontiguousarray(arr, dtype=np.int64)
-    if offs[0] != 0:
-        raise ShapeError(f"offsets: expected offsets[0] == 0, got {offs[0]}")
-    steps = np.diff(offs)
-    bad = np.flatnonzero(steps <= 0)
-    if bad.size:
-        i = int(bad[0])
-        if steps[i] == 0:
-            raise ShapeError(
-                f"offsets: document {i} has no tokens (offsets[{i}] == offsets[{i + 1}] == {offs[i]}); "
-                "every document and query needs at least one token vector"
-            )
-        raise ShapeError(
-            f"offsets: expected increasing offsets, got offsets[{i}] = {offs[i]} > "
-            f"offsets[{i + 1}] = {offs[i + 1]}"
-        )
-    if offs[-1] != n_tokens:
-        raise ShapeError(
-            "offsets: expected the last offset to equal the number of token rows "
-            f"({n_tokens}), got {offs[-1]}"
-        )
-    return offs
-
-
-def _check_finite_tokens(tokens: np.ndarray, offsets: np.ndarray | None, name: str = "tokens",
-                         source: np.ndarray | None = None) -> None:
-    """Refuse NaN/inf in float tokens, naming the document, token and component.
-
-    ``source`` is the array ``tokens`` was cast from: a value finite there was
-    too large for the narrower dtype (:class:`~quantlib.OutOfRangeError`).
-    """
-    from ._kernels.codecs import all_finite
-
-    if tokens.size == 0:
-        return
-    if all_finite(np.ascontiguousarray(tokens.reshape(-1), tokens.dtype.newbyteorder("="))):
-        return
-    row, col = first_nonfinite(tokens)
-    if offsets is None:
-        where = f"token row {row}, component {col}"
-    else:
-        doc = int(np.searchsorted(offsets, row, side="right") - 1)
-        where = f"document {doc}, token {row - offsets[doc]}, component {col}"
-    if source is not None and np.isfinite(source[row, col]):
-        raise OutOfRangeError(
-            f"{name}: value {float(source[row, col])!r} in {where} is beyond {tokens.dtype}'s largest "
-            f"finite value {float(np.finfo(tokens.dtype).max):g}"
-        )
-    raise NonFiniteError(f"{name}: expected finite values, got {tokens[row, col]} in {where}")
+        tokens, offsets, precision, dim, codec = _from_payload(payload)
+        return cls(tokens, offsets, precision=precision, dim=dim, codec=codec)
 
 
 # The scoring (quantlib._maxsim) and MUVERA (quantlib.muvera) modules import the batch from here.
