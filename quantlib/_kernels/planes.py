@@ -41,7 +41,8 @@ __all__ = ["PLANES", "pack_planes", "plane_weights", "planes_scores_range", "pla
 #: Magnitude planes of the quantized query: ``|v_j| <= 2**PLANES - 1`` (sign and
 #: magnitude, 63 levels).  Five planes cost 2.6x a Hamming scan of the same rows
 #: (one query, 1M x 1024 bits, Zen 3) against 2.1x for four and 2.9x for six, and
-#: their error bound keeps the rows left to score exactly few (see the planner).
+#: their error bound keeps the rows left to score exactly few (see the planner).  The scan
+#: (:func:`_block_scores`) is written out for five planes: change both together.
 PLANES = 5
 
 #: Fractions of ``max |q| / (2**PLANES - 1)`` tried as the quantization step (the one
