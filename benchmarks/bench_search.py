@@ -20,7 +20,9 @@
 - ``SignsSearch``: float32 queries against +1/-1 bits versus the Hamming
   search of the same codes (200,000 x 1024 bits, 100 queries), and the same
   search by the float tables alone (without the int16 first stage; same
-  results), so a new machine shows what the first stage gains there.
+  results), so a new machine shows what the first stage gains there; and 1, 4
+  and 16 queries over 1,000,000 x 1024 bits (1 to 4 take the bit-plane first
+  stage; ``*_1m_*``), each time over the Hamming search of the same queries.
 
 Data are seeded (``rng.bytes``, ``standard_normal``: a few seconds at most);
 kernels are compiled in ``setup``.  Run without asv (medians and ratios):
@@ -197,12 +199,54 @@ class SignsSearch:
 
     track_cost_relative_to_hamming.unit = "x"
 
+    # Issue 24's case: 1, 4 and 16 float queries over 1,000,000 x 1024 bits, where 1 to
+    # PLANES_MAX_QUERIES queries take the bit-plane first stage (goal: at most 3x Hamming).
+
+    def _big(self):
+        if not hasattr(self, "Xbig"):
+            self.Xbig = bit_codes(1_000_000, 128, seed=3)
+            quantlib.search(self.Qf[:1], self.Xbig[:20_000], 10, metric="dot", precision="ubinary")  # the planes
+        return self.Xbig
+
+    def _ratio_big(self, nq: int) -> float:
+        X = self._big()
+        return speedup(lambda: quantlib.search(self.Qb[:nq], X, 10, metric="hamming"),
+                       lambda: quantlib.search(self.Qf[:nq], X, 10, metric="dot", precision="ubinary"),
+                       repeats=3)
+
+    def time_quantlib_float_vs_bits_1m_1q(self):
+        quantlib.search(self.Qf[:1], self._big(), 10, metric="dot", precision="ubinary")
+
+    def time_quantlib_float_vs_bits_1m_16q(self):
+        quantlib.search(self.Qf[:16], self._big(), 10, metric="dot", precision="ubinary")
+
+    def time_quantlib_hamming_1m_1q(self):
+        quantlib.search(self.Qb[:1], self._big(), 10, metric="hamming")
+
+    def time_quantlib_float_tables_alone_1m_1q(self):
+        with _without_first_stage("PLANES_MAX_QUERIES", 0):
+            quantlib.search(self.Qf[:1], self._big(), 10, metric="dot", precision="ubinary")
+
+    def track_cost_relative_to_hamming_1m_1q(self):
+        """1 float query over 1M x 1024 bits, time over Hamming time (issue 24's goal: at most 3)."""
+        return self._ratio_big(1)
+
+    def track_cost_relative_to_hamming_1m_4q(self):
+        return self._ratio_big(4)
+
+    def track_cost_relative_to_hamming_1m_16q(self):
+        return self._ratio_big(16)
+
+    track_cost_relative_to_hamming_1m_1q.unit = "x"
+    track_cost_relative_to_hamming_1m_4q.unit = "x"
+    track_cost_relative_to_hamming_1m_16q.unit = "x"
+
 
 @contextlib.contextmanager
-def _without_first_stage(threshold: str):
-    """Search with the int16 first stage named by its batch threshold switched off (the same results)."""
+def _without_first_stage(threshold: str, off: int = 1 << 62):
+    """Search with the first stage named by its batch threshold switched off (the same results)."""
     before = getattr(quantlib._kernels._config, threshold)
-    setattr(quantlib._kernels._config, threshold, 1 << 62)
+    setattr(quantlib._kernels._config, threshold, off)
     try:
         yield
     finally:

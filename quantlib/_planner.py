@@ -19,8 +19,10 @@ from ._corpus import Corpus, _as_rows, _to_float32
 from ._kernels import _config as C
 from ._kernels import bits as KB
 from ._kernels import dense as KD
+from ._kernels import drivers as KDR
 from ._kernels import intdot as KI
 from ._kernels import lut as KL
+from ._kernels import planes as KP
 from ._kernels import topk as KT
 from ._scoring import chunk_count, use_threads, work
 from ._scoring import num_threads as _num_threads  # noqa: F401 - the names quantlib.dask imports
@@ -162,6 +164,8 @@ class Plan:
         elif (self.nq >= C.WIDE_MIN_QUERIES and k <= C.WIDE_MAX_K
               and _wide_candidates(k) * C.WIDE_MIN_ROWS_PER_CANDIDATE <= c.n):
             self._topk_signs_wide(keys, ids, par, nchunks)
+        elif self._planes_applies(k):  # --- the bit-plane first stage (planes-bits) ---
+            self._topk_signs_planes(keys, ids, par, nchunks)
         else:
             self._topk_signs(keys, ids, par, nchunks)
         return self.scores_from_keys(keys), ids
@@ -327,6 +331,117 @@ class Plan:
                          Qf=q[bad], flip=self.flip, dim=self.dim)
             sub_keys = np.full((len(bad), keys.shape[1]), np.inf, keys.dtype)
             sub_ids = np.full((len(bad), keys.shape[1]), -1, np.int64)
+            again._topk_signs(sub_keys, sub_ids, par, nchunks)
+            keys[bad] = sub_keys
+            ids[bad] = sub_ids
+        return int(ok.sum())
+
+
+    # ------------------------------------------------------------------------------------------------
+    # Float queries against bits, few at a time: the bit-plane first stage (quantlib/_kernels/planes.py)
+    # ------------------------------------------------------------------------------------------------
+
+    def _planes_applies(self, k: int) -> bool:
+        c = self.corpus
+        return (self.nq <= C.PLANES_MAX_QUERIES and k <= C.WIDE_MAX_K
+                and _wide_candidates(k) * C.WIDE_MIN_ROWS_PER_CANDIDATE <= c.n)
+
+    def _topk_signs_planes(self, keys: np.ndarray, ids: np.ndarray, par: bool, nchunks: int) -> int:
+        """Float queries against bits by bit planes, with the exact result of :meth:`_topk_signs`.
+
+        1. Each query becomes sign and magnitude planes of integer weights ``v``
+           (:func:`~quantlib._kernels.planes.plane_weights`) with
+           ``|q.s - scale * (2 I(x) - S)| <= err`` for every row ``x`` (``S = sum |v|``).
+           One scan (AND and popcount per plane) keeps the ``k`` best rows by the
+           integer score ``I``, and every row whose ``I`` comes within ``reach`` of
+           the running ``k``-th (``reach``: ``err`` and the float rounding in units of
+           ``scale``).
+        2. The ``k`` best rows by ``I`` scored exactly (as the float tables score them)
+           give a lower bound of the true ``k``-th score; every row whose ``I`` could
+           reach it (``I >= T``; the buffer of step 1 holds them all) is scored exactly,
+           and the best ``k`` kept.  A row left out has a float sum at most
+           ``scale * (2 (T - 1) - S) + err`` plus the rounding of a table sum, and
+           :func:`~quantlib._kernels.bits.signs_finish` certifies that a row at that
+           bound ranks strictly after the ``k``-th key.
+        3. Queries not certified (too many rows near the top, a zero or huge query)
+           are searched again by the float tables alone, so the result never depends
+           on the stage.
+
+        Returns the number of queries the stage certified.
+        """
+        c = self.corpus
+        q = self.Qf
+        A, B = self.A, self.B
+        nq, d = q.shape
+        k = keys.shape[1]
+        w = c.width
+        V = np.empty((nq, d), np.int8)
+        scale = np.empty(nq, np.float64)
+        err = np.empty(nq, np.float64)
+        KP.plane_weights(q, V, scale, err)
+        P = KP.pack_planes(V, self.flip, w)
+        S = np.abs(V.astype(np.int64)).sum(axis=1)
+        abs1 = np.abs(q).sum(axis=1, dtype=np.float64)
+        a = A.astype(np.float64)
+        b = B.astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            offset = np.where(a > 0, np.abs(b) / a, np.inf)
+        # float32 table sums are within (w + 4) units of 2^-24 of sum |q| of the exact sum (see
+        # _topk_signs_wide); the margin covers the affine map's rounding and float64's
+        rnd = (w + 4) * 2.0 ** -23 * abs1 + w * 2.0 ** -149
+        margin = 2.0 ** -20 * (2 * abs1 + offset) + 1e-12 * abs1 + 2.0 ** -120
+        usable = (a > 0) & np.isfinite(offset) & (abs1 * (1 + 2.0 ** -16) < float(np.finfo(np.float32).max))
+        with np.errstate(over="ignore", invalid="ignore"):
+            reach_f = np.where(usable, (err + rnd + margin) / scale, 0.0) + 2
+        usable &= reach_f < 2.0 ** 40
+        reach = np.where(usable, np.ceil(reach_f), 0).astype(np.int64)
+        cap = max(4 * k + 64, C.PLANES_BUFFER_ROWS)
+        big = np.iinfo(np.int64).max
+        chunks = nchunks if par else 1
+        ikeys = np.full((chunks, nq, k), big, np.int64)
+        icand = np.full((chunks, nq, k), -1, np.int64)
+        bk = np.empty((chunks, nq, cap), np.int64)
+        bi = np.empty((chunks, nq, cap), np.int64)
+        bn = np.zeros((chunks, nq), np.int64)
+        if par:
+            bounds = KDR.chunk_bounds(c.n, chunks, 1)
+            KP.planes_search_parallel(c.view, P, C.PLANES_BLOCK_ROWS, reach, bounds, ikeys, icand, bk, bi, bn)
+            top_keys = np.full((nq, k), big, np.int64)
+            top_ids = np.full((nq, k), -1, np.int64)
+            KDR.merge_parts(ikeys, icand, top_keys, top_ids)
+        else:
+            KP.planes_search_range(c.view, P, 0, c.n, C.PLANES_BLOCK_ROWS, reach, ikeys[0], icand[0], bk[0], bi[0],
+                                   bn[0])
+            top_keys, top_ids = ikeys[0], icand[0]
+            KT.finish(top_keys, top_ids)
+        # the exact keys of the k best rows by I: k real rows, so their k-th is a bound the final k-th meets
+        KB.signs_finish(q, c.view, self.flip, top_ids, A, B, np.full(nq, np.inf, np.float32), keys, ids)
+        last = keys[:, -1].astype(np.float64)
+        ok = np.zeros(nq, np.bool_)
+        for t in range(nq):
+            if not (usable[t] and np.isfinite(last[t]) and top_ids[t, -1] >= 0 and (bn[:, t] >= 0).all()):
+                continue
+            target = (-last[t] - b[t]) / a[t]  # a row's float sum must stay below this (with margin)
+            x = ((target - margin[t] - err[t] - rnd[t]) / scale[t] + S[t]) / 2
+            low = math.floor(x)  # rows with I >= low are scored exactly
+            if not (np.isfinite(x) and low >= -top_keys[t, -1] - reach[t]):  # the buffers hold them all
+                continue
+            rows = np.concatenate([bi[j, t, :bn[j, t]][bk[j, t, :bn[j, t]] >= low] for j in range(chunks)])
+            if len(rows) < k:
+                continue
+            bound = scale[t] * (2.0 * (low - 1) - S[t]) + err[t]
+            bound += rnd[t] + 1e-12 * (abs1[t] + abs(bound))
+            b32 = np.float32(bound)
+            if b32 < bound:
+                b32 = np.nextafter(b32, np.float32(np.inf))  # round up, never down
+            ok[t] = KB.signs_finish(q[t:t + 1], c.view, self.flip, rows[None], A[t:t + 1], B[t:t + 1],
+                                    np.array([b32], np.float32), keys[t:t + 1], ids[t:t + 1])[0]
+        if not ok.all():
+            bad = np.flatnonzero(~ok)
+            again = Plan("signs", self.metric, c, len(bad), self.score_dtype, A=A[bad], B=B[bad],
+                         Qf=q[bad], flip=self.flip, dim=self.dim)
+            sub_keys = np.full((len(bad), k), np.inf, keys.dtype)
+            sub_ids = np.full((len(bad), k), -1, np.int64)
             again._topk_signs(sub_keys, sub_ids, par, nchunks)
             keys[bad] = sub_keys
             ids[bad] = sub_ids

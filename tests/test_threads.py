@@ -124,6 +124,7 @@ def _workloads():
         "search hamming": lambda: ql.search(bits[:5], bits, 8, metric="hamming"),
         "search float vs bits": lambda: ql.search(q, bits, 8, metric="cosine", precision="ubinary"),
         "search float vs bits, int16 stage": lambda: ql.search(batch, bits, 8, metric="cosine", precision="ubinary"),
+        "search float vs bits, plane stage": lambda: ql.search(q[:2], bits, 8, metric="cosine", precision="ubinary"),
         "pairwise int8 codes": lambda: ql.pairwise(codes[:4], codes, "dot", precision="int8"),
         "maxsim": lambda: ql.maxsim(query_tokens, docs),
         "maxsim_search bits + rescore": lambda: ql.maxsim_search(query_tokens, doc_bits, 5, rescore=docs),

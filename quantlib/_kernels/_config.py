@@ -100,6 +100,21 @@ WIDE_MIN_ROWS_PER_CANDIDATE = 32
 #: k = 100, 0.9-1.2x at 200-300, 2.8x slower at 1000).
 WIDE_MAX_K = 128
 
+#: Batches of at most this many float queries searched over bits take the bit-plane first stage
+#: (:meth:`Plan._topk_signs_planes`): the query quantized to sign and magnitude planes, AND and
+#: popcount per plane.  Its cost grows with each query, the float tables' much less (they serve 8
+#: or 16 queries per lookup): measured here (Zen 3, one thread, 1M x 1024 bits, k = 10) against
+#: the tables alone, 1 query 0.20x the time, 4 queries 0.77x, 8 queries 1.35x, 16 queries 2.1x.
+#: (0: never.)
+PLANES_MAX_QUERIES = 4
+
+#: Rows per block of the bit-plane stage (every query passes over a block while it is in L2).
+PLANES_BLOCK_ROWS = 1024
+
+#: Rows per query the bit-plane stage keeps near the running top (more and the query is searched
+#: by the float tables: that many rows scored exactly cost about what the tables' scan does).
+PLANES_BUFFER_ROWS = 1 << 14
+
 #: Batches of at least this many float queries against int8/uint8 codes take the int16 first
 #: stage (:meth:`Plan._topk_dense_wide`): exact int32 multiply-adds of int16 weights instead of
 #: float32 ones, then an exact float finish of ``2k + 16`` candidates per query.
