@@ -706,3 +706,19 @@ def test_factory_drivers_load_from_the_cache_and_never_each_others(tmp_path):
         assert got["twice"] == "refused"
     assert runs[0]["misses"] == [1] * 7 and runs[0]["hits"] == [0] * 7
     assert runs[1]["hits"] == [1] * 7 and runs[1]["misses"] == [0] * 7
+
+
+@given(scales=st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False, min_value=0.0),
+                       min_size=1, max_size=6))
+def test_sparse_dequantize_u8_is_the_float32_product(scales):
+    """``dequantize_u8`` is ``scale_values``: every code times every scale, subnormal to huge, as float32 does it."""
+    from quantlib._kernels import sparse as KS
+
+    s = np.array(scales, np.float32)
+    codes = np.tile(np.arange(256, dtype=np.uint8), len(s))
+    indptr = np.arange(0, 256 * len(s) + 1, 256, dtype=np.int64)
+    out = np.empty(codes.shape[0], np.float32)
+    KS.dequantize_u8(indptr, codes, s, out)
+    with np.errstate(over="ignore"):
+        want = codes.astype(np.float32) * np.repeat(s, 256)
+    assert np.array_equal(out, want)

@@ -147,17 +147,12 @@ def _scalar_rows(x, start, step, off, lo, hi, mode, out, r0, r1):
         o = out[i]
         bad = False
         outside = False
-        if mode == 0:
+        if mode != 2:
             for j in range(d):
                 v = row[j]
                 bad |= not np.isfinite(v)
-                c = np.rint((v - start[j]) / step[j]) + off
-                o[j] = np.int32(min(max(c, lo), hi))
-        elif mode == 1:
-            for j in range(d):
-                v = row[j]
-                bad |= not np.isfinite(v)
-                c = np.floor((v - start[j]) / step[j]) + off
+                y = (v - start[j]) / step[j]
+                c = (np.rint(y) if mode == 0 else np.floor(y)) + off
                 o[j] = np.int32(min(max(c, lo), hi))
         else:
             for j in range(d):

@@ -172,17 +172,32 @@ def _blocks_template(*args):
     return bad.any()
 
 
-def _doc_scores_template(*args):
-    """MaxSim scores of documents ``ids[lo:hi]`` into ``out[lo:hi]`` (``args = (*lead, ids, lo, hi, out)``)."""
+def _docs_template(*args):
+    """MaxSim over documents: their scores, or (``HEAP``) their top-k heap.
+
+    Scores (``args = (*lead, ids, lo, hi, out)``): of documents ``ids[lo:hi]`` into
+    ``out[lo:hi]``.  Heap (``args = (*lead, d0, d1, keys, ids)``): documents d0..d1 folded into
+    the top-k heap ``keys[0]``/``ids[0]``, keys negated scores rounded to the key dtype as
+    :func:`maxsim` rounds its scores; a non-finite one is listed first, for the caller to raise.
+    The document scored next is prefetched meanwhile.  Numba prunes the branches not taken
+    before typing.
+    """
     lead = args[:-4]
-    ids = args[-4]
-    lo = args[-3]
-    hi = args[-2]
-    out = args[-1]
+    if HEAP:  # noqa: F821
+        lo, hi, keys, ids = args[-4], args[-3], args[-2], args[-1]
+        key = np.empty(1, keys.dtype)
+    else:
+        ids, lo, hi, out = args[-4], args[-3], args[-2], args[-1]
     state = STATE(*lead)  # noqa: F821
     for r in range(lo, hi):
-        nxt = ids[r + 1] if r + 1 < hi else -1  # scored next: prefetched meanwhile
-        out[r] = SCORE(*(lead + (state, ids[r], nxt)))  # noqa: F821
+        if HEAP:  # noqa: F821
+            key[0] = -SCORE(*(lead + (state, r, r + 1 if r + 1 < hi else -1)))  # noqa: F821
+            if not np.isfinite(key[0]):
+                key[0] = -np.inf
+            if key[0] < keys[0, 0]:
+                push(keys, ids, 0, key[0], r)
+        else:
+            out[r] = SCORE(*(lead + (state, ids[r], ids[r + 1] if r + 1 < hi else -1)))  # noqa: F821
 
 
 def _doc_scores_parallel_template(*args):
@@ -193,27 +208,6 @@ def _doc_scores_parallel_template(*args):
     out = args[-1]
     for c in prange(bounds.shape[0] - 1):
         RANGE(*(lead + (ids, bounds[c], bounds[c + 1], out)))  # noqa: F821
-
-
-def _doc_heap_template(*args):
-    """Fold documents d0..d1 into the top-k heap ``keys[0]``/``ids[0]`` (``args = (*lead, d0, d1, keys, ids)``).
-
-    Keys are negated scores, rounded to the key dtype as :func:`maxsim` rounds its
-    scores; a non-finite one is listed first, for the caller to raise.
-    """
-    lead = args[:-4]
-    d0 = args[-4]
-    d1 = args[-3]
-    keys = args[-2]
-    ids = args[-1]
-    state = STATE(*lead)  # noqa: F821
-    key = np.empty(1, keys.dtype)
-    for i in range(d0, d1):
-        key[0] = -SCORE(*(lead + (state, i, i + 1 if i + 1 < d1 else -1)))  # noqa: F821
-        if not np.isfinite(key[0]):
-            key[0] = -np.inf
-        if key[0] < keys[0, 0]:
-            push(keys, ids, 0, key[0], i)
 
 
 # --------------------------------------------------------------------------- the factory
@@ -307,9 +301,9 @@ def maxsim_drivers(family: str, state, score):
     name = f"maxsim__{family}"
     origin = f"{_origin(state)} {_origin(score)}"
     par = {"parallel": True, **FAST}
-    scores = _make(_doc_scores_template, f"{name}__scores", FAST, origin, STATE=state, SCORE=score)
+    scores = _make(_docs_template, f"{name}__scores", FAST, origin, STATE=state, SCORE=score, HEAP=False)
     scores_parallel = _make(_doc_scores_parallel_template, f"{name}__scores_parallel", par, origin, RANGE=scores)
-    heap = _make(_doc_heap_template, f"{name}__heap", FAST, origin, STATE=state, SCORE=score)
+    heap = _make(_docs_template, f"{name}__heap", FAST, origin, STATE=state, SCORE=score, HEAP=True)
     search = _make(_search_template, f"{name}__search", FAST, origin, RANGE=heap)
     search_parallel = _make(_parallel_search_template, f"{name}__search_parallel", par, origin,
                             RANGE=heap, LEAD=-3, BOUNDS=True)

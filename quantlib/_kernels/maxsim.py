@@ -41,7 +41,9 @@ Three families of ``raw``:
     ``B = -sum(q)``: ``2 * sum_{bits set} q_j - sum_j q_j = q . (2 b - 1)``.
 
 Each family is written once, as a scratch allocator and a scorer of one
-document; :func:`~quantlib._kernels.drivers.maxsim_drivers` makes from them its
+document (``hamming`` and ``lut`` share theirs, chosen by the number of
+dimensions of the query array, and so their drivers: ``lut_scores is
+hamming_scores``); :func:`~quantlib._kernels.drivers.maxsim_drivers` makes from them its
 serial scorer over a list of document ids, a parallel one (``prange`` over
 chunks of that list), a serial fused top-k search over a range of documents,
 and a parallel one (one top-k list per chunk of documents, folded by
@@ -82,6 +84,13 @@ def _mac_impl(s, a, b):
 # --------------------------------------------------------------------------- dense
 
 
+@njit(inline="always")
+def _mac4(s, c, u):
+    """One row of the 4 x 4 tile: the four running sums ``s`` plus query component ``c`` times the
+    four document components ``u`` (tuples: numba inlines this, LLVM keeps them in registers)."""
+    return mac(s[0], c, u[0]), mac(s[1], c, u[1]), mac(s[2], c, u[2]), mac(s[3], c, u[3])
+
+
 @njit(**FAST)
 def _dense_best(W, X, a, b, neg, best):
     """``best[q]`` = max over rows a..b of ``W[q] . X[t]`` for every padded query row."""
@@ -103,51 +112,17 @@ def _dense_best(W, X, a, b, neg, best):
             x1 = X[min(t + 1, last)]
             x2 = X[min(t + 2, last)]
             x3 = X[min(t + 3, last)]
-            s00 = zero
-            s01 = zero
-            s02 = zero
-            s03 = zero
-            s10 = zero
-            s11 = zero
-            s12 = zero
-            s13 = zero
-            s20 = zero
-            s21 = zero
-            s22 = zero
-            s23 = zero
-            s30 = zero
-            s31 = zero
-            s32 = zero
-            s33 = zero
+            s0 = s1 = s2 = s3 = (zero, zero, zero, zero)
             for j in range(d):
-                u0 = widen(x0[j], zero)
-                u1 = widen(x1[j], zero)
-                u2 = widen(x2[j], zero)
-                u3 = widen(x3[j], zero)
-                c = widen(w0[j], zero)
-                s00 = mac(s00, c, u0)
-                s01 = mac(s01, c, u1)
-                s02 = mac(s02, c, u2)
-                s03 = mac(s03, c, u3)
-                c = widen(w1[j], zero)
-                s10 = mac(s10, c, u0)
-                s11 = mac(s11, c, u1)
-                s12 = mac(s12, c, u2)
-                s13 = mac(s13, c, u3)
-                c = widen(w2[j], zero)
-                s20 = mac(s20, c, u0)
-                s21 = mac(s21, c, u1)
-                s22 = mac(s22, c, u2)
-                s23 = mac(s23, c, u3)
-                c = widen(w3[j], zero)
-                s30 = mac(s30, c, u0)
-                s31 = mac(s31, c, u1)
-                s32 = mac(s32, c, u2)
-                s33 = mac(s33, c, u3)
-            m0 = max(m0, max(max(s00, s01), max(s02, s03)))
-            m1 = max(m1, max(max(s10, s11), max(s12, s13)))
-            m2 = max(m2, max(max(s20, s21), max(s22, s23)))
-            m3 = max(m3, max(max(s30, s31), max(s32, s33)))
+                u = (widen(x0[j], zero), widen(x1[j], zero), widen(x2[j], zero), widen(x3[j], zero))
+                s0 = _mac4(s0, widen(w0[j], zero), u)
+                s1 = _mac4(s1, widen(w1[j], zero), u)
+                s2 = _mac4(s2, widen(w2[j], zero), u)
+                s3 = _mac4(s3, widen(w3[j], zero), u)
+            m0 = max(m0, max(max(s0[0], s0[1]), max(s0[2], s0[3])))
+            m1 = max(m1, max(max(s1[0], s1[1]), max(s1[2], s1[3])))
+            m2 = max(m2, max(max(s2[0], s2[1]), max(s2[2], s2[3])))
+            m3 = max(m3, max(max(s3[0], s3[1]), max(s3[2], s3[3])))
         best[q0] = m0
         best[q0 + 1] = m1
         best[q0 + 2] = m2
@@ -330,26 +305,6 @@ def _hamming_best(QT, X, a, b, acc, best):
                 best[q] = h
 
 
-@njit(**FAST)
-def _hamming_state(QT, X, offs, A, B, norm):
-    nq = QT.shape[1]
-    return np.empty(nq, np.int64), np.empty(nq, np.uint64)
-
-
-@njit(**FAST)
-def _hamming_score(QT, X, offs, A, B, norm, state, i, j):
-    best, acc = state
-    _hamming_best(QT, X, offs[i], offs[i + 1], acc, best)
-    return _total(best, A, B, norm)
-
-
-#: The quartet of :func:`dense_scores` for bits: ``hamming_scores(QT, X, offs, A, B, norm, ids, lo,
-#: hi, out)``, ``hamming_scores_parallel(..., norm, ids, bounds, out)``, ``hamming_search(..., norm,
-#: d0, d1, keys, ids)``, ``hamming_search_parallel(..., norm, bounds, keys, ids)``.
-hamming_scores, hamming_scores_parallel, hamming_search, hamming_search_parallel = maxsim_drivers(
-    "hamming", _hamming_state, _hamming_score)
-
-
 # --------------------------------------------------------------------------- lut
 
 
@@ -372,23 +327,40 @@ def _lut_best(T, X, a, b, acc, best):
             best[q] = max(best[q], acc[q])
 
 
-@njit(**FAST)
-def _lut_state(T, X, offs, A, B, norm):
-    nq = T.shape[2]
-    return np.empty(nq, T.dtype), np.empty(nq, T.dtype)
+# --------------------------------------------------------------------------- hamming and lut: one quartet
 
 
 @njit(**FAST)
-def _lut_score(T, X, offs, A, B, norm, state, i, j):
+def _bits_state(Q, X, offs, A, B, norm):
+    """Per-query-token best and running sums: int64 and uint64 counts (hamming, a 2-D ``Q`` of
+    query words), or the table's floats (lut, a 3-D ``Q``; numba keeps the branch of ``Q.ndim``)."""
+    nq = Q.shape[-1]
+    if Q.ndim == 2:
+        return np.empty(nq, np.int64), np.empty(nq, np.uint64)
+    return np.empty(nq, Q.dtype), np.empty(nq, Q.dtype)
+
+
+@njit(**FAST)
+def _bits_score(Q, X, offs, A, B, norm, state, i, j):
+    """The score of document ``i`` by :func:`_hamming_best` (2-D ``Q``) or :func:`_lut_best` (3-D)."""
     best, acc = state
-    _lut_best(T, X, offs[i], offs[i + 1], acc, best)
+    if Q.ndim == 2:
+        _hamming_best(Q, X, offs[i], offs[i + 1], acc, best)
+    else:
+        _lut_best(Q, X, offs[i], offs[i + 1], acc, best)
     return _total(best, A, B, norm)
 
 
-#: The quartet of :func:`dense_scores` for float queries against bits: ``lut_scores(T, X, offs, A,
-#: B, norm, ids, lo, hi, out)``, ``lut_scores_parallel``, ``lut_search``, ``lut_search_parallel``.
-lut_scores, lut_scores_parallel, lut_search, lut_search_parallel = maxsim_drivers(
-    "lut", _lut_state, _lut_score)
+#: The quartet of :func:`dense_scores` for bits, by Hamming counts against code queries
+#: (``hamming_*(QT, X, offs, A, B, norm, ...)``, ``QT`` the query tokens' 64-bit words, ``A = -2``,
+#: ``B = d``) or by tables of float queries (``lut_*(T, X, offs, A, B, norm, ...)``, ``A = 2``,
+#: ``B = -sum(q)``): ``hamming_scores(QT, X, offs, A, B, norm, ids, lo, hi, out)``,
+#: ``hamming_scores_parallel(..., norm, ids, bounds, out)``, ``hamming_search(..., norm, d0, d1, keys,
+#: ids)``, ``hamming_search_parallel(..., norm, bounds, keys, ids)``; the same for ``lut_*``.
+hamming_scores, hamming_scores_parallel, hamming_search, hamming_search_parallel = maxsim_drivers(
+    "bits", _bits_state, _bits_score)
+lut_scores, lut_scores_parallel, lut_search, lut_search_parallel = (
+    hamming_scores, hamming_scores_parallel, hamming_search, hamming_search_parallel)
 
 
 # --------------------------------------------------------------------------- MUVERA

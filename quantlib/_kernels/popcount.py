@@ -27,17 +27,24 @@ from ._config import EXACT
 __all__ = ["half_to_float", "load_u64", "popcount64", "tail_u64"]
 
 
-@intrinsic
-def popcount64(typingctx, x):
-    """Number of set bits of a 64-bit unsigned integer (``llvm.ctpop.i64``)."""
-    if x != types.uint64:
-        return None
-    sig = types.uint64(types.uint64)
+def _unary(name, arg, result, emit, doc):
+    """The intrinsic ``name``: ``result(arg)``, whose body is the one instruction ``emit(builder, x)``."""
+    def typer(typingctx, x):
+        if x != arg:
+            return None
 
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
+        def codegen(context, builder, signature, args):
+            return emit(builder, args[0])
 
-    return sig, codegen
+        return result(arg), codegen
+
+    typer.__name__ = typer.__qualname__ = name
+    typer.__doc__ = doc
+    return intrinsic(typer)
+
+
+popcount64 = _unary("popcount64", types.uint64, types.uint64, lambda builder, x: builder.ctpop(x),
+                    """Number of set bits of a 64-bit unsigned integer (``llvm.ctpop.i64``).""")
 
 
 @intrinsic
@@ -85,17 +92,9 @@ def tail_u64(X, i, w, full):
     return t
 
 
-@intrinsic
-def _bits_to_float32(typingctx, bits):
-    """Reinterpret the 32 bits of a uint32 as a float32 (no conversion)."""
-    if bits != types.uint32:
-        return None
-    sig = types.float32(types.uint32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return sig, codegen
+_bits_to_float32 = _unary("_bits_to_float32", types.uint32, types.float32,
+                          lambda builder, x: builder.bitcast(x, ir.FloatType()),
+                          """Reinterpret the 32 bits of a uint32 as a float32 (no conversion).""")
 
 
 #: 2**112 moves a half's exponent (bias 15) to float32's (bias 127).

@@ -455,11 +455,7 @@ def quantize_u8(indptr, values, codes, scales):
                 codes[p] = 0
 
 
-@njit(**EXACT)
-def dequantize_u8(indptr, codes, scales, out):
-    """``out[p] = codes[p] * scales[row of p]`` in float32."""
-    n = indptr.shape[0] - 1
-    for i in range(n):
-        f = scales[i]
-        for p in range(indptr[i], indptr[i + 1]):
-            out[p] = np.float32(codes[p]) * f
+#: ``dequantize_u8(indptr, codes, scales, out)``: ``out[p] = codes[p] * scales[row of p]`` in float32:
+#: :func:`scale_values`, whose float32 result is the same whichever float type numba multiplies a
+#: uint8 code and a float32 scale in (the exact product has at most 32 significant bits, one rounding).
+dequantize_u8 = scale_values

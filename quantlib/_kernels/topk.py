@@ -71,29 +71,34 @@ def offer(keys, ids, q, key, idx):
 
 
 @njit(**EXACT)
-def heapify(keys, ids):
-    """Make every row a heap, whatever its order (``O(k)`` per row)."""
+def _each_row(keys, ids, sort):
+    """Heap-sort every heap row best first (``sort``), or make every row a heap (``O(k)`` a row)."""
     k = keys.shape[1]
     for q in range(keys.shape[0]):
         kr = keys[q]
         ir = ids[q]
-        for p in range(k // 2 - 1, -1, -1):
-            _sift(kr, ir, p, k, kr[p], ir[p])
-
-
-@njit(**EXACT)
-def finish(keys, ids):
-    """Sort every heap row best first: ascending ``(key, id)``, empty slots last."""
-    k = keys.shape[1]
-    for q in range(keys.shape[0]):
-        kr = keys[q]
-        ir = ids[q]
+        if not sort:
+            for p in range(k // 2 - 1, -1, -1):
+                _sift(kr, ir, p, k, kr[p], ir[p])
+            continue
         for end in range(k - 1, 0, -1):
             key = kr[end]
             idx = ir[end]
             kr[end] = kr[0]
             ir[end] = ir[0]
             _sift(kr, ir, 0, end, key, idx)
+
+
+@njit(**EXACT)
+def heapify(keys, ids):
+    """Make every row a heap, whatever its order (``O(k)`` per row)."""
+    _each_row(keys, ids, False)
+
+
+@njit(**EXACT)
+def finish(keys, ids):
+    """Sort every heap row best first: ascending ``(key, id)``, empty slots last."""
+    _each_row(keys, ids, True)
 
 
 @njit(**EXACT)
