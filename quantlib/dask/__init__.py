@@ -45,13 +45,13 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ._corpus import Corpus, prepare_corpus
-from ._kernels import _config as _tuning
-from ._planner import _num_threads, _parallel, _query_blocks, plan_queries
-from ._validation import as_array, describe
-from .codecs import Codec, ScalarCodec, codec_from_config, get_codec
-from .codecs.scalar import MIN_CALIBRATION_ROWS, Rounding
-from .errors import (
+from .._corpus import Corpus, prepare_corpus
+from .._kernels import _config as _tuning
+from .._planner import _num_threads, _parallel, _query_blocks, plan_queries
+from .._validation import as_array, describe
+from ..codecs import Codec, ScalarCodec, codec_from_config, get_codec
+from ..codecs.scalar import MIN_CALIBRATION_ROWS, Rounding
+from ..errors import (
     CalibrationError,
     CalibrationWarning,
     ConfigError,
@@ -60,12 +60,12 @@ from .errors import (
     QuantlibError,
     ShapeError,
 )
-from .index import HEADER, FlatIndex
-from .matryoshka import ZeroPolicy
-from .matryoshka import truncate as _truncate
-from .metrics import Metric, MetricInfo, metric_info
-from .precision import Precision, precision_info
-from .search import _rescore_metric, check_k, prepare_rescore
+from ..index import HEADER, FlatIndex
+from ..matryoshka import ZeroPolicy
+from ..matryoshka import truncate as _truncate
+from ..metrics import Metric, MetricInfo, metric_info
+from ..precision import Precision, precision_info
+from ..search import _rescore_metric, check_k, prepare_rescore
 
 __all__ = [
     "ShardError",
@@ -716,7 +716,7 @@ class _ParquetShard:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from .stores.arrow import from_arrow
+        from ..stores.arrow import from_arrow
 
         path = source.path
         names = pq.read_schema(path, memory_map=True).names

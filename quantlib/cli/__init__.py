@@ -50,9 +50,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from . import __version__, _checksum
-from ._npyfile import READ_ERRORS, NpzArrays, load_npy
-from .errors import QuantlibError, UnknownPrecisionError, short_repr
+from .. import __version__, _checksum
+from .._npyfile import READ_ERRORS, NpzArrays, load_npy
+from ..errors import QuantlibError, UnknownPrecisionError, short_repr
 
 T = TypeVar("T")
 
@@ -371,10 +371,10 @@ def _rows(arr: np.ndarray, name: str, at_least: int = 1, why: str = "") -> np.nd
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from .codecs import codec_class, get_codec
-    from .codecs.scalar import MIN_CALIBRATION_ROWS
-    from .errors import CalibrationWarning
-    from .precision import PRECISIONS, precision_info
+    from ..codecs import codec_class, get_codec
+    from ..codecs.scalar import MIN_CALIBRATION_ROWS
+    from ..errors import CalibrationWarning
+    from ..precision import PRECISIONS, precision_info
 
     _FLAGS.update(precision="--precision", calibration_embeddings="--calibration" if args.calibration else "IN",
                   ranges="--ranges", rounding="--rounding", embeddings="IN", x="IN")
@@ -426,8 +426,8 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 def _codes_codec(config: dict[str, Any], name: str, path: str) -> Any:
     """The codec of a codes file's config, or None for uncalibrated int8/uint8 codes (``"raw": true``)."""
-    from .codecs import codec_from_config
-    from .precision import precision_info
+    from ..codecs import codec_from_config
+    from ..precision import precision_info
 
     if config.get("raw") is True:
         info = precision_info(config.get("id"), name=f"{name} config 'id'")
@@ -444,7 +444,7 @@ def _native(codes: np.ndarray) -> np.ndarray:
 
 
 def cmd_dequantize(args: argparse.Namespace) -> int:
-    from .precision import precision_info
+    from ..precision import precision_info
 
     out, fmt = output_path(args.output, (".npy", ".npz"), ".npy", "float32 embeddings")
     codes, config, dim = load_codes(args.input, "IN")
@@ -469,7 +469,7 @@ def cmd_dequantize(args: argparse.Namespace) -> int:
 
 def _as_code_matrix(codes: np.ndarray, precision: str, dim: int, name: str, path: str) -> np.ndarray:
     """Uncalibrated codes checked against their precision and dimension."""
-    from .precision import precision_info
+    from ..precision import precision_info
 
     info = precision_info(precision)
     if codes.ndim != 2 or codes.dtype != info.dtype or codes.shape[1] != dim:
@@ -527,7 +527,7 @@ def _shape_of(r: Any) -> dict[str, Any]:
 
 def _concatenate(results: list[Any], labels: list[str]) -> Any:
     """One response holding the rows of ``results`` in order; refused when they differ in kind."""
-    from .providers import EmbeddingResponse
+    from ..providers import EmbeddingResponse
 
     first = results[0]
     if len(results) == 1:
@@ -556,10 +556,10 @@ def _concatenate(results: list[Any], labels: list[str]) -> Any:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from .codecs import get_codec
-    from .precision import precision_info
-    from .providers import _provider_name, decode_response
-    from .providers._common import check_output_dimension, wire_precision
+    from ..codecs import get_codec
+    from ..precision import precision_info
+    from ..providers import _provider_name, decode_response
+    from ..providers._common import check_output_dimension, wire_precision
 
     _FLAGS.update(output_dtype="--output-dtype", output_dimension="--output-dimension", provider="--provider")
     if args.output_dtype is not None:  # the options first, so their errors are not blamed on a file
@@ -636,7 +636,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate, format_recommendations, format_table, recommend
+    from ..evaluation import evaluate, format_recommendations, format_table, recommend
 
     _positive(args.oversample, "--oversample")
     _positive(args.n_queries, "--n-queries")
@@ -644,7 +644,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.embeddings is None:
         if args.queries:
             raise CliError("--queries: give EMBEDDINGS too (the bundled sample has its own queries)", EXIT_USAGE)
-        from .sample import load_sample
+        from ..sample import load_sample
 
         sample = load_sample()
         docs, queries, answers = sample.documents, sample.queries, sample.query_answer
@@ -775,7 +775,7 @@ def _matplotlib() -> Any:
 def _plot(rows: list[Any], path: str, k: int, title: list[str], rescore_label: str) -> None:
     import textwrap
 
-    from .evaluation import plot_figure
+    from ..evaluation import plot_figure
 
     title_text = "\n".join(textwrap.fill(line, 110) for line in title)
     fig = plot_figure(rows, k=k, title=title_text, rescore_label=rescore_label)
@@ -788,7 +788,7 @@ def _is_codes_file(path: str) -> bool:
 
 def _load_codes_input(path: str, name: str) -> tuple[np.ndarray, Any, str, int, dict[str, Any]]:
     """Codes, codec (None when uncalibrated), precision, dimension and codec config of a codes file."""
-    from .precision import precision_info
+    from ..precision import precision_info
 
     codes, config, dim = load_codes(path, name)
     codec = _codes_codec(config, name, path)
@@ -801,7 +801,7 @@ def _load_codes_input(path: str, name: str) -> tuple[np.ndarray, Any, str, int, 
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .search import search
+    from ..search import search
 
     _FLAGS.update(metric="--metric", k="-k", oversample="--oversample", rescore="--rescore",
                   queries="QUERIES", corpus="CORPUS")
@@ -828,8 +828,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     rescore = (load_float_matrix(args.rescore, "--rescore", args.rescore_key, "--rescore-key")
                if args.rescore else None)
     packed = codec is not None and codec.info.packed
-    from .metrics import metric_info
-    from .search import _rescore_metric
+    from ..metrics import metric_info
+    from ..search import _rescore_metric
 
     m = metric_info(args.metric or ("hamming" if packed and codec.family == "signs" else "cosine"))
     kwargs: dict[str, Any] = {"metric": m.name, "rescore": rescore, "oversample": args.oversample}
@@ -863,7 +863,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _metric_choices() -> tuple[str, ...]:
     """Every metric name and alias :func:`quantlib.search` accepts, from the metric records."""
-    from .metrics import METRICS
+    from ..metrics import METRICS
 
     return tuple(name for m in METRICS for name in (m.name, *m.aliases))
 
