@@ -14,11 +14,11 @@ import numpy as np
 from .._corpus import Corpus, prepare_corpus
 from .._kernels import _config as _tuning
 from .._planner import _num_threads, _parallel, _query_blocks, plan_queries
-from .._validation import as_array
+from .._scoring import check_k_fits
 from ..codecs import Codec, codec_from_config
 from ..errors import DTypeError, QuantlibError, ShapeError
 from ..metrics import Metric, MetricInfo, metric_info
-from ..search import _rescore_metric, check_k, prepare_rescore
+from ..search import _check_queries, _rescore_metric, check_k, prepare_rescore
 from ._blocks import ShardError, _check_split_every, _compute, _offsets, _rows_array, _tree
 
 # ---------------------------------------------------------------------------
@@ -174,47 +174,22 @@ def _client_checks(queries: Any, width: int, dtype: np.dtype, n: int, k: Any, m:
     dummy = prepare_corpus(np.zeros((1, width), dtype), m, precision=precision, codec=codec, name="corpus")
     if n == 0:
         raise ShapeError("corpus: expected at least one row, got an empty corpus")
-    if k > n:
-        raise ShapeError(f"k: expected at most the number of corpus rows ({n}), got {k}; use k=min(k, {n})")
-    arr = as_array(queries, "queries")
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2:
-        raise ShapeError(f"queries: expected a vector (d,) or a batch (m, d), got shape {arr.shape}")
-    oversample = check_k(oversample, "oversample")
+    check_k_fits(k, n)
+    rc = None
+    if rescore_dtype is not None:
+        rows = np.zeros((1, rescore_width), rescore_dtype)
+        rc = prepare_rescore((rows, rescore_codec) if rescore_codec is not None else rows, 1, m)
+    arr, oversample = _check_queries(queries, oversample, rc)
     # the plan checks widths, dtypes and bit dimensions; the record names the metric that does so without
     # the dummy row's per-row terms (a norm of a zero row, which cosine may refuse)
     plan_queries(arr, dummy, metric_info(m.checked_as) if m.checked_as else m, dim=dim)
-    first = k
-    if rescore_dtype is not None:
-        given = (np.zeros((1, rescore_width), rescore_dtype), rescore_codec) if rescore_codec is not None \
-            else np.zeros((1, rescore_width), rescore_dtype)
-        rc = prepare_rescore(given, 1, m)
-        if arr.dtype.kind != "f":
-            raise DTypeError(
-                f"queries: rescoring needs float queries, got dtype {arr.dtype}; pass the float32 "
-                "embeddings (the first stage quantizes or scores them against the codes itself)"
-            )
-        if arr.shape[1] != rc.width:
-            raise ShapeError(f"rescore: rows of dimension {rc.width} cannot rescore float queries of "
-                             f"dimension {arr.shape[1]}")
-        first = min(n, k * oversample)
+    first = k if rc is None else min(n, k * oversample)
     return np.ascontiguousarray(arr), dummy, k, first
 
 
-def search(
-    queries: Any,
-    corpus: Any,
-    k: int = 10,
-    *,
-    metric: Metric | str = "cosine",
-    precision: str | None = None,
-    codec: Any = None,
-    dim: int | None = None,
-    rescore: Any = None,
-    oversample: int = 4,
-    split_every: int = 8,
-) -> tuple[np.ndarray, np.ndarray]:
+def search(queries: Any, corpus: Any, k: int = 10, *, metric: Metric | str = "cosine", precision: str | None = None,
+           codec: Any = None, dim: int | None = None, rescore: Any = None, oversample: int = 4,
+           split_every: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """:func:`quantlib.search` over a Dask array of rows: per-block top-k, tree-merged; computed now.
 
     Parameters are those of :func:`quantlib.search`, with ``corpus`` a Dask array (whole
