@@ -127,15 +127,8 @@ def _encode_block(block: np.ndarray, codec: Codec, block_info: Any = None) -> np
         raise type(exc)(f"block of rows from {start}: {exc} (row numbers within the block)") from None
 
 
-def quantize(
-    x: Any,
-    precision: Precision | str | Codec,
-    *,
-    ranges: Any = None,
-    calibration_embeddings: Any = None,
-    rounding: Rounding = "nearest",
-    split_every: int = 8,
-) -> da.Array:
+def quantize(x: Any, precision: Precision | str | Codec, *, ranges: Any = None, calibration_embeddings: Any = None,
+             rounding: Rounding = "nearest", split_every: int = 8) -> da.Array:
     """:func:`quantlib.quantize` of a Dask array, block by block: a lazy Dask array of codes.
 
     Parameters are those of :func:`quantlib.quantize`.  For int8/uint8 without ``ranges``,
@@ -206,15 +199,8 @@ def _truncate_block(block: np.ndarray, dim: int, precision: Any, renormalize: An
         raise type(exc)(f"block of rows from {start}: {exc} (row numbers within the block)") from None
 
 
-def truncate(
-    x: Any,
-    dim: int,
-    *,
-    precision: Precision | str | Codec = "float32",
-    renormalize: bool | None = None,
-    zero_policy: ZeroPolicy = "keep",
-    ranges: Any = None,
-) -> da.Array:
+def truncate(x: Any, dim: int, *, precision: Precision | str | Codec = "float32", renormalize: bool | None = None,
+             zero_policy: ZeroPolicy = "keep", ranges: Any = None) -> da.Array:
     """:func:`quantlib.truncate` of a Dask array, block by block (Matryoshka prefixes): a lazy Dask array.
 
     Equal to :func:`quantlib.truncate` of the concatenated rows, bit for bit.

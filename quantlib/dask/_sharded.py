@@ -78,8 +78,8 @@ class ShardedIndex:
         ----------
         paths : sequence of str or PathLike
             The Parquet files, as the workers see them.
-        client : distributed.Client, optional
-            Default: the current client.
+        client, retries
+            As for :class:`ShardedIndex`.
         column : str
             The vector column (it must carry quantlib's field metadata).
         id_column : str, optional
@@ -88,8 +88,6 @@ class ShardedIndex:
             The rows that rescore the candidates (``search(rescore=True)``).
         metric : str
             A Parquet file records no metric: the one to rank by.
-        retries : int
-            As for :class:`ShardedIndex`.
 
         Raises
         ------
