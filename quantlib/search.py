@@ -207,21 +207,8 @@ def search_corpus(
     if c.n == 0:
         raise ShapeError("corpus: expected at least one row, got an empty corpus")
     check_k_fits(k, c.n)
-    arr = as_array(queries, "queries")
-    if arr.ndim == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2:
-        raise ShapeError(f"queries: expected a vector (d,) or a batch (m, d), got shape {arr.shape}")
-    oversample = check_k(oversample, "oversample")
+    arr, oversample = _check_queries(queries, oversample, rescore)
     if rescore is not None:
-        if arr.dtype.kind != "f":
-            raise DTypeError(
-                f"queries: rescoring needs float queries, got dtype {arr.dtype}; pass the float32 "
-                "embeddings (the first stage quantizes or scores them against the codes itself)"
-            )
-        if arr.shape[1] != rescore.width:  # before the first stage, and naming the right argument
-            raise ShapeError(f"rescore: rows of dimension {rescore.width} cannot rescore float queries of "
-                             f"dimension {arr.shape[1]}")
         first = min(c.n if allow is None else max(1, allow.size), k * oversample)
     else:
         first = k
@@ -566,3 +553,25 @@ def _ids_to_rows(cand: np.ndarray, keys: np.ndarray) -> np.ndarray:
         qi, j = (int(v) for v in np.argwhere(missing)[0])
         raise OutOfRangeError(f"candidate_ids[{qi}, {j}]: id {int(cand[qi, j])} is not in the FlatIndex")
     return np.where(valid, pos, -1)
+
+
+def _check_queries(queries: Any, oversample: Any, rescore: Corpus | None) -> tuple[np.ndarray, int]:
+    """The queries as an ``(m, d)`` array and ``oversample`` as an int, checked as :func:`search` checks them
+    before its first stage (with ``rescore``: float queries of the rescoring rows' width); quantlib.dask's
+    client-side checks call it too."""
+    arr = as_array(queries, "queries")
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ShapeError(f"queries: expected a vector (d,) or a batch (m, d), got shape {arr.shape}")
+    oversample = check_k(oversample, "oversample")
+    if rescore is not None:
+        if arr.dtype.kind != "f":
+            raise DTypeError(
+                f"queries: rescoring needs float queries, got dtype {arr.dtype}; pass the float32 "
+                "embeddings (the first stage quantizes or scores them against the codes itself)"
+            )
+        if arr.shape[1] != rescore.width:  # before the first stage, and naming the right argument
+            raise ShapeError(f"rescore: rows of dimension {rescore.width} cannot rescore float queries of "
+                             f"dimension {arr.shape[1]}")
+    return arr, oversample

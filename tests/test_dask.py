@@ -447,7 +447,7 @@ def _search_tasks(client):
 
 def _die_on_load_once(marker):
     """Make this worker's next shard load kill the process, once (the marker says it happened)."""
-    import quantlib.dask as mod
+    import quantlib.dask._shards as mod  # where _shard_info and _opened look _load_shard up
 
     real = mod._load_shard
 
@@ -662,3 +662,30 @@ def test_a_parquet_shard_rewritten_after_opening_is_refused(client, tmp_path):
     os.replace(paths[1] + ".new", paths[1])  # replaced whole: the worker's open copy stays the old file's
     with pytest.raises(qd.ShardError, match="shard 1 .* changed on disk"):
         index.search(x[:2], 3)
+
+
+@pytest.mark.parametrize("case", ["rescore-width", "rescore-codes", "oversample", "rank"])
+def test_bad_queries_get_the_first_error_quantlib_search_gives(case):
+    """The client-side checks are quantlib.search's own (its query checks, in its order), not a copy."""
+    x = rows(60, 8, seed=31)
+    queries, kwargs = {
+        "rescore-width": (x[:2, :5], {"rescore": x}),  # fits neither the rows nor the rescoring rows
+        "rescore-codes": (quantlib.quantize(x[:2], "ubinary"), {"rescore": x}),
+        "oversample": (x[:2], {"rescore": x, "oversample": 0}),
+        "rank": (x[None, :2], {}),
+    }[case]
+    with pytest.raises(quantlib.QuantlibError) as want:
+        quantlib.search(queries, x, 3, **kwargs)
+    if "rescore" in kwargs:
+        kwargs["rescore"] = darr(kwargs["rescore"], (25, 35))
+    with pytest.raises(type(want.value)) as got:  # raised on the client, before any task: no cluster needed
+        qd.search(queries, darr(x, (25, 35)), 3, **kwargs)
+    assert str(got.value) == str(want.value)
+
+
+def test_the_package_is_split_into_small_modules_that_keep_every_name():
+    """Issue 23: no module over about 700 lines; every public name still comes from quantlib.dask."""
+    sizes = {f.name: len(f.read_text().splitlines()) for f in Path(qd.__file__).parent.glob("*.py")}
+    assert max(sizes.values()) <= 700, sizes
+    for name in (*qd.__all__, "loaded_shards"):
+        assert callable(getattr(qd, name)), name
