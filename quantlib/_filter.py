@@ -72,83 +72,98 @@ def allowed_rows(allow: Any, n: int, name: str = "allow") -> np.ndarray:
 
 
 def topk_allowed(plan: Any, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``plan.topk(k)`` over the corpus rows ``rows`` only (sorted, distinct): ``(scores, row numbers)``."""
-    c: Corpus = plan.corpus
+    """``plan.topk(k)`` over the corpus rows ``rows`` only (sorted, distinct): ``(scores, row numbers)``.
+
+    ``plan`` was made against :func:`restrict`'s corpus of these rows (or against any corpus: it is
+    split here then).
+    """
+    c = plan.corpus
+    split = c if isinstance(c, _Restricted) and c.allowed is rows else restrict(c, rows)
     if plan.kind == "signs":
         plan.tables()  # built once, shared by every part
     scores_parts: list[np.ndarray] = []
     ids_parts: list[np.ndarray] = []
-    if rows.size:
-        seg = int(C.ALLOW_SEGMENT_ROWS)
-        at = rows // seg
-        counts = np.bincount(at, minlength=-(-c.n // seg))
-        sizes = np.full(counts.size, seg, np.int64)
-        sizes[-1] = c.n - seg * (counts.size - 1)
-        dense = counts * C.ALLOW_DENSE_FRACTION >= sizes
-        in_dense = dense[at]
-        if in_dense.any():  # scanned in place: the plan's own search, only allowed rows ranked
-            mask = np.zeros(c.n, np.bool_)
-            mask[rows[in_dense]] = True
-            part = dataclasses.replace(plan, allow=mask, scan_rows=int(sizes[dense].sum()))
-            sc, ids = part.topk(k)
-            scores_parts.append(sc)
-            ids_parts.append(ids)
-        sparse_rows = rows[~in_dense]
-        for b in range(0, sparse_rows.size, C.ALLOW_BLOCK_ROWS):  # few and scattered: gathered
-            block = sparse_rows[b:b + C.ALLOW_BLOCK_ROWS]
-            part = _over(plan, c.take(block), block)
-            sc, ids = part.topk(min(k, block.size))
-            scores_parts.append(sc)
-            ids_parts.append(np.where(ids >= 0, block[np.maximum(ids, 0)], -1))
+    if split.mask is not None:  # scanned in place: the plan's own search, only allowed rows ranked
+        part = dataclasses.replace(plan, allow=split.mask, scan_rows=split.scan_rows)
+        sc, ids = part.topk(k)
+        scores_parts.append(sc)
+        ids_parts.append(ids)
+    for block, sub in split.gathered:  # few and scattered: gathered
+        part = _over(plan, sub, block)
+        sc, ids = part.topk(min(k, block.size))
+        scores_parts.append(sc)
+        ids_parts.append(np.where(ids >= 0, block[np.maximum(ids, 0)], -1))
     return _merge(scores_parts, ids_parts, plan, k)
 
 
 @dataclasses.dataclass
 class _Restricted(Corpus):
-    """A corpus whose per-row terms are computed for the ``allowed`` rows only (0 for the others).
+    """The corpus as a filtered search of the ``allowed`` rows sees it (made by :func:`restrict`).
 
-    The rows are the whole corpus's (nothing copied); norms and L1 sums the corpus had
-    already are shared.  The other rows are never ranked, so their terms are never read.
+    The rows are the whole corpus's, not copied; ``mask`` marks the allowed rows of the segments
+    scanned in place (None if there are none), ``gathered`` holds the other allowed rows, copied a
+    block at a time, as sub-corpora.  Per-row terms (norms, L1 sums) are computed for the allowed
+    rows only, 0 for the others (never ranked, so never read); those the corpus had are shared.
     """
 
     allowed: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    dense: np.ndarray | None = None
+    scan_rows: int = 0
+    gathered: list = dataclasses.field(default_factory=list)
 
     def _blocks(self) -> Any:
-        step = max(1, (1 << 20) // max(1, self.width))  # as Corpus computes them: 1 MB of rows at a time
-        rows = self.allowed
-        return (rows[s:s + step] for s in range(0, rows.size, step))
+        """The allowed rows scanned in place, 1 MB of rows at a time (as Corpus computes norms), then the gathered."""
+        if self.mask is not None:
+            dense = self.dense
+            step = max(1, (1 << 20) // max(1, self.width))
+            for s in range(0, dense.size, step):
+                block = dense[s:s + step]
+                yield block, self.view[block]
+        for block, sub in self.gathered:
+            yield block, sub.view
 
     def inverse_norms(self, dequantized: bool) -> np.ndarray:
         """:meth:`Corpus.inverse_norms` of the allowed rows (the same float64 sums, the same refusal)."""
 
         def compute() -> np.ndarray:
+            rows = self.allowed
             norms = np.zeros(self.n, np.float64)
-            if dequantized:  # the norms of decode()'s float32 values, of gathered blocks of codes
-                for block in self._blocks():
+            if dequantized:  # the norms of decode()'s float32 values, a block of codes at a time
+                for block, codes in self._blocks():
                     part = np.empty(block.size, np.float64)
-                    KD.row_norms(self.codec.decode(self.view[block], dim=self.dim), part)
+                    KD.row_norms(self.codec.decode(codes, dim=self.dim), part)
                     norms[block] = part
-            else:  # rows read where they lie
-                KM.row_norms_at(self.view, self.allowed, norms)
-            small = np.flatnonzero((norms > 0) & (norms < _FLOAT32_TINY))
+            else:  # scanned rows read where they lie, gathered ones from their copy
+                if self.mask is not None:
+                    KM.row_norms_at(self.view, self.dense, norms)
+                for block, sub in self.gathered:
+                    part = np.empty(block.size, np.float64)
+                    KD.row_norms(sub.view, part)
+                    norms[block] = part
+            kept = norms[rows]
+            small = np.flatnonzero((kept > 0) & (kept < _FLOAT32_TINY))
             if small.size:
-                i = int(small[0])
+                i = int(rows[small[0]])
                 raise OutOfRangeError(
                     f"{self.name}: row {i}{' (dequantized)' if dequantized else ''} has norm "
                     f"{norms[i]:.3g}, below float32's smallest normal number ({_FLOAT32_TINY:.3g}), "
                     "so its cosine cannot be computed in float32; scale such rows up (cosine "
                     "does not change) or drop them"
                 )
+            out = np.zeros(self.n, np.float32)
             with np.errstate(divide="ignore"):
-                inv = np.where(norms > 0, 1.0 / norms, 0.0)
-            return inv.astype(np.float32)
+                out[rows] = np.where(kept > 0, 1.0 / kept, 0.0)
+            return out
 
         return self._cached("dequantized" if dequantized else "raw", compute)
 
     def squared_norms(self, dequantized: bool) -> np.ndarray:
         def compute() -> np.ndarray:
             out = np.zeros(self.n, np.float64)
-            for block in self._blocks():
+            step = max(1, (1 << 20) // max(1, self.width))
+            for s in range(0, self.allowed.size, step):
+                block = self.allowed[s:s + step]
                 out[block] = Corpus.take(self, block).squared_norms(dequantized)
             return out
 
@@ -164,14 +179,26 @@ class _Restricted(Corpus):
 
 
 def restrict(c: Corpus, rows: np.ndarray) -> Corpus:
-    """``c`` as a filtered search over ``rows`` sees it: its per-row terms computed for those rows only.
+    """``c`` as a filtered search of ``rows`` (sorted, distinct) sees it: split and gathered once per search.
 
-    A cosine search of 1% of the rows would otherwise compute the norms of every row first: a pass
-    over the whole corpus, which costs about what the unfiltered scan does.
+    The corpus is cut into segments of :data:`~quantlib._kernels._config.ALLOW_SEGMENT_ROWS` rows;
+    the allowed rows of a segment where at least one row in
+    :data:`~quantlib._kernels._config.ALLOW_DENSE_FRACTION` is allowed are scanned in place, the
+    others gathered, :data:`~quantlib._kernels._config.ALLOW_BLOCK_ROWS` at a time.  Norms are
+    computed for the allowed rows only: a cosine search of 1% of the rows would otherwise compute
+    the norms of every row first, a pass that costs about what the unfiltered scan does.
     """
     fields = {f.name: getattr(c, f.name) for f in dataclasses.fields(Corpus)}
     fields["_norms"] = dict(c._norms) if c._norms else None
-    return _Restricted(**fields, allowed=rows)
+    mask = np.zeros(c.n, np.bool_)
+    dense = np.empty(rows.size, np.int64)
+    sparse = np.empty(rows.size, np.int64)
+    nd, m, scanned = KM.partition(rows, c.n, int(C.ALLOW_SEGMENT_ROWS), int(C.ALLOW_DENSE_FRACTION), mask,
+                                  dense, sparse)
+    blocks = [sparse[b:min(m, b + C.ALLOW_BLOCK_ROWS)] for b in range(0, m, C.ALLOW_BLOCK_ROWS)]
+    base = c if not isinstance(c, _Restricted) else Corpus(**{f: getattr(c, f) for f in fields})
+    return _Restricted(**fields, allowed=rows, mask=mask if nd else None, dense=dense[:nd], scan_rows=int(scanned),
+                       gathered=[(block, Corpus.take(base, block)) for block in blocks])
 
 
 def _over(plan: Any, sub: Corpus, index: Any) -> Any:

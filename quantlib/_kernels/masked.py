@@ -38,10 +38,17 @@ from .topk import push
 #: (scoring a few rows too many costs less than breaking the tiles' loop).
 GAP = 16
 
+#: The key of a row the mask leaves out in the integer kernels: no kept key is above it, so it never enters.
+_INT64_MAX = np.int64(np.iinfo(np.int64).max)
+
 
 @njit(**EXACT)
 def _span(M, pos, e):
-    """The next span of allowed rows at or after ``pos`` before ``e``: ``(lo, hi)``, ``lo == e`` if none."""
+    """The next span of allowed rows at or after ``pos`` before ``e``: ``(lo, hi)``, ``lo == e`` if none.
+
+    Written without a branch on each row's mask entry (a filter of half the rows at random would
+    mispredict every other one): ``hi`` follows the last allowed row by a select.
+    """
     lo = pos
     while lo < e and not M[lo]:
         lo += 1
@@ -49,11 +56,8 @@ def _span(M, pos, e):
         return e, e
     hi = lo + 1
     j = hi
-    while j < e:
-        if M[j]:
-            hi = j + 1
-        elif j - hi >= GAP:
-            break
+    while j < e and j - hi < GAP:
+        hi = j + 1 if M[j] else hi
         j += 1
     return lo, hi
 
@@ -73,13 +77,14 @@ def _dense_heap_range(W, X, A, B, RS, RB, M, r0, r1, rb, keys, ids):
                 for t in range(min(4, nq - q0)):
                     q = q0 + t
                     thr = keys[q, 0]
-                    for i in range(lo, hi):
-                        if M[i]:
-                            key = -buf[t, i - lo]
-                            bad |= not np.isfinite(key)
-                            if key < thr:
-                                push(keys, ids, q, key, i)
-                                thr = keys[q, 0]
+                    for i in range(lo, hi):  # a select, not a branch, on the mask (see _span)
+                        v = -buf[t, i - lo]
+                        ok = M[i]
+                        bad |= ok & (not np.isfinite(v))
+                        key = v if ok else np.inf
+                        if key < thr:
+                            push(keys, ids, q, key, i)
+                            thr = keys[q, 0]
             lo, hi = _span(M, hi, e)
     return bad
 
@@ -97,12 +102,13 @@ def topk_block(S, A, B, RS, RB, M, r0, keys, ids):
         row = S[q]
         for i in range(m):
             r = r0 + i
-            if M[r]:
-                key = -add_row((row[i] * a + b) * RS[r], RB, r)
-                bad |= not np.isfinite(key)
-                if key < thr:
-                    push(keys, ids, q, key, r)
-                    thr = keys[q, 0]
+            v = -add_row((row[i] * a + b) * RS[r], RB, r)
+            ok = M[r]
+            bad |= ok & (not np.isfinite(v))
+            key = v if ok else np.inf
+            if key < thr:
+                push(keys, ids, q, key, r)
+                thr = keys[q, 0]
     return bad
 
 
@@ -136,12 +142,12 @@ def _signs_heap_range(X, T, A, B, M, r0, r1, rb, keys, ids):
                     a = A[q]
                     b = B[q]
                     thr = keys[q, 0]
-                    for i in range(lo, hi):
-                        if M[i]:
-                            key = -(acc[i - lo, g] * a + b)
-                            if key < thr:
-                                push(keys, ids, q, key, i)
-                                thr = keys[q, 0]
+                    for i in range(lo, hi):  # a select, not a branch, on the mask (see _span)
+                        v = -(acc[i - lo, g] * a + b)
+                        key = v if M[i] else np.float32(np.inf)
+                        if key < thr:
+                            push(keys, ids, q, key, i)
+                            thr = keys[q, 0]
             lo, hi = _span(M, hi, e)
 
 
@@ -160,12 +166,12 @@ def _signs16_heap_range(X, T, M, r0, r1, rb, keys, ids):
                 for g in range(min(G, nq - c * G)):
                     q = c * G + g
                     thr = keys[q, 0]
-                    for i in range(lo, hi):
-                        if M[i]:
-                            key = -np.int64(acc[i - lo, g])
-                            if key < thr:
-                                push(keys, ids, q, key, i)
-                                thr = keys[q, 0]
+                    for i in range(lo, hi):  # a select, not a branch, on the mask (see _span)
+                        v = -np.int64(acc[i - lo, g])
+                        key = v if M[i] else _INT64_MAX
+                        if key < thr:
+                            push(keys, ids, q, key, i)
+                            thr = keys[q, 0]
             lo, hi = _span(M, hi, e)
 
 
@@ -183,13 +189,47 @@ def _hamming_heap_range(X, Q, M, r0, r1, rb, keys, ids):
                 for t in range(min(4, nq - q0)):
                     q = q0 + t
                     thr = keys[q, 0]
-                    for i in range(lo, hi):
-                        if M[i]:
-                            key = buf[t, i - lo]
-                            if key < thr:
-                                push(keys, ids, q, key, i)
-                                thr = keys[q, 0]
+                    for i in range(lo, hi):  # a select, not a branch, on the mask (see _span)
+                        v = buf[t, i - lo]
+                        key = v if M[i] else _INT64_MAX
+                        if key < thr:
+                            push(keys, ids, q, key, i)
+                            thr = keys[q, 0]
             lo, hi = _span(M, hi, e)
+
+
+@njit(**EXACT)
+def partition(rows, n, seg, fraction, mask, dense, sparse):
+    """Split the allowed ``rows`` (sorted) by segments of ``seg`` rows: scanned in place or gathered.
+
+    A segment where at least one row in ``fraction`` is allowed sets its allowed rows in ``mask``
+    (all False on entry) and lists them in ``dense``; the rows of the other segments go to
+    ``sparse``, in order.  Returns the numbers of dense and of sparse rows, and the number of rows
+    of the segments scanned.
+    """
+    nd = 0
+    m = 0
+    scanned = 0
+    t = 0
+    count = rows.shape[0]
+    while t < count:
+        s = rows[t] // seg
+        u = t
+        while u < count and rows[u] // seg == s:
+            u += 1
+        size = min(seg, n - s * seg)
+        if (u - t) * fraction >= size:
+            for v in range(t, u):
+                mask[rows[v]] = True
+                dense[nd] = rows[v]
+                nd += 1
+            scanned += size
+        else:
+            for v in range(t, u):
+                sparse[m] = rows[v]
+                m += 1
+        t = u
+    return nd, m, scanned
 
 
 @njit(**FAST)
