@@ -79,7 +79,7 @@ class Filter:
         quantlib.search(self.Q, self.X, 10, **self.kw)
 
 
-def _medians(fns: dict, repeat: int = 11) -> dict:
+def _medians(fns: dict, repeat: int = 7) -> dict:
     """Median wall and CPU seconds of each function, called in turn (so all see the same machine load).
 
     The CPU time (``time.process_time``: all threads of the process) is reported beside the wall

@@ -76,12 +76,11 @@ def _dense_heap_range(W, X, A, B, RS, RB, M, r0, r1, rb, keys, ids):
                 fill(W, X, q0, lo, hi, A, B, RS, RB, buf)
                 for t in range(min(4, nq - q0)):
                     q = q0 + t
+                    row = buf[t]
+                    bad |= _mask_keys(row, M, lo, hi)
                     thr = keys[q, 0]
-                    for i in range(lo, hi):  # a select, not a branch, on the mask (see _span)
-                        v = -buf[t, i - lo]
-                        ok = M[i]
-                        bad |= ok & (not np.isfinite(v))
-                        key = v if ok else np.inf
+                    for i in range(lo, hi):
+                        key = row[i - lo]
                         if key < thr:
                             push(keys, ids, q, key, i)
                             thr = keys[q, 0]
@@ -90,24 +89,44 @@ def _dense_heap_range(W, X, A, B, RS, RB, M, r0, r1, rb, keys, ids):
 
 
 @njit(**FAST)
+def _mask_keys(row, M, lo, hi):
+    """``row[i - lo]`` = the key (negated score) of row ``i`` if ``M`` allows it, else ``inf`` (never kept).
+
+    A pass of selects the compiler vectorises, apart from the top-k pushes: a branch on each row's
+    mask entry in the push loop (a random half mispredicted every other row) cost a quarter of the
+    scan.  Returns True if an allowed row's score is NaN or infinite.
+    """
+    bad = False
+    for i in range(lo, hi):
+        v = -row[i - lo]
+        ok = M[i]
+        bad |= ok & (not np.isfinite(v))
+        row[i - lo] = v if ok else np.inf
+    return bad
+
+
+@njit(**FAST)
 def topk_block(S, A, B, RS, RB, M, r0, keys, ids):
-    """:func:`~quantlib._kernels.dense.topk_block` (a block of BLAS dot products, rows ``r0 + i``) for allowed rows."""
+    """:func:`~quantlib._kernels.dense.topk_block` (a block of BLAS dot products, rows ``r0 + i``) for allowed rows.
+
+    ``S`` is overwritten with the keys.
+    """
     nq, k = keys.shape
     m = S.shape[1]
     bad = False
     for q in range(nq):
         a = A[q]
         b = B[q]
-        thr = keys[q, 0]
         row = S[q]
         for i in range(m):
             r = r0 + i
-            v = -add_row((row[i] * a + b) * RS[r], RB, r)
-            ok = M[r]
-            bad |= ok & (not np.isfinite(v))
-            key = v if ok else np.inf
+            row[i] = add_row((row[i] * a + b) * RS[r], RB, r)
+        bad |= _mask_keys(row, M, r0, r0 + m)
+        thr = keys[q, 0]
+        for i in range(m):
+            key = row[i]
             if key < thr:
-                push(keys, ids, q, key, r)
+                push(keys, ids, q, key, r0 + i)
                 thr = keys[q, 0]
     return bad
 
@@ -214,8 +233,9 @@ def partition(rows, n, seg, fraction, mask, dense, sparse):
     count = rows.shape[0]
     while t < count:
         s = rows[t] // seg
+        end = (s + 1) * seg
         u = t
-        while u < count and rows[u] // seg == s:
+        while u < count and rows[u] < end:
             u += 1
         size = min(seg, n - s * seg)
         if (u - t) * fraction >= size:
