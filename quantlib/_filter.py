@@ -1,21 +1,28 @@
 """Filtered search: the top-k among the rows a filter allows, scanned in place.
 
 A filter (``allow=``) is a boolean mask over the corpus rows or a sorted list
-of row numbers.  The allowed rows are split into runs of consecutive rows:
+of row numbers.  The corpus is cut into segments of
+:data:`~quantlib._kernels._config.ALLOW_SEGMENT_ROWS` rows:
 
-- a run of at least :data:`~quantlib._kernels._config.ALLOW_MIN_RUN` rows is
-  searched where it lies, by the same kernels and plan as an unfiltered
-  search over a slice of the corpus (a view: nothing is copied);
-- where the rows of shorter runs are dense (at least one in
-  :data:`~quantlib._kernels._config.ALLOW_DENSE_FRACTION` of a span of rows),
-  the whole span is scored in place and only the allowed rows' scores reach
-  the top-k lists: reading the others costs less than gathering these;
-- the remaining, scattered rows are gathered, a block of
-  :data:`~quantlib._kernels._config.ALLOW_BLOCK_ROWS` rows at a time, into a
-  small buffer (bounded memory, never a copy of the corpus) and searched there.
+- where a segment's allowed rows are dense (at least one in
+  :data:`~quantlib._kernels._config.ALLOW_DENSE_FRACTION`), the segment is
+  scanned where it lies, by the unfiltered search's own plan: the same
+  kernels, BLAS blocks, int16 first stages and threads, with a mask that keeps
+  every other row out of the top-k lists (:mod:`quantlib._kernels.masked`).
+  Segments with no allowed row are skipped, so long runs of allowed rows cost
+  what they hold, and a filter of half the rows at random costs the
+  unfiltered scan and a look at the mask;
+- the allowed rows of the other segments, few and scattered, are gathered, a
+  block of :data:`~quantlib._kernels._config.ALLOW_BLOCK_ROWS` rows at a time,
+  into a small buffer (bounded memory, never a copy of the corpus) and
+  searched there.
 
-Each part keeps its own ``k`` best, and the parts are merged by the same rule
-as every search (score, then the lower row number), so a filtered search
+The per-row terms a metric needs (cosine's inverse norms, sqeuclidean's
+squared norms, the L1 sums of the int8 first stage) are computed for the
+allowed rows only (:func:`restrict`), unless the corpus has them already.
+
+Both parts keep their own ``k`` best, and the parts are merged by the same
+rule as every search (score, then the lower row number), so a filtered search
 returns exactly the rows an unfiltered search over the allowed rows alone
 would.  Fewer than ``k`` allowed rows leave the end of a result padded: row
 ``-1`` with the worst score of the score dtype (``-inf`` or ``+inf``; the
@@ -29,12 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from ._corpus import Corpus
+from ._corpus import _FLOAT32_TINY, Corpus
 from ._kernels import _config as C
 from ._kernels import dense as KD
-from ._kernels import topk as KT
+from ._kernels import masked as KM
 from ._validation import as_array, describe
-from .errors import DTypeError, ShapeError
+from .errors import DTypeError, OutOfRangeError, ShapeError
 
 
 def allowed_rows(allow: Any, n: int, name: str = "allow") -> np.ndarray:
@@ -65,87 +72,133 @@ def allowed_rows(allow: Any, n: int, name: str = "allow") -> np.ndarray:
 
 
 def topk_allowed(plan: Any, k: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``plan.topk(k)`` over the corpus rows ``rows`` only (sorted, distinct): ``(scores, row numbers)``."""
-    c: Corpus = plan.corpus
+    """``plan.topk(k)`` over the corpus rows ``rows`` only (sorted, distinct): ``(scores, row numbers)``.
+
+    ``plan`` was made against :func:`restrict`'s corpus of these rows (or against any corpus: it is
+    split here then).
+    """
+    c = plan.corpus
+    split = c if isinstance(c, _Restricted) and c.allowed is rows else restrict(c, rows)
     if plan.kind == "signs":
         plan.tables()  # built once, shared by every part
     scores_parts: list[np.ndarray] = []
     ids_parts: list[np.ndarray] = []
-    if rows.size:
-        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-        starts = np.concatenate(([0], breaks))
-        ends = np.concatenate((breaks, [rows.size]))
-        long = (ends - starts) >= C.ALLOW_MIN_RUN
-        for s, e in zip(starts[long], ends[long], strict=True):  # long runs: searched where they lie
-            r0, r1 = int(rows[s]), int(rows[e - 1]) + 1
-            part = _over(plan, c.slice(r0, r1), slice(r0, r1))
-            sc, ids = part.topk(min(k, r1 - r0))
-            scores_parts.append(sc)
-            ids_parts.append(ids + r0)
-        short = rows[np.repeat(~long, ends - starts)]
-        span = _mask_rows(plan)
-        sparse = []
-        for b0 in range(0, c.n, span) if short.size else ():
-            lo, hi = np.searchsorted(short, [b0, b0 + span])
-            if hi == lo:
-                continue
-            picked = short[lo:hi]
-            if (hi - lo) * C.ALLOW_DENSE_FRACTION >= min(span, c.n - b0):  # dense: score the span, keep the picked
-                sc, ids = _masked(plan, b0, min(c.n, b0 + span), picked, k)
-                scores_parts.append(sc)
-                ids_parts.append(ids)
-            else:
-                sparse.append(picked)
-        sparse_rows = np.concatenate(sparse) if sparse else short[:0]
-        for b in range(0, sparse_rows.size, C.ALLOW_BLOCK_ROWS):  # few and scattered: gathered
-            block = sparse_rows[b:b + C.ALLOW_BLOCK_ROWS]
-            part = _over(plan, c.take(block), block)
-            sc, ids = part.topk(min(k, block.size))
-            scores_parts.append(sc)
-            ids_parts.append(block[ids])
+    if split.mask is not None:  # scanned in place: the plan's own search, only allowed rows ranked
+        part = dataclasses.replace(plan, allow=split.mask, scan_rows=split.scan_rows)
+        sc, ids = part.topk(k)
+        scores_parts.append(sc)
+        ids_parts.append(ids)
+    for block, sub in split.gathered:  # few and scattered: gathered
+        part = _over(plan, sub, block)
+        sc, ids = part.topk(min(k, block.size))
+        scores_parts.append(sc)
+        ids_parts.append(np.where(ids >= 0, block[np.maximum(ids, 0)], -1))
     return _merge(scores_parts, ids_parts, plan, k)
 
 
-def _mask_rows(plan: Any) -> int:
-    """Rows per span scored whole for a dense filter: the BLAS blocks' size in scores (16 MB of float32).
+@dataclasses.dataclass
+class _Restricted(Corpus):
+    """The corpus as a filtered search of the ``allowed`` rows sees it (made by :func:`restrict`).
 
-    Rows BLAS reads widened (float16) are widened a span at a time: that copy is kept near 32 MB too.
+    The rows are the whole corpus's, not copied; ``mask`` marks the allowed rows of the segments
+    scanned in place (None if there are none), ``gathered`` holds the other allowed rows, copied a
+    block at a time, as sub-corpora.  Per-row terms (norms, L1 sums) are computed for the allowed
+    rows only, 0 for the others (never ranked, so never read); those the corpus had are shared.
     """
-    span = int(max(C.ALLOW_BLOCK_ROWS, C.BLAS_BLOCK_SCORES // max(1, plan.nq)))
-    floats = plan.corpus.floats
-    if floats.dtype != np.float32:
-        span = min(span, max(C.ALLOW_BLOCK_ROWS, (1 << 25) // (4 * max(1, plan.corpus.width))))
-    return span
+
+    allowed: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    dense: np.ndarray | None = None
+    scan_rows: int = 0
+    gathered: list = dataclasses.field(default_factory=list)
+
+    def _blocks(self) -> Any:
+        """The allowed rows scanned in place, 1 MB of rows at a time (as Corpus computes norms), then the gathered."""
+        if self.mask is not None:
+            dense = self.dense
+            step = max(1, (1 << 20) // max(1, self.width))
+            for s in range(0, dense.size, step):
+                block = dense[s:s + step]
+                yield block, self.view[block]
+        for block, sub in self.gathered:
+            yield block, sub.view
+
+    def inverse_norms(self, dequantized: bool) -> np.ndarray:
+        """:meth:`Corpus.inverse_norms` of the allowed rows (the same float64 sums, the same refusal)."""
+
+        def compute() -> np.ndarray:
+            rows = self.allowed
+            norms = np.zeros(self.n, np.float64)
+            if dequantized:  # the norms of decode()'s float32 values, a block of codes at a time
+                for block, codes in self._blocks():
+                    part = np.empty(block.size, np.float64)
+                    KD.row_norms(self.codec.decode(codes, dim=self.dim), part)
+                    norms[block] = part
+            else:  # scanned rows read where they lie, gathered ones from their copy
+                if self.mask is not None:
+                    KM.row_norms_at(self.view, self.dense, norms)
+                for block, sub in self.gathered:
+                    part = np.empty(block.size, np.float64)
+                    KD.row_norms(sub.view, part)
+                    norms[block] = part
+            kept = norms[rows]
+            small = np.flatnonzero((kept > 0) & (kept < _FLOAT32_TINY))
+            if small.size:
+                i = int(rows[small[0]])
+                raise OutOfRangeError(
+                    f"{self.name}: row {i}{' (dequantized)' if dequantized else ''} has norm "
+                    f"{norms[i]:.3g}, below float32's smallest normal number ({_FLOAT32_TINY:.3g}), "
+                    "so its cosine cannot be computed in float32; scale such rows up (cosine "
+                    "does not change) or drop them"
+                )
+            out = np.zeros(self.n, np.float32)
+            with np.errstate(divide="ignore"):
+                out[rows] = np.where(kept > 0, 1.0 / kept, 0.0)
+            return out
+
+        return self._cached("dequantized" if dequantized else "raw", compute)
+
+    def squared_norms(self, dequantized: bool) -> np.ndarray:
+        def compute() -> np.ndarray:
+            out = np.zeros(self.n, np.float64)
+            step = max(1, (1 << 20) // max(1, self.width))
+            for s in range(0, self.allowed.size, step):
+                block = self.allowed[s:s + step]
+                out[block] = Corpus.take(self, block).squared_norms(dequantized)
+            return out
+
+        return self._cached("squared dequantized" if dequantized else "squared raw", compute)
+
+    def code_l1(self) -> np.ndarray:
+        def compute() -> np.ndarray:
+            out = np.zeros(self.n, np.int64)
+            KM.row_l1_at(self.view, self.allowed, out)
+            return out
+
+        return self._cached("l1", compute)
 
 
-def _masked(plan: Any, r0: int, r1: int, picked: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The best ``k`` of the rows ``picked`` among ``r0:r1``, from the scores of every row of the span.
+def restrict(c: Corpus, rows: np.ndarray) -> Corpus:
+    """``c`` as a filtered search of ``rows`` (sorted, distinct) sees it: split and gathered once per search.
 
-    The span is scored in place (a view of the corpus, by the plan's own kernels or BLAS) and only the
-    picked columns reach the top-k lists: reading a few rows too many costs less than gathering them
-    when they are most of the span.
+    The corpus is cut into segments of :data:`~quantlib._kernels._config.ALLOW_SEGMENT_ROWS` rows;
+    the allowed rows of a segment where at least one row in
+    :data:`~quantlib._kernels._config.ALLOW_DENSE_FRACTION` is allowed are scanned in place, the
+    others gathered, :data:`~quantlib._kernels._config.ALLOW_BLOCK_ROWS` at a time.  Norms are
+    computed for the allowed rows only: a cosine search of 1% of the rows would otherwise compute
+    the norms of every row first, a pass that costs about what the unfiltered scan does.
     """
-    nq = plan.nq
-    local = picked - r0
-    part = _over(plan, plan.corpus.slice(r0, r1), slice(r0, r1))
-    kk = min(k, picked.size)
-    keys = np.full((nq, kk), np.inf, np.float64)
-    ids = np.full((nq, kk), -1, np.int64)
-    c = part.corpus
-    if plan.kind == "dense" and c.family == "float" and nq >= C.BLAS_MIN_QUERIES:
-        rows = c.floats if c.floats.dtype == np.float32 else c.floats.astype(np.float32)
-        raw = np.ascontiguousarray((part.W[:nq] @ rows.T)[:, local])
-        RB = None if part.RB is None else np.ascontiguousarray(part.RB[local])
-        if KD.topk_block(raw, part.A, part.B, np.ascontiguousarray(part.RS[local]), RB, 0, keys, ids):
-            c.raise_nonfinite()
-        KT.finish(keys, ids)
-        return part.scores_from_keys(keys.astype(part.A.dtype)), np.where(ids >= 0, picked[ids], -1)
-    S = part.scores(np.empty((nq, r1 - r0), part.score_dtype))
-    sub = np.ascontiguousarray(S[:, local])
-    sign = np.full(nq, 1.0 if plan.metric.higher_is_better else -1.0)
-    KD.topk_block(sub, sign, np.zeros(nq), np.ones(picked.size), None, 0, keys, ids)
-    KT.finish(keys, ids)
-    return np.take_along_axis(sub, np.maximum(ids, 0), 1), np.where(ids >= 0, picked[ids], -1)
+    fields = {f.name: getattr(c, f.name) for f in dataclasses.fields(Corpus)}
+    fields["_norms"] = dict(c._norms) if c._norms else None
+    mask = np.zeros(c.n, np.bool_)
+    dense = np.empty(rows.size, np.int64)
+    sparse = np.empty(rows.size, np.int64)
+    nd, m, scanned = KM.partition(rows, c.n, int(C.ALLOW_SEGMENT_ROWS), int(C.ALLOW_DENSE_FRACTION), mask,
+                                  dense, sparse)
+    blocks = [sparse[b:min(m, b + C.ALLOW_BLOCK_ROWS)] for b in range(0, m, C.ALLOW_BLOCK_ROWS)]
+    base = c if not isinstance(c, _Restricted) else Corpus(**{f: getattr(c, f) for f in fields})
+    return _Restricted(**fields, allowed=rows, mask=mask if nd else None, dense=dense[:nd], scan_rows=int(scanned),
+                       gathered=[(block, Corpus.take(base, block)) for block in blocks])
 
 
 def _over(plan: Any, sub: Corpus, index: Any) -> Any:

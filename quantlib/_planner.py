@@ -22,6 +22,7 @@ from ._kernels import dense as KD
 from ._kernels import drivers as KDR
 from ._kernels import intdot as KI
 from ._kernels import lut as KL
+from ._kernels import masked as KM
 from ._kernels import planes as KP
 from ._kernels import topk as KT
 from ._scoring import chunk_count, use_threads, work
@@ -60,6 +61,8 @@ class Plan:
     Qf: np.ndarray | None = None  # signs: the float32 queries
     flip: bool = False  # signs: the rows are offset binary (``binary``)
     dim: int = 0  # hamming/signs: the true dimension (hamming: dot = d - 2h)
+    allow: np.ndarray | None = None  # a filter: one bool per row; topk ranks only the rows it allows
+    scan_rows: int | None = None  # with ``allow``: the rows its scan reads (the cost model's), else all
 
     def tables(self) -> np.ndarray:
         """The float32 byte tables of a ``signs`` plan (search may not need them: built on first use)."""
@@ -73,7 +76,8 @@ class Plan:
 
     def _work(self) -> float:
         """The scan's work in the shared cost model (:func:`quantlib._scoring.work`)."""
-        return work(self.kind, self.nq * self.corpus.n, self.corpus.width)
+        rows = self.corpus.n if self.scan_rows is None else self.scan_rows
+        return work(self.kind, self.nq * rows, self.corpus.width)
 
     def _rb(self) -> int:
         if self.kind == "signs":
@@ -119,6 +123,13 @@ class Plan:
             step = min(step, max(256, (1 << 25) // (4 * c.width)))
         bad = False
         for s in range(0, c.n, step):
+            if self.allow is not None:  # BLAS over the spans of allowed rows, only those ranked
+                for a, b in _blas_spans(self.allow, s, min(c.n, s + step)):
+                    block = floats[a:b]
+                    if block.dtype != np.float32:
+                        block = block.astype(np.float32)
+                    bad |= KM.topk_block(W @ block.T, self.A, self.B, self.RS, self.RB, self.allow, a, keys, ids)
+                continue
             block = floats[s:s + step]
             if block.dtype != np.float32:
                 block = block.astype(np.float32)
@@ -146,7 +157,9 @@ class Plan:
         ids = np.full((self.nq, k), -1, np.int64)
         if self.kind == "hamming":
             keys = np.full((self.nq, k), np.iinfo(np.int64).max, np.int64)
-            if par:
+            if self.allow is not None:
+                KM.search("hamming", (c.view, self.Q), self.allow, rb, nchunks if par else 1, keys, ids)
+            elif par:
                 KB.hamming_search_parallel(c.view, self.Q, rb, nchunks, keys, ids)
             else:
                 KB.hamming_search_range(c.view, self.Q, 0, c.n, rb, keys, ids)
@@ -180,7 +193,10 @@ class Plan:
         """The float kernels' search (:func:`~quantlib._kernels.dense.search_range`) into ``keys``/``ids``."""
         c = self.corpus
         rb = self._rb()
-        if par:
+        if self.allow is not None:
+            bad = KM.search("dense", (self.W, c.view, self.A, self.B, self.RS, self.RB), self.allow, rb,
+                            nchunks if par else 1, keys, ids)
+        elif par:
             bad = KD.search_parallel(self.W, c.view, self.A, self.B, self.RS, self.RB, rb, nchunks, keys, ids)
         else:
             bad = KD.search_range(self.W, c.view, self.A, self.B, self.RS, self.RB, 0, c.n, rb, keys, ids)
@@ -233,7 +249,9 @@ class Plan:
         ikeys = np.full((nq, kk), np.inf, np.float64)
         cand = np.full((nq, kk), -1, np.int64)
         rb = self._rb()
-        if par:
+        if self.allow is not None:  # only allowed rows become candidates: the bound below covers those
+            KM.search("dense", (V, c.view, A * scale, B, RS, RB), self.allow, rb, nchunks if par else 1, ikeys, cand)
+        elif par:
             KD.search_parallel(V, c.view, A * scale, B, RS, RB, rb, nchunks, ikeys, cand)
         else:
             KD.search_range(V, c.view, A * scale, B, RS, RB, 0, c.n, rb, ikeys, cand)
@@ -260,7 +278,8 @@ class Plan:
             tiles = np.unique(np.flatnonzero(~ok) // 4)
             pick = (4 * tiles[:, None] + np.arange(4)).ravel()
             again = Plan("dense", self.metric, c, len(pick), self.score_dtype, W=self.W[pick],
-                         A=self.A[pick], B=self.B[pick], RS=self.RS, RB=self.RB)
+                         A=self.A[pick], B=self.B[pick], RS=self.RS, RB=self.RB, allow=self.allow,
+                         scan_rows=self.scan_rows)
             sub_keys = np.full((len(pick), k), np.inf, keys.dtype)
             sub_ids = np.full((len(pick), k), -1, np.int64)
             again._topk_dense(sub_keys, sub_ids, par, nchunks)
@@ -271,7 +290,10 @@ class Plan:
 
     def _topk_signs(self, keys: np.ndarray, ids: np.ndarray, par: bool, nchunks: int) -> None:
         c = self.corpus
-        if par:
+        if self.allow is not None:
+            KM.search("signs", (c.view, self.tables(), self.A, self.B), self.allow, C.SIGNS_BLOCK_ROWS,
+                      nchunks if par else 1, keys, ids)
+        elif par:
             KB.signs_search_parallel(c.view, self.tables(), self.A, self.B, C.SIGNS_BLOCK_ROWS, nchunks, keys, ids)
         else:
             KB.signs_search_range(c.view, self.tables(), self.A, self.B, 0, c.n, C.SIGNS_BLOCK_ROWS, keys, ids)
@@ -306,7 +328,9 @@ class Plan:
         KL.build_tables16(Qi, self.flip, T16)
         ikeys = np.full((nq, kk), np.iinfo(np.int64).max, np.int64)
         cand = np.full((nq, kk), -1, np.int64)
-        if par:
+        if self.allow is not None:  # only allowed rows become candidates: the bound below covers those
+            KM.search("signs16", (c.view, T16), self.allow, C.SIGNS16_BLOCK_ROWS, nchunks if par else 1, ikeys, cand)
+        elif par:
             KB.signs16_search_parallel(c.view, T16, C.SIGNS16_BLOCK_ROWS, nchunks, ikeys, cand)
         else:
             KB.signs16_search_range(c.view, T16, 0, c.n, C.SIGNS16_BLOCK_ROWS, ikeys, cand)
@@ -328,7 +352,7 @@ class Plan:
         if not ok.all():
             bad = np.flatnonzero(~ok)
             again = Plan("signs", self.metric, c, len(bad), self.score_dtype, A=self.A[bad], B=self.B[bad],
-                         Qf=q[bad], flip=self.flip, dim=self.dim)
+                         Qf=q[bad], flip=self.flip, dim=self.dim, allow=self.allow, scan_rows=self.scan_rows)
             sub_keys = np.full((len(bad), keys.shape[1]), np.inf, keys.dtype)
             sub_ids = np.full((len(bad), keys.shape[1]), -1, np.int64)
             again._topk_signs(sub_keys, sub_ids, par, nchunks)
@@ -343,7 +367,8 @@ class Plan:
 
     def _planes_applies(self, k: int) -> bool:
         c = self.corpus
-        return (self.nq <= C.PLANES_MAX_QUERIES and k <= C.WIDE_MAX_K
+        # a filtered scan (``allow``) keeps to the masked float tables: the plane scan has no mask
+        return (self.allow is None and self.nq <= C.PLANES_MAX_QUERIES and k <= C.WIDE_MAX_K
                 and _wide_candidates(k) * C.WIDE_MIN_ROWS_PER_CANDIDATE <= c.n)
 
     def _topk_signs_planes(self, keys: np.ndarray, ids: np.ndarray, par: bool, nchunks: int) -> int:
@@ -446,6 +471,15 @@ class Plan:
             keys[bad] = sub_keys
             ids[bad] = sub_ids
         return int(ok.sum())
+def _blas_spans(allow: np.ndarray, r0: int, r1: int) -> list[tuple[int, int]]:
+    """The spans of allowed rows of ``r0..r1`` (:func:`quantlib._kernels.masked.spans`), those less than
+    :data:`~quantlib._kernels._config.ALLOW_BLAS_GAP` rows apart joined: one matrix product each."""
+    out = np.empty(((r1 - r0) // KM.GAP + 2, 2), np.int64)
+    found = out[:KM.spans(allow, r0, r1, out)]
+    if found.shape[0] > 1:
+        join = np.flatnonzero(found[1:, 0] - found[:-1, 1] >= C.ALLOW_BLAS_GAP) + 1
+        found = np.column_stack((found[np.concatenate(([0], join)), 0], found[np.concatenate((join - 1, [-1])), 1]))
+    return [(int(a), int(b)) for a, b in found]
 
 
 def _pad4(x: np.ndarray) -> np.ndarray:
@@ -481,9 +515,11 @@ class OwnPlan:
     RB: np.ndarray | None
     score_dtype: np.dtype = np.dtype(np.float32)
     kind: str = "own"
+    allow: np.ndarray | None = None  # as Plan's
+    scan_rows: int | None = None
 
     def _work(self) -> int:
-        return self.nq * self.corpus.n * max(1, self.corpus.width)
+        return self.nq * (self.corpus.n if self.scan_rows is None else self.scan_rows) * max(1, self.corpus.width)
 
     def _blocks(self) -> range:
         return range(0, self.corpus.n, max(1024, C.BLAS_BLOCK_SCORES // max(1, self.nq)))
@@ -513,6 +549,12 @@ class OwnPlan:
         S = np.empty((self.nq, min(step, c.n)), np.float32)
         bad = False
         for s in self._blocks():
+            if self.allow is not None:  # the spans of allowed rows, only those ranked
+                for a, b in _blas_spans(self.allow, s, min(c.n, s + step)):
+                    block = S[:, : b - a]
+                    c.codec.score_rows(self.prepared, c.rows[a:b], block)  # type: ignore[attr-defined]
+                    bad |= KM.topk_block(block, self.A, self.B, self.RS, self.RB, self.allow, a, keys, ids)
+                continue
             block = S[:, : min(step, c.n - s)]
             c.codec.score_rows(self.prepared, c.rows[s:s + step], block)  # type: ignore[attr-defined]
             bad |= bool(KD.topk_block(block, self.A, self.B, self.RS, self.RB, s, keys, ids))

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ._corpus import Corpus, prepare_corpus
-from ._filter import allowed_rows, topk_allowed
+from ._filter import allowed_rows, restrict, topk_allowed
 from ._planner import _query_blocks, plan_queries
 from ._scoring import check_k, check_k_fits, rerank
 from ._validation import as_array, describe
@@ -213,6 +213,8 @@ def search_corpus(
     else:
         first = k
     nq = arr.shape[0]
+    if allow is not None:  # norms of the allowed rows only
+        c = restrict(c, allow)
     block = _query_blocks(nq, c, arr.dtype.kind == "f", m)
     parts = []
     for s in range(0, nq, block):
