@@ -763,7 +763,7 @@ class SparseBatch:
         >>> SparseBatch.from_dicts([{4: 0.5}]).to_pgvector(vocab_size=250002)
         ['{5:0.5}/250002']
         """
-        from .stores.pgvector import _sparse_dim
+        from .stores.pgvector._types import _sparse_dim
 
         dim = _sparse_dim(self, "batch", vocab_size)
         ids = (self.indices.astype(np.int64) + 1).tolist()

@@ -30,6 +30,7 @@ from quantlib import (
 from quantlib._kernels import wire
 from quantlib.sample import load_sample
 from quantlib.stores import pgvector as pg
+from quantlib.stores.pgvector import _copy as pg_copy
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg has no wheel for this platform")
 pgvector = pytest.importorskip("pgvector", reason="the pgvector package has no wheel for this platform")
@@ -215,7 +216,7 @@ def test_vector_wire_kernel_equals_numpy_big_endian_float32():
 def _numpy_stream(*columns, types, chunk_bytes=pg.CHUNK_BYTES):
     """The COPY stream as the writer built it before the wire kernels: numpy casts for every column."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pg._Column, "write_words", lambda *a: False)
+        mp.setattr(pg_copy._Column, "write_words", lambda *a: False)
         try:
             return b"".join(pg.iter_copy_binary(*columns, types=types, chunk_bytes=chunk_bytes))
         except (NonFiniteError, OutOfRangeError) as exc:
@@ -316,7 +317,7 @@ def test_importing_quantlib_and_the_store_imports_neither_psycopg_nor_pgvector()
      PayloadError, "trailer"),
     (lambda: pg.read_copy_binary(pg.copy_binary(np.ones((1, 2)), types="vector"), ["vector", "bigint"]),
      PayloadError, "row 0 has 1 fields, types name 2"),
-    (lambda: pg.read_copy_binary(pg._HEADER + struct.pack(">hi", 1, -1) + b"\xff\xff", "vector"), PayloadError,
+    (lambda: pg.read_copy_binary(pg_copy._HEADER + struct.pack(">hi", 1, -1) + b"\xff\xff", "vector"), PayloadError,
      "NULL"),
 ])
 def test_bad_input_raises_a_named_error(call, error, match):

@@ -1,0 +1,142 @@
+"""pgvector's text forms: ``[1,2.5]`` (vector, halfvec), ``0101`` (bit), ``{1:0.5,3:2}/5`` (sparsevec)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..._validation import describe
+from ...errors import DTypeError, NonFiniteError, PayloadError, ShapeError, short_repr
+from ._types import _bits, _check_type, _dense, _sparse, _sparse_dim
+
+# ---------------------------------------------------------------------------------------------- text
+
+def _f32_text(v: np.float32) -> str:
+    text = str(v)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def to_text(x: Any, type: str, *, dim: int | None = None) -> list[str]:
+    """pgvector's text form of each row: ``[1,2.5]``, ``0101`` or ``{1:0.5,3:2}/5``.
+
+    Parameters
+    ----------
+    x : array_like or SparseBatch
+        Floats (n, d) for ``vector``/``halfvec``; uint8 packed codes (n, ceil(d / 8)) or bools (n, d)
+        for ``bit``; a :class:`~quantlib.SparseBatch` for ``sparsevec``.
+    type : {"vector", "halfvec", "bit", "sparsevec"}
+    dim : int, optional
+        The bit length of ``bit`` (default: 8 bits per byte), or the ``sparsevec`` dimension (default:
+        ``vocab_size``, else the largest index + 1).
+
+    Each value is written in the shortest form that reads back as the same float32 (``halfvec``: the
+    float32 form of the half value, as the server prints it), so text round-trips bit-exactly.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from quantlib.stores import pgvector as pg
+    >>> pg.to_text(np.array([[1.0, 2.5, -0.1]], np.float32), "vector")
+    ['[1,2.5,-0.1]']
+    >>> pg.to_text(np.array([[0.1]]), "halfvec")
+    ['[0.099975586]']
+    >>> pg.to_text(np.array([[0b10100000]], np.uint8), "bit", dim=3)
+    ['101']
+    """
+    type = _check_type(type)
+    if type in ("vector", "halfvec"):
+        arr = _dense(x, "x", type)
+        if type == "halfvec":
+            arr = arr.astype(np.float32)
+        return ["[" + ",".join(map(_f32_text, row)) + "]" for row in arr]
+    if type == "bit":
+        codes, d = _bits(x, "x", dim)
+        bits = np.unpackbits(codes, axis=1, count=d) + np.uint8(ord("0"))
+        return [row.tobytes().decode("ascii") for row in bits]
+    batch = _sparse(x, "x")
+    return batch.to_pgvector(vocab_size=_sparse_dim(batch, "x", dim))
+
+
+def _texts(texts: Any, name: str) -> list[str]:
+    if isinstance(texts, str):
+        return [texts]
+    if isinstance(texts, (bytes, dict)) or not isinstance(texts, Iterable):
+        raise DTypeError(f"{name}: expected text or a list of texts, got {describe(texts)}")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise DTypeError(f"{name}[{i}]: expected pgvector text, got {describe(t)}")
+    return out
+
+
+def from_text(texts: str | Iterable[str], type: str) -> Any:
+    """Rows from pgvector's text form (one text gives a batch of one).
+
+    Returns float32 (n, d) for ``vector``, float16 (n, d) for ``halfvec``, uint8 packed codes for
+    ``bit`` (``'0101'`` strings, as psycopg returns ``bit`` columns) and a :class:`~quantlib.SparseBatch`
+    for ``sparsevec``.  Numbers are read as float64 and rounded once to the column's type (the server's own
+    output reads back exactly); NaN and infinity are refused, as the server refuses them.
+
+    Examples
+    --------
+    >>> from quantlib.stores import pgvector as pg
+    >>> pg.from_text(["[1,2.5]", "[ -3 , 4e-1 ]"], "vector")
+    array([[ 1. ,  2.5],
+           [-3. ,  0.4]], dtype=float32)
+    >>> pg.from_text("0101", "bit")
+    array([[80]], dtype=uint8)
+    """
+    type = _check_type(type)
+    if type == "sparsevec":
+        from ...sparse import SparseBatch
+
+        return SparseBatch.from_pgvector(texts)
+    rows = _texts(texts, "texts")
+    if type == "bit":
+        return _bits_from_strings(rows, "texts")
+    if not rows:
+        raise ShapeError("texts: expected at least one text")
+    out: np.ndarray | None = None
+    for r, text in enumerate(rows):
+        body = text.strip()
+        if len(body) < 2 or body[0] != "[" or body[-1] != "]":
+            raise PayloadError(f"texts[{r}]: expected {type} text like '[1,2.5]', got {short_repr(text, 80)}")
+        try:
+            row = np.array(body[1:-1].split(","), dtype=np.float64)
+        except ValueError:
+            raise PayloadError(f"texts[{r}]: expected numbers separated by commas in {type} text, got "
+                               f"{short_repr(text, 80)}") from None
+        if out is None:
+            out = np.empty((len(rows), row.size), np.float64)
+        elif row.size != out.shape[1]:
+            raise ShapeError(f"texts[{r}]: every text must have the same dimension; texts[0] has "
+                             f"{out.shape[1]}, this one {row.size}")
+        out[r] = row
+    assert out is not None
+    if not np.isfinite(out).all():
+        at = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
+        raise NonFiniteError(f"texts[{at[0]}]: {type} holds no NaN or infinity, got {out[at]} at index {at[1]}")
+    return _dense(out, "texts", type)
+
+
+def _bits_from_strings(rows: Sequence[str], name: str) -> np.ndarray:
+    if not rows:
+        raise ShapeError(f"{name}: expected at least one text")
+    n, d = len(rows), len(rows[0])
+    if d == 0:
+        raise ShapeError(f"{name}[0]: expected at least one bit, got ''")
+    for r, t in enumerate(rows):
+        if len(t) != d:
+            raise ShapeError(f"{name}[{r}]: every bit string must have the same length; {name}[0] has {d} "
+                             f"bits, this one {len(t)}")
+    try:
+        raw = "".join(rows).encode("ascii")
+    except UnicodeEncodeError:
+        raw = b""
+    bits = np.frombuffer(raw, np.uint8).reshape(n, d) - np.uint8(ord("0")) if len(raw) == n * d else None
+    if bits is None or (bits > 1).any():
+        bad = next(r for r, t in enumerate(rows) if t.strip("01"))
+        raise PayloadError(f"{name}[{bad}]: expected a bit string of 0s and 1s, got {short_repr(rows[bad], 80)}")
+    return np.packbits(bits, axis=1)
