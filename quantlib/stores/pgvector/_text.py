@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..._sparse_checks import _F32_UNDERFLOW, _iter_rows, _parse_int
+from ..._sparse_convert import _short, from_rows
 from ..._validation import describe
-from ...errors import DTypeError, NonFiniteError, PayloadError, ShapeError, short_repr
+from ...errors import DTypeError, NonFiniteError, OutOfRangeError, PayloadError, ShapeError, short_repr
 from ._types import _bits, _check_type, _dense, _sparse, _sparse_dim
+
+if TYPE_CHECKING:
+    from ...sparse import SparseBatch
 
 # ---------------------------------------------------------------------------------------------- text
 
@@ -140,3 +146,66 @@ def _bits_from_strings(rows: Sequence[str], name: str) -> np.ndarray:
         bad = next(r for r, t in enumerate(rows) if t.strip("01"))
         raise PayloadError(f"{name}[{bad}]: expected a bit string of 0s and 1s, got {short_repr(rows[bad], 80)}")
     return np.packbits(bits, axis=1)
+
+
+# sparsevec text, read and written for SparseBatch.from_pgvector and SparseBatch.to_pgvector
+
+# One way to match each number (\d+(?:\.\d*)? rather than \d+\.?\d*): an ambiguous pattern backtracks
+# quadratically on a long run of digits that fails to match (3000 digits took 0.4 s).
+_NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?i:nan|inf|infinity)"
+_PG_RE = re.compile(r"\s*\{(.*)\}\s*/\s*([+-]?\d+)\s*", re.DOTALL)
+_PG_ELEM_RE = re.compile(rf"\s*([+-]?\d+)\s*:\s*({_NUM})\s*")
+
+
+def _sparse_from_text(cls: type[SparseBatch], texts: str | Iterable[str]) -> SparseBatch:
+    """A batch from sparsevec texts ``{1:0.5,3:2}/5`` (1-based ids), all of one dimension."""
+    if isinstance(texts, str):
+        texts = [texts]
+    parsed = []
+    dim: int | None = None
+    for r, text in enumerate(_iter_rows(texts, "texts")):
+        name = f"texts[{r}]"
+        if not isinstance(text, str):
+            raise DTypeError(f"{name}: expected pgvector sparsevec text, got {describe(text)}")
+        m = _PG_RE.fullmatch(text)
+        if m is None:
+            raise PayloadError(
+                f"{name}: expected sparsevec text like '{{1:0.5,3:2}}/30000', got {short_repr(text, 80)}")
+        d = _parse_int(m.group(2), f"{name} dimension")
+        if d < 1:
+            raise PayloadError(f"{name}: the dimension must be at least 1, got {d}")
+        if dim is None:
+            dim = d
+        elif d != dim:
+            raise PayloadError(f"{name}: every text must have the same dimension; "
+                               f"texts[0] has {dim}, this one {d}")
+        ids, vals = [], []
+        body = m.group(1).strip()
+        if body:
+            for e, elem in enumerate(body.split(",")):
+                em = _PG_ELEM_RE.fullmatch(elem)
+                if em is None:
+                    raise PayloadError(f"{name}: element {e} {elem.strip()!r} is not 'index:value'")
+                i = _parse_int(em.group(1), f"{name} element {e} index")
+                if not 1 <= i <= d:
+                    raise OutOfRangeError(f"{name}: element {e} has index {i}; sparsevec indices run "
+                                          f"from 1 to the dimension {d}")
+                v = float(em.group(2))
+                if abs(v) > _F32_UNDERFLOW or v != v:  # pgvector stores float32 and drops zeros (NaN kept)
+                    ids.append(i - 1)
+                    vals.append(v)
+        parsed.append((ids, vals))
+    return from_rows(cls, parsed, dim)
+
+
+def _sparse_to_text(batch: SparseBatch, dim: int) -> list[str]:
+    """sparsevec text per row of ``batch`` for the checked dimension ``dim`` (zero weights dropped)."""
+    ids = (batch.indices.astype(np.int64) + 1).tolist()
+    vals = [_short(v) for v in batch.values.tolist()]
+    ptr = batch.indptr.tolist()
+    out = []
+    for i in range(len(batch)):
+        elems = ",".join(f"{ids[p]}:{_f32_text(vals[p])}"
+                         for p in range(ptr[i], ptr[i + 1]) if vals[p] != 0)
+        out.append(f"{{{elems}}}/{dim}")
+    return out
