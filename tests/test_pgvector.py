@@ -325,6 +325,36 @@ def test_bad_input_raises_a_named_error(call, error, match):
         call()
 
 
+def test_every_form_refuses_values_of_different_dimensions_naming_both():
+    """One check (stores/pgvector/_types.py: _same_dim) words the mismatch for text, binary and objects."""
+    big, small = SparseBatch.from_dicts([{0: 1.0}], vocab_size=4), SparseBatch.from_dicts([{0: 1.0}], vocab_size=3)
+    cases = [
+        (lambda: pg.from_text(["{1:1}/4", "{1:1}/3"], "sparsevec"), PayloadError,
+         "texts[1]: every text must have the same dimension; texts[0] has 4, this one 3"),
+        (lambda: SparseBatch.from_pgvector(["{1:1}/4", "{}/3"]), PayloadError,
+         "texts[1]: every text must have the same dimension; texts[0] has 4, this one 3"),
+        (lambda: pg.from_binary(pg.to_binary(big, "sparsevec") + pg.to_binary(small, "sparsevec"), "sparsevec"),
+         ShapeError, "values[1]: every value must have the same dimension; values[0] has 4, this one 3"),
+        (lambda: pg.from_pgvector(pg.to_objects(big, "sparsevec") + pg.to_objects(small, "sparsevec")),
+         ShapeError, "values[1]: every value must have the same dimension; values[0] has 4, this one 3"),
+        (lambda: pg.from_text(["[1,2]", "[1]"], "vector"), ShapeError,
+         "texts[1]: every text must have the same dimension; texts[0] has 2, this one 1"),
+    ]
+    for call, error, message in cases:
+        with pytest.raises(error) as info:
+            call()
+        assert str(info.value) == message
+
+
+def test_the_package_keeps_every_name_of_the_old_module():
+    """stores/pgvector.py became a package: every public name (and SIGNATURE, CHUNK_BYTES) is still here."""
+    import quantlib.stores.pgvector as package
+
+    for name in [*package.__all__, "SIGNATURE", "CHUNK_BYTES"]:
+        assert hasattr(package, name), name
+    assert package.SIGNATURE == b"PGCOPY\n\xff\r\n\x00" and package.CHUNK_BYTES == 4 << 20
+
+
 # ---------------------------------------------------------------------------------------------- server
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import numpy as np
 from ..._validation import describe
 from ...codecs.binary import UBINARY
 from ...errors import DTypeError, NonFiniteError, PayloadError, ShapeError
-from ._types import SPARSEVEC_MAX_DIM, _check_type, _limit, _nonzero_rows, _sparse, _sparse_dim
+from ._types import SPARSEVEC_MAX_DIM, _check_type, _limit, _nonzero_rows, _same_dim, _sparse, _sparse_dim
 
 # ---------------------------------------------------------------------------------------------- binary
 
@@ -141,11 +141,7 @@ def _sparse_from_binary(rows: Sequence[bytes], name: str) -> Any:
             raise PayloadError(f"{name}[{r}]: the unused field of a binary sparsevec must be 0, got {unused}")
         if not 1 <= d <= SPARSEVEC_MAX_DIM:
             raise PayloadError(f"{name}[{r}]: a sparsevec dimension runs from 1 to {SPARSEVEC_MAX_DIM}, got {d}")
-        if dim is None:
-            dim = d
-        elif d != dim:
-            raise ShapeError(f"{name}[{r}]: every value must have the same dimension; {name}[0] has {dim}, "
-                             f"this one {d}")
+        dim = _same_dim(dim, d, f"{name}[{r}]", f"{name}[0]", ShapeError)
         ids = np.frombuffer(raw, ">i4", nnz, 12).astype(np.int64)
         vals = np.frombuffer(raw, ">f4", nnz, 12 + 4 * nnz).astype(np.float32)
         if ids.size and (ids.min() < 0 or ids.max() >= d):

@@ -12,14 +12,15 @@ from ..._sparse_checks import _F32_UNDERFLOW, _iter_rows, _parse_int
 from ..._sparse_convert import _short, from_rows
 from ..._validation import describe
 from ...errors import DTypeError, NonFiniteError, OutOfRangeError, PayloadError, ShapeError, short_repr
-from ._types import _bits, _check_type, _dense, _sparse, _sparse_dim
+from ._types import _bits, _check_type, _dense, _same_dim, _sparse, _sparse_dim
 
 if TYPE_CHECKING:
     from ...sparse import SparseBatch
 
 # ---------------------------------------------------------------------------------------------- text
 
-def _f32_text(v: np.float32) -> str:
+def _f32_text(v: float | np.float32) -> str:
+    """A float32 as pgvector writes it: shortest round-trip text, ``2`` rather than ``2.0``."""
     text = str(v)
     return text[:-2] if text.endswith(".0") else text
 
@@ -62,7 +63,7 @@ def to_text(x: Any, type: str, *, dim: int | None = None) -> list[str]:
         bits = np.unpackbits(codes, axis=1, count=d) + np.uint8(ord("0"))
         return [row.tobytes().decode("ascii") for row in bits]
     batch = _sparse(x, "x")
-    return batch.to_pgvector(vocab_size=_sparse_dim(batch, "x", dim))
+    return _sparse_to_text(batch, _sparse_dim(batch, "x", dim))
 
 
 def _texts(texts: Any, name: str) -> list[str]:
@@ -116,9 +117,7 @@ def from_text(texts: str | Iterable[str], type: str) -> Any:
                                f"{short_repr(text, 80)}") from None
         if out is None:
             out = np.empty((len(rows), row.size), np.float64)
-        elif row.size != out.shape[1]:
-            raise ShapeError(f"texts[{r}]: every text must have the same dimension; texts[0] has "
-                             f"{out.shape[1]}, this one {row.size}")
+        _same_dim(out.shape[1], row.size, f"texts[{r}]", "texts[0]", ShapeError, "text")
         out[r] = row
     assert out is not None
     if not np.isfinite(out).all():
@@ -148,7 +147,7 @@ def _bits_from_strings(rows: Sequence[str], name: str) -> np.ndarray:
     return np.packbits(bits, axis=1)
 
 
-# sparsevec text, read and written for SparseBatch.from_pgvector and SparseBatch.to_pgvector
+# sparsevec text, read and written here for to_text/from_text and SparseBatch.from_pgvector/to_pgvector
 
 # One way to match each number (\d+(?:\.\d*)? rather than \d+\.?\d*): an ambiguous pattern backtracks
 # quadratically on a long run of digits that fails to match (3000 digits took 0.4 s).
@@ -174,11 +173,7 @@ def _sparse_from_text(cls: type[SparseBatch], texts: str | Iterable[str]) -> Spa
         d = _parse_int(m.group(2), f"{name} dimension")
         if d < 1:
             raise PayloadError(f"{name}: the dimension must be at least 1, got {d}")
-        if dim is None:
-            dim = d
-        elif d != dim:
-            raise PayloadError(f"{name}: every text must have the same dimension; "
-                               f"texts[0] has {dim}, this one {d}")
+        dim = _same_dim(dim, d, name, "texts[0]", PayloadError, "text")
         ids, vals = [], []
         body = m.group(1).strip()
         if body:

@@ -132,6 +132,13 @@ def _sparse_dim(batch: Any, name: str, dim: int | None = None) -> int:
     return int(d)
 
 
+def _same_dim(dim: int | None, d: int, where: str, first: str, error: type[Exception], what: str = "value") -> int:
+    """``d``, the dimension of the value at ``where``, which must equal ``dim``: the first value's (None for it)."""
+    if dim is not None and d != dim:
+        raise error(f"{where}: every {what} must have the same dimension; {first} has {dim}, this one {d}")
+    return d
+
+
 def _nonzero_rows(batch: Any) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per row (ids, values) without explicit zeros (pgvector drops them)."""
     out = []
