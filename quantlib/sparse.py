@@ -56,8 +56,8 @@ from ._sparse_checks import (  # noqa: F401  _sparse_search imports the constant
     check_csr,
 )
 from ._validation import as_array, describe
+from .encoding import _a2b
 from .errors import (
-    Base64DecodeError,
     ConfigError,
     DTypeError,
     OutOfRangeError,
@@ -547,11 +547,7 @@ class SparseBatch:
         """Read :meth:`to_base64` output."""
         if not isinstance(text, (str, bytes)):
             raise DTypeError(f"text: expected base64 str or bytes, got {describe(text)}")
-        try:
-            raw = binascii.a2b_base64(text, strict_mode=True)
-        except (binascii.Error, ValueError) as exc:
-            raise Base64DecodeError(f"text: invalid base64 ({exc})") from None
-        return cls.from_bytes(raw)
+        return cls.from_bytes(_a2b(text, "text"))
 
 
 
