@@ -30,6 +30,7 @@ from quantlib import (
 from quantlib._kernels import wire
 from quantlib.sample import load_sample
 from quantlib.stores import pgvector as pg
+from quantlib.stores.pgvector import _copy as pg_copy
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg has no wheel for this platform")
 pgvector = pytest.importorskip("pgvector", reason="the pgvector package has no wheel for this platform")
@@ -215,7 +216,7 @@ def test_vector_wire_kernel_equals_numpy_big_endian_float32():
 def _numpy_stream(*columns, types, chunk_bytes=pg.CHUNK_BYTES):
     """The COPY stream as the writer built it before the wire kernels: numpy casts for every column."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pg._Column, "write_words", lambda *a: False)
+        mp.setattr(pg_copy._Column, "write_words", lambda *a: False)
         try:
             return b"".join(pg.iter_copy_binary(*columns, types=types, chunk_bytes=chunk_bytes))
         except (NonFiniteError, OutOfRangeError) as exc:
@@ -316,12 +317,42 @@ def test_importing_quantlib_and_the_store_imports_neither_psycopg_nor_pgvector()
      PayloadError, "trailer"),
     (lambda: pg.read_copy_binary(pg.copy_binary(np.ones((1, 2)), types="vector"), ["vector", "bigint"]),
      PayloadError, "row 0 has 1 fields, types name 2"),
-    (lambda: pg.read_copy_binary(pg._HEADER + struct.pack(">hi", 1, -1) + b"\xff\xff", "vector"), PayloadError,
+    (lambda: pg.read_copy_binary(pg_copy._HEADER + struct.pack(">hi", 1, -1) + b"\xff\xff", "vector"), PayloadError,
      "NULL"),
 ])
 def test_bad_input_raises_a_named_error(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_every_form_refuses_values_of_different_dimensions_naming_both():
+    """One check (stores/pgvector/_types.py: _same_dim) words the mismatch for text, binary and objects."""
+    big, small = SparseBatch.from_dicts([{0: 1.0}], vocab_size=4), SparseBatch.from_dicts([{0: 1.0}], vocab_size=3)
+    cases = [
+        (lambda: pg.from_text(["{1:1}/4", "{1:1}/3"], "sparsevec"), PayloadError,
+         "texts[1]: every text must have the same dimension; texts[0] has 4, this one 3"),
+        (lambda: SparseBatch.from_pgvector(["{1:1}/4", "{}/3"]), PayloadError,
+         "texts[1]: every text must have the same dimension; texts[0] has 4, this one 3"),
+        (lambda: pg.from_binary(pg.to_binary(big, "sparsevec") + pg.to_binary(small, "sparsevec"), "sparsevec"),
+         ShapeError, "values[1]: every value must have the same dimension; values[0] has 4, this one 3"),
+        (lambda: pg.from_pgvector(pg.to_objects(big, "sparsevec") + pg.to_objects(small, "sparsevec")),
+         ShapeError, "values[1]: every value must have the same dimension; values[0] has 4, this one 3"),
+        (lambda: pg.from_text(["[1,2]", "[1]"], "vector"), ShapeError,
+         "texts[1]: every text must have the same dimension; texts[0] has 2, this one 1"),
+    ]
+    for call, error, message in cases:
+        with pytest.raises(error) as info:
+            call()
+        assert str(info.value) == message
+
+
+def test_the_package_keeps_every_name_of_the_old_module():
+    """stores/pgvector.py became a package: every public name (and SIGNATURE, CHUNK_BYTES) is still here."""
+    import quantlib.stores.pgvector as package
+
+    for name in [*package.__all__, "SIGNATURE", "CHUNK_BYTES"]:
+        assert hasattr(package, name), name
+    assert package.SIGNATURE == b"PGCOPY\n\xff\r\n\x00" and package.CHUNK_BYTES == 4 << 20
 
 
 # ---------------------------------------------------------------------------------------------- server

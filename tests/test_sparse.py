@@ -1000,3 +1000,34 @@ def test_hybrid_bad_input():
         hybrid_scores([1.0], [1.0], dense_weight=float("inf"))
     with pytest.raises(ShapeError, match=r"dense: expected scores of shape \(m,\) or \(n, m\), got shape"):
         hybrid_scores(np.zeros((1, 1, 1)), np.zeros((1, 1, 1)))
+
+
+# Issue 23: "no module over about 700 lines".  sparse.py (1106), stores/pgvector.py (1043) and
+# providers/_common.py (712) were split by concern; these are the modules they became.
+_SPLIT_MODULES = [
+    "sparse.py", "_sparse_checks.py", "_sparse_convert.py", "_sparse_bytes.py",
+    "stores/pgvector/__init__.py", "stores/pgvector/_types.py", "stores/pgvector/_text.py",
+    "stores/pgvector/_binary.py", "stores/pgvector/_objects.py", "stores/pgvector/_copy.py",
+    "providers/_common.py", "providers/_rows.py",
+]
+
+
+@pytest.mark.parametrize("path", _SPLIT_MODULES)
+def test_split_modules_stay_under_700_lines(path):
+    import pathlib
+
+    import quantlib
+
+    lines = (pathlib.Path(quantlib.__file__).parent / path).read_text(encoding="utf-8").count("\n")
+    assert lines <= 700, f"quantlib/{path} has {lines} lines; issue 23 asks for at most about 700"
+
+
+def test_sparse_module_keeps_its_names_after_the_split():
+    """The public API and the names other modules import from quantlib.sparse stay where they were."""
+    import quantlib.sparse as mod
+
+    for name in [*mod.__all__, "MAGIC", "FORMAT_VERSION", "Weights", "Metric",
+                 "_F32_MAX", "_INT32_LIMIT", "_as_weight", "_float_text", "_readonly"]:
+        assert hasattr(mod, name), name
+    assert SparseBatch.__module__ == "quantlib.sparse" and SparseBatch.to_bytes.__doc__.startswith("A compact")
+    assert mod.MAGIC == b"QLSP" and mod.FORMAT_VERSION == 2
