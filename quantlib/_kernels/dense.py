@@ -47,7 +47,7 @@ from ._config import FAST
 from .drivers import blocks_driver, search_drivers
 from .intdot import STEP, STEP_VNNI, dot_tile_1x2, dot_tile_4x2, vnni_tile_1x2, vnni_tile_4x2
 from .popcount import half_to_float
-from .sinks import n_queries, put, threshold
+from .sinks import emit, n_queries
 from .topk import push
 
 
@@ -370,12 +370,7 @@ def _scan(W, X, A, B, RS, RB, r0, r1, rb, sink):
         for q0 in range(0, W.shape[0], 4):
             fill(W, X, q0, s, e, A, B, RS, RB, buf)
             for t in range(min(4, nq - q0)):
-                q = q0 + t
-                thr = threshold(sink, q)
-                for i in range(s, e):
-                    v = buf[t, i - s]
-                    bad |= not np.isfinite(v)
-                    thr = put(sink, q, i, v, -v, thr)
+                bad |= emit(sink, q0 + t, buf[t], s, e, None, None, True)
     return bad
 
 

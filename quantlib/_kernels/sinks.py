@@ -1,37 +1,29 @@
 """Where a range kernel's scores go: a score matrix, or top-k heaps.
 
 A family of range kernels (dense, Hamming, float tables over bits) scores a
-block of rows for a tile of queries into a small buffer, then hands each score
-on.  That loop is written once per family, over a ``sink``:
+block of rows for a tile of queries into a small buffer, then hands each
+query's scores on with :func:`emit`, to a ``sink``:
 
 - a 2-D array ``out``: ``out[q, i] = score`` (cast to ``out``'s dtype);
-- a tuple ``(keys, ids)``: ``key`` is offered to query ``q``'s top-k heap
-  (:func:`~quantlib._kernels.topk.push`: keys lower first, the heap's worst at
-  ``keys[q, 0]``).
+- a tuple ``(keys, ids)``: the score's key is offered to query ``q``'s top-k
+  heap (:func:`~quantlib._kernels.topk.push`: keys lower first, the heap's
+  worst at ``keys[q, 0]``).
 
-The loop passes both the score and its heap key (its negation for scores that
-rank highest first, the score itself for counts); the sink keeps the one it
-stores and LLVM drops the other.  Numba compiles the loop once per sink type,
-so each compiled kernel holds only its own store.  ``thr`` carries the heap's
-current worst key through a row loop (the scores sink ignores it)::
-
-    thr = threshold(sink, q)
-    for i in range(s, e):
-        thr = put(sink, q, i, score, key, thr)
+So a family writes its block loop once and numba compiles it once per sink
+type.  :func:`emit` takes a whole row of a block, not one score: a call per
+score that passes arrays measured 20x slower in the heap loop (the hot loop
+must hold no call but the rare ``push``).
 """
 
 from __future__ import annotations
 
-from numba import types
+import numpy as np
+from numba import njit, types
 from numba.extending import overload
 
 from .topk import push
 
-__all__ = ["n_queries", "put", "threshold"]
-
-
-def _is_scores(sink) -> bool:
-    return isinstance(sink, types.Array)
+__all__ = ["emit", "n_queries"]
 
 
 def n_queries(sink):  # pragma: no cover - replaced by the overload inside kernels
@@ -39,42 +31,83 @@ def n_queries(sink):  # pragma: no cover - replaced by the overload inside kerne
     raise NotImplementedError
 
 
-@overload(n_queries, inline="always")
+@overload(n_queries)
 def _n_queries_impl(sink):
-    if _is_scores(sink):
+    if isinstance(sink, types.Array):
         return lambda sink: sink.shape[0]
     return lambda sink: sink[0].shape[0]
 
 
-def threshold(sink, q):  # pragma: no cover - replaced by the overload inside kernels
-    """The key a row must beat to enter query ``q``'s heap (0 for a scores sink: unused)."""
+def affine(x, a, b):  # pragma: no cover - replaced by the overload inside kernels
+    """``x * a + b``, or ``x`` itself where ``a`` is None (a score already)."""
     raise NotImplementedError
 
 
-@overload(threshold, inline="always")
-def _threshold_impl(sink, q):
-    if _is_scores(sink):
-        return lambda sink, q: 0
-    return lambda sink, q: sink[0][q, 0]
+@overload(affine, inline="always")
+def _affine_impl(x, a, b):
+    if isinstance(a, types.NoneType):
+        return lambda x, a, b: x
+    return lambda x, a, b: x * a + b
 
 
-def put(sink, q, i, score, key, thr):  # pragma: no cover - replaced by the overload inside kernels
-    """Store ``score`` as ``out[q, i]``, or offer ``key`` (row ``i``) to heap ``q``; the new threshold."""
+def finite(v):  # pragma: no cover - replaced by the overload inside kernels
+    """Whether ``v`` is finite (an integer always is)."""
     raise NotImplementedError
 
 
-@overload(put, inline="always")
-def _put_impl(sink, q, i, score, key, thr):
-    if _is_scores(sink):
-        def store(sink, q, i, score, key, thr):
-            sink[q, i] = score
-            return thr
-        return store
+@overload(finite, inline="always")
+def _finite_impl(v):
+    if isinstance(v, types.Integer):
+        return lambda v: True
+    return lambda v: np.isfinite(v)
 
-    def offer(sink, q, i, score, key, thr):
-        if key < thr:
-            keys, ids = sink
-            push(keys, ids, q, key, i)
-            return keys[q, 0]
-        return thr
-    return offer
+
+@njit(inline="always")
+def _negated(v):
+    return -v
+
+
+@njit(inline="always")
+def _itself(v):
+    return v
+
+
+def emit(sink, q, vals, s, e, a, b, negate):  # pragma: no cover - replaced by the overload inside kernels
+    """Hand on query ``q``'s scores of rows s..e, ``affine(vals[i - s], a, b)``, to ``sink``.
+
+    ``negate`` (a constant) says whether a score's heap key is its negation
+    (scores ranked highest first) or the score itself (counts, lowest first).
+    Returns True if a score is NaN or infinite.
+    """
+    raise NotImplementedError
+
+
+@overload(emit, prefer_literal=True)
+def _emit_impl(sink, q, vals, s, e, a, b, negate):
+    if not isinstance(negate, types.BooleanLiteral):
+        return None
+    if isinstance(sink, types.Array):
+        def scores(sink, q, vals, s, e, a, b, negate):
+            o = sink[q]
+            bad = False
+            for i in range(s, e):
+                v = affine(vals[i - s], a, b)
+                bad |= not finite(v)
+                o[i] = v
+            return bad
+        return scores
+
+    key_of = _negated if negate.literal_value else _itself
+
+    def heap(sink, q, vals, s, e, a, b, negate):
+        keys, ids = sink
+        thr = keys[q, 0]
+        bad = False
+        for i in range(s, e):
+            key = key_of(affine(vals[i - s], a, b))
+            bad |= not finite(key)
+            if key < thr:
+                push(keys, ids, q, key, i)
+                thr = keys[q, 0]
+        return bad
+    return heap
