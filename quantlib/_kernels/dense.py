@@ -47,7 +47,7 @@ from ._config import FAST
 from .drivers import blocks_driver, search_drivers
 from .intdot import STEP, STEP_VNNI, dot_tile_1x2, dot_tile_4x2, vnni_tile_1x2, vnni_tile_4x2
 from .popcount import half_to_float
-from .sinks import emit, n_queries
+from .sinks import affine, emit, n_queries
 from .topk import push
 
 
@@ -104,19 +104,6 @@ def _add_row_impl(v, RB, i):
     if isinstance(RB, types.NoneType):
         return lambda v, RB, i: v
     return lambda v, RB, i: v + RB[i]
-
-
-def affine(total, scale, shift):  # pragma: no cover - replaced by the overload inside kernels
-    """``total * scale + shift``; ``shift`` None (the VNNI tiles, whose ``B`` went into the integer
-    sums) compiles to ``total * scale``."""
-    raise NotImplementedError
-
-
-@overload(affine, inline="always")
-def _affine_impl(total, scale, shift):
-    if isinstance(shift, types.NoneType):
-        return lambda total, scale, shift: total * scale
-    return lambda total, scale, shift: total * scale + shift
 
 
 @njit(inline="always")

@@ -23,12 +23,12 @@ from numba.extending import overload
 
 from .topk import push
 
-__all__ = ["emit", "n_queries"]
+__all__ = ["affine", "emit", "finite", "n_queries"]
 
 
-def n_queries(sink):  # pragma: no cover - replaced by the overload inside kernels
+def n_queries(sink):
     """The number of queries of ``sink`` (rows of ``out``, or of ``keys``)."""
-    raise NotImplementedError
+    return (sink if isinstance(sink, np.ndarray) else sink[0]).shape[0]
 
 
 @overload(n_queries)
@@ -38,21 +38,23 @@ def _n_queries_impl(sink):
     return lambda sink: sink[0].shape[0]
 
 
-def affine(x, a, b):  # pragma: no cover - replaced by the overload inside kernels
-    """``x * a + b``, or ``x`` itself where ``a`` is None (a score already)."""
-    raise NotImplementedError
+def affine(x, a, b):
+    """``x * a + b``; ``x * a`` where ``b`` is None; ``x`` itself where ``a`` is None too (a score already)."""
+    return x if a is None else x * a if b is None else x * a + b
 
 
 @overload(affine, inline="always")
 def _affine_impl(x, a, b):
     if isinstance(a, types.NoneType):
         return lambda x, a, b: x
+    if isinstance(b, types.NoneType):
+        return lambda x, a, b: x * a
     return lambda x, a, b: x * a + b
 
 
-def finite(v):  # pragma: no cover - replaced by the overload inside kernels
+def finite(v):
     """Whether ``v`` is finite (an integer always is)."""
-    raise NotImplementedError
+    return bool(np.isfinite(v))
 
 
 @overload(finite, inline="always")
