@@ -175,7 +175,7 @@ def _head_items(W, d):  # pragma: no cover - replaced by the overload inside ker
     raise NotImplementedError
 
 
-@overload(_head_items, inline="always")
+@overload(_head_items)
 def _head_items_impl(W, d):
     if W.dtype == types.int8:
         return lambda W, d: d - d % STEP_VNNI
@@ -189,28 +189,29 @@ def _acc_zero(W, A):  # pragma: no cover - replaced by the overload inside kerne
     raise NotImplementedError
 
 
-@overload(_acc_zero, inline="always")
+@overload(_acc_zero)
 def _acc_zero_impl(W, A):
     if isinstance(W.dtype, types.Integer):
         return lambda W, A: np.int64(0)
     return lambda W, A: A[0] - A[0]
 
 
-def _query_item(w, X):  # pragma: no cover - replaced by the overload inside kernels
-    """A query item of a tail: float ``w`` as it is; a code as int64, plus 128 for a VNNI query over uint8 rows.
+def _query_item(w, x):  # pragma: no cover - replaced by the overload inside kernels
+    """A query item of a tail (``x``: a row item, for its type): float ``w`` as it is; a code as int64,
+    plus 128 for a VNNI query over uint8 rows.
 
     (VNNI query codes for uint8 rows are stored less 128: see :mod:`~quantlib._kernels.intdot`.)
     """
     raise NotImplementedError
 
 
-@overload(_query_item, inline="always")
-def _query_item_impl(w, X):
-    if w == types.int8 and X.dtype == types.uint8:
-        return lambda w, X: np.int64(w) + np.int64(128)
+@overload(_query_item)
+def _query_item_impl(w, x):
+    if w == types.int8 and x == types.uint8:
+        return lambda w, x: np.int64(w) + np.int64(128)
     if isinstance(w, types.Integer):
-        return lambda w, X: np.int64(w)
-    return lambda w, X: w
+        return lambda w, x: np.int64(w)
+    return lambda w, x: w
 
 
 def _offset(W, B, q):  # pragma: no cover - replaced by the overload inside kernels
@@ -218,7 +219,7 @@ def _offset(W, B, q):  # pragma: no cover - replaced by the overload inside kern
     raise NotImplementedError
 
 
-@overload(_offset, inline="always")
+@overload(_offset)
 def _offset_impl(W, B, q):
     if W.dtype == types.int8:
         return lambda W, B, q: None
@@ -230,7 +231,7 @@ def _correction(W, B, q):  # pragma: no cover - replaced by the overload inside 
     raise NotImplementedError
 
 
-@overload(_correction, inline="always")
+@overload(_correction)
 def _correction_impl(W, B, q):
     if W.dtype == types.int8:
         return lambda W, B, q: np.int32(B[q])
@@ -271,10 +272,10 @@ def _tile(W, X, q0, r0, r1, A, B, RS, RB, buf):
         for j in range(n, d):
             v = widen(x[j], zero)
             u = widen(y[j], zero)
-            c0 = _query_item(w0[j], X)
-            c1 = _query_item(w1[j], X)
-            c2 = _query_item(w2[j], X)
-            c3 = _query_item(w3[j], X)
+            c0 = _query_item(w0[j], x[j])
+            c1 = _query_item(w1[j], x[j])
+            c2 = _query_item(w2[j], x[j])
+            c3 = _query_item(w3[j], x[j])
             s0 += c0 * v
             s1 += c1 * v
             s2 += c2 * v
@@ -314,7 +315,7 @@ def _codes_tile1(W, X, r0, r1, A, B, RS, RB, buf):
         x = X[i]
         y = X[i1]
         for j in range(n, d):
-            c = _query_item(w0[j], X)
+            c = _query_item(w0[j], x[j])
             s0 += c * np.int64(x[j])
             t0 += c * np.int64(y[j])
         buf[0, i - r0] = _score(s0, A[0], b, RS, RB, i)
