@@ -40,13 +40,15 @@ row blocks for scores, over row chunks for search, one heap per chunk merged by
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from ._config import EXACT, FAST
 from .drivers import blocks_driver, search_drivers
 from .lut import WIDE_SPAN, lut16_rows_1, lut16_rows_8, lut_rows_1, lut_rows_8, signs_row, signs_terms
 from .popcount import load_u64, popcount64, tail_u64
-from .topk import finish, offer, push
+from .sinks import affine, emit, n_queries
+from .topk import finish, offer
 
 
 @njit(**FAST)
@@ -107,38 +109,29 @@ def _hamming_tile(X, Q, q0, r0, r1, buf):
         buf[3, o] = np.int64(s3)
 
 
-@njit(**FAST)
-def hamming_scores_range(X, Q, r0, r1, rb, out):
-    """``out[q, i]`` = Hamming count of query ``q`` and row ``i`` for rows r0..r1."""
-    nq = out.shape[0]
+@njit(inline="always")
+def _hamming_scan(X, Q, r0, r1, rb, sink):
+    """Hamming counts of rows r0..r1, block by block, into ``sink`` (:mod:`~quantlib._kernels.sinks`; key = count)."""
+    nq = n_queries(sink)
     buf = np.empty((4, rb), np.int64)
     for s in range(r0, r1, rb):
         e = min(r1, s + rb)
         for q0 in range(0, Q.shape[0], 4):
             _hamming_fill(X, Q, q0, s, e, buf)
             for t in range(min(4, nq - q0)):
-                o = out[q0 + t]
-                for i in range(s, e):
-                    o[i] = buf[t, i - s]
+                emit(sink, q0 + t, buf[t], s, e, None, None, False)
+
+
+@njit(**FAST)
+def hamming_scores_range(X, Q, r0, r1, rb, out):
+    """``out[q, i]`` = Hamming count of query ``q`` and row ``i`` for rows r0..r1."""
+    _hamming_scan(X, Q, r0, r1, rb, out)
 
 
 @njit(**FAST)
 def _hamming_heap_range(X, Q, r0, r1, rb, keys, ids):
     """Fold rows r0..r1 into the top-k heaps (:mod:`~quantlib._kernels.topk`); the key is the Hamming count."""
-    nq, k = keys.shape
-    buf = np.empty((4, rb), np.int64)
-    for s in range(r0, r1, rb):
-        e = min(r1, s + rb)
-        for q0 in range(0, Q.shape[0], 4):
-            _hamming_fill(X, Q, q0, s, e, buf)
-            for t in range(min(4, nq - q0)):
-                q = q0 + t
-                thr = keys[q, 0]
-                for i in range(s, e):
-                    key = buf[t, i - s]
-                    if key < thr:
-                        push(keys, ids, q, key, i)
-                        thr = keys[q, 0]
+    _hamming_scan(X, Q, r0, r1, rb, (keys, ids))
 
 
 #: ``hamming_scores_parallel(X, Q, rb, out)``: :func:`hamming_scores_range` over all rows, one
@@ -152,73 +145,114 @@ hamming_scores_parallel = blocks_driver(hamming_scores_range)
 hamming_search_range, hamming_search_parallel = search_drivers(_hamming_heap_range)
 
 
-#: Byte positions per pass of the table kernels: 16 tables of ``256 * G`` floats (256 KB at
-#: G = 16) stay in L2 while a block of rows passes; 8 and 32 measured 10-30% slower here.
+#: Byte positions per pass of the float table kernels: 16 tables of ``256 * G`` floats (256 KB
+#: at G = 16) stay in L2 while a block of rows passes; 8 and 32 measured 10-30% slower here.
 SIGNS_BYTES_PER_PASS = 16
+
+# The float tables (float32 ``T``, G queries a group) and the int16 tables of the first stage
+# (int16 ``T``, int32 sums) share their kernels; the overloads below give what differs.
+
+
+def _span(T):  # pragma: no cover - replaced by the overload inside kernels
+    """Byte positions per pass: :data:`SIGNS_BYTES_PER_PASS`, or for int16 tables the windows
+    :func:`~quantlib._kernels.lut.int16_weights` bounded (no int16 lane overflows within one)."""
+    raise NotImplementedError
+
+
+@overload(_span, inline="always")
+def _span_impl(T):
+    if T.dtype == types.int16:
+        return lambda T: WIDE_SPAN
+    return lambda T: SIGNS_BYTES_PER_PASS
+
+
+def _lut_rows(T, X, i, o, p0, p1, acc, nrows):  # pragma: no cover - replaced by the overload inside kernels
+    """:func:`~quantlib._kernels.lut.lut_rows_8` or ``lut_rows_1`` (``nrows``, a constant: 8 or 1),
+    or their int16 twins for int16 ``T``."""
+    raise NotImplementedError
+
+
+@overload(_lut_rows, inline="always", prefer_literal=True)
+def _lut_rows_impl(T, X, i, o, p0, p1, acc, nrows):
+    if not isinstance(nrows, types.IntegerLiteral):
+        return None
+    wide = T.dtype == types.int16
+    rows = {(8, False): lut_rows_8, (1, False): lut_rows_1, (8, True): lut16_rows_8, (1, True): lut16_rows_1}[
+        nrows.literal_value, wide]
+    return lambda T, X, i, o, p0, p1, acc, nrows: rows(T, X, i, o, p0, p1, acc)
+
+
+def _acc(T, n, G):  # pragma: no cover - replaced by the overload inside kernels
+    """The ``(n, G)`` sums of a block: float32 for float tables, int32 for int16 ones."""
+    raise NotImplementedError
+
+
+@overload(_acc, inline="always")
+def _acc_impl(T, n, G):
+    if T.dtype == types.int16:
+        return lambda T, n, G: np.empty((n, G), np.int32)
+    return lambda T, n, G: np.empty((n, G), np.float32)
+
+
+def _at(A, q):  # pragma: no cover - replaced by the overload inside kernels
+    """``A[q]``, or None where ``A`` is None (the int16 stage has no affine map)."""
+    raise NotImplementedError
+
+
+@overload(_at, inline="always")
+def _at_impl(A, q):
+    if isinstance(A, types.NoneType):
+        return lambda A, q: None
+    return lambda A, q: A[q]
 
 
 @njit(**EXACT)
 def _signs_block(T, X, s, e, acc):
     """``acc[i - s, g]`` = ``sum_p T[p, X[i, p], g]`` for rows s..e (one table group ``T``)."""
     w = X.shape[1]
+    span = _span(T)
     for i in range(e - s):
         for g in range(acc.shape[1]):
-            acc[i, g] = 0.0
-    for p0 in range(0, w, SIGNS_BYTES_PER_PASS):
-        p1 = min(w, p0 + SIGNS_BYTES_PER_PASS)
+            acc[i, g] = 0
+    for p0 in range(0, w, span):
+        p1 = min(w, p0 + span)
         i = s
         while i + 8 <= e:
-            lut_rows_8(T, X, i, i - s, p0, p1, acc)
+            _lut_rows(T, X, i, i - s, p0, p1, acc, 8)
             i += 8
         while i < e:
-            lut_rows_1(T, X, i, i - s, p0, p1, acc)
+            _lut_rows(T, X, i, i - s, p0, p1, acc, 1)
             i += 1
 
 
-@njit(**EXACT)
-def signs_scores_range(X, T, A, B, r0, r1, rb, out):
-    """``out[q, i]`` = float query ``q`` against row ``i`` read as +1/-1, times ``A[q]``, plus ``B[q]``.
-
-    ``T`` holds the queries' byte tables (:func:`~quantlib._kernels.lut.build_tables`),
-    ``T.shape[3]`` queries per group; rows are taken ``rb`` at a time and every
-    group's tables pass over a block.
-    """
-    nq = out.shape[0]
+@njit(inline="always")
+def _signs_scan(X, T, A, B, r0, r1, rb, sink):
+    """Table scores of rows r0..r1 (``acc * A[q] + B[q]``; int16 tables: the integer sum, ``A``/``B``
+    None) into ``sink`` (:mod:`~quantlib._kernels.sinks`; key = -score).  ``T`` holds the queries'
+    byte tables (:func:`~quantlib._kernels.lut.build_tables`), ``T.shape[3]`` queries per group;
+    rows are taken ``rb`` at a time and every group's tables pass over a block."""
+    nq = n_queries(sink)
     G = T.shape[3]
-    acc = np.empty((max(1, min(rb, r1 - r0)), G), np.float32)
+    acc = _acc(T, max(1, min(rb, r1 - r0)), G)
     for s in range(r0, r1, rb):
         e = min(r1, s + rb)
         for c in range(T.shape[0]):
             _signs_block(T[c], X, s, e, acc)
             for g in range(min(G, nq - c * G)):
                 q = c * G + g
-                a = A[q]
-                b = B[q]
-                o = out[q]
-                for i in range(s, e):
-                    o[i] = acc[i - s, g] * a + b
+                emit(sink, q, acc[:, g], s, e, _at(A, q), _at(B, q), True)
+
+
+@njit(**EXACT)
+def signs_scores_range(X, T, A, B, r0, r1, rb, out):
+    """``out[q, i]`` = float query ``q`` against row ``i`` read as +1/-1, times ``A[q]``, plus ``B[q]``."""
+    _signs_scan(X, T, A, B, r0, r1, rb, out)
 
 
 @njit(**EXACT)
 def _signs_heap_range(X, T, A, B, r0, r1, rb, keys, ids):
     """Fold rows r0..r1 into the top-k heaps (:mod:`~quantlib._kernels.topk`); the key is the negated score."""
-    nq, k = keys.shape
-    G = T.shape[3]
-    acc = np.empty((max(1, min(rb, r1 - r0)), G), np.float32)
-    for s in range(r0, r1, rb):
-        e = min(r1, s + rb)
-        for c in range(T.shape[0]):
-            _signs_block(T[c], X, s, e, acc)
-            for g in range(min(G, nq - c * G)):
-                q = c * G + g
-                a = A[q]
-                b = B[q]
-                thr = keys[q, 0]
-                for i in range(s, e):
-                    key = -(acc[i - s, g] * a + b)
-                    if key < thr:
-                        push(keys, ids, q, key, i)
-                        thr = keys[q, 0]
+    _signs_scan(X, T, A, B, r0, r1, rb, (keys, ids))
 
 
 #: ``signs_scores_parallel(X, T, A, B, rb, out)``: :func:`signs_scores_range` over all rows, one
@@ -237,43 +271,9 @@ signs_search_range, signs_search_parallel = search_drivers(_signs_heap_range, fa
 
 
 @njit(**EXACT)
-def _signs16_block(T, X, s, e, acc):
-    """``acc[i - s, g]`` = ``sum_p T[p, X[i, p], g]`` in int32 for rows s..e (one int16 table group)."""
-    w = X.shape[1]
-    for i in range(e - s):
-        for g in range(acc.shape[1]):
-            acc[i, g] = 0
-    for p0 in range(0, w, WIDE_SPAN):  # the windows int16_weights bounded: no int16 lane overflows
-        p1 = min(w, p0 + WIDE_SPAN)
-        i = s
-        while i + 8 <= e:
-            lut16_rows_8(T, X, i, i - s, p0, p1, acc)
-            i += 8
-        while i < e:
-            lut16_rows_1(T, X, i, i - s, p0, p1, acc)
-            i += 1
-
-
-@njit(**EXACT)
 def _signs16_heap_range(X, T, r0, r1, rb, keys, ids):
     """Fold rows r0..r1 into int64 top-k heaps of the integer scores (key = -score), ``T`` int16 groups."""
-    nq, k = keys.shape
-    G = T.shape[3]
-    acc = np.empty((max(1, min(rb, r1 - r0)), G), np.int32)
-    for s in range(r0, r1, rb):
-        e = min(r1, s + rb)
-        for c in range(T.shape[0]):
-            _signs16_block(T[c], X, s, e, acc)
-            for g in range(min(G, nq - c * G)):
-                q = c * G + g
-                thr = keys[q, 0]
-                for i in range(s, e):
-                    key = -np.int64(acc[i - s, g])
-                    if key < thr:
-                        push(keys, ids, q, key, i)
-                        thr = keys[q, 0]
-
-
+    _signs_scan(X, T, None, None, r0, r1, rb, (keys, ids))
 #: ``signs16_search_range(X, T, r0, r1, rb, keys, ids)``: fold rows r0..r1 into int64 top-k lists
 #: (sorted best first in and out); ``signs16_search_parallel(X, T, rb, nchunks, keys, ids)``: the
 #: same over ``nchunks`` row ranges in parallel, then merged.
@@ -294,33 +294,27 @@ def signs_finish(Q, X, flip, cand, A, B, bound, keys, ids):
     key, so no row outside the candidates can enter the top-k, not even on a tie.
     """
     nq, kk = cand.shape
-    k = keys.shape[1]
-    w = X.shape[1]
-    ok = np.zeros(nq, np.bool_)
     cand_keys = np.empty(kk, np.float32)
-    base = np.empty(w, np.float64)
-    two = np.empty(8 * w, np.float64)
+    base = np.empty(X.shape[1], np.float64)  # signs_terms' per-byte terms of one query
+    two = np.empty(8 * base.shape[0], np.float64)
     for q in range(nq):
-        a = A[q]
-        b = B[q]
         signs_terms(Q, q, base, two)
         for t in range(kk):
             if cand[q, t] < 0:  # an empty slot (fewer rows than candidates): never a result
                 cand_keys[t] = np.inf
                 continue
-            acc = signs_row(X[cand[q, t]], flip, base, two)
-            cand_keys[t] = -(acc * a + b)
+            cand_keys[t] = -affine(signs_row(X[cand[q, t]], flip, base, two), A[q], B[q])
         keys[q, :] = np.inf  # an empty heap
         ids[q, :] = -1
         for t in range(kk):  # candidates come in any row order: the heap ranks by (key, row)
             if cand[q, t] >= 0:
                 offer(keys, ids, q, cand_keys[t], cand[q, t])
     finish(keys, ids)
+    k = keys.shape[1]
+    ok = np.zeros(nq, np.bool_)
     for q in range(nq):
-        a = A[q]
-        b = B[q]
         last = keys[q, k - 1]
         u = bound[q]
         # a non-finite k-th key or bound (float32 overflow) is never certified: the exact scan decides
-        ok[q] = np.isfinite(last) and np.isfinite(u) and -(u * a + b) > last
+        ok[q] = np.isfinite(last) and np.isfinite(u) and -affine(u, A[q], B[q]) > last
     return ok

@@ -47,6 +47,7 @@ from ._config import FAST
 from .drivers import blocks_driver, search_drivers
 from .intdot import STEP, STEP_VNNI, dot_tile_1x2, dot_tile_4x2, vnni_tile_1x2, vnni_tile_4x2
 from .popcount import half_to_float
+from .sinks import affine, emit, n_queries
 from .topk import push
 
 
@@ -106,21 +107,135 @@ def _add_row_impl(v, RB, i):
 
 
 @njit(inline="always")
+def _score(total, scale, shift, RS, RB, row):
+    """The score of row ``row`` from its raw sum: ``(total * scale + shift) * RS[row] + RB[row]``."""
+    return add_row(affine(total, scale, shift) * RS[row], RB, row)
+
+
+@njit(inline="always")
 def _store_pair(buf, r0, second, RS, RB, i, i2, s, t, a, b):
-    """``buf[:, i - r0]`` (and ``buf[:, i2 - r0]`` if ``second``) = ``(sum * a + b) * RS + RB`` of rows i, i2."""
-    r = RS[i]
+    """``buf[:, i - r0]`` (and ``buf[:, i2 - r0]`` if ``second``) = the scores of rows i, i2 from their sums."""
     o = i - r0
-    buf[0, o] = add_row((s[0] * a[0] + b[0]) * r, RB, i)
-    buf[1, o] = add_row((s[1] * a[1] + b[1]) * r, RB, i)
-    buf[2, o] = add_row((s[2] * a[2] + b[2]) * r, RB, i)
-    buf[3, o] = add_row((s[3] * a[3] + b[3]) * r, RB, i)
+    buf[0, o] = _score(s[0], a[0], b[0], RS, RB, i)
+    buf[1, o] = _score(s[1], a[1], b[1], RS, RB, i)
+    buf[2, o] = _score(s[2], a[2], b[2], RS, RB, i)
+    buf[3, o] = _score(s[3], a[3], b[3], RS, RB, i)
     if second:
-        r = RS[i2]
         o = i2 - r0
-        buf[0, o] = add_row((t[0] * a[0] + b[0]) * r, RB, i2)
-        buf[1, o] = add_row((t[1] * a[1] + b[1]) * r, RB, i2)
-        buf[2, o] = add_row((t[2] * a[2] + b[2]) * r, RB, i2)
-        buf[3, o] = add_row((t[3] * a[3] + b[3]) * r, RB, i2)
+        buf[0, o] = _score(t[0], a[0], b[0], RS, RB, i2)
+        buf[1, o] = _score(t[1], a[1], b[1], RS, RB, i2)
+        buf[2, o] = _score(t[2], a[2], b[2], RS, RB, i2)
+        buf[3, o] = _score(t[3], a[3], b[3], RS, RB, i2)
+
+
+# The three kinds of query tile (float W; int16 code queries, whose first items go through
+# intdot's vector tiles; int8 code queries of the VNNI tiles) differ only in what the
+# overloads below give, so each tile shape is written once for all three.
+
+
+def _head(W, X, q0, rows, n, corr, zero):  # pragma: no cover - replaced by the overload inside kernels
+    """The sums over items ``:n`` of queries ``q0..`` (one or four) with the two rows ``rows``.
+
+    ``s[r * nq + t]`` for row ``rows[r]`` and query ``q0 + t`` as ``zero``'s type: zeros for
+    float ``W`` (``n`` is 0), :func:`~quantlib._kernels.intdot.dot_tile_4x2` sums for int16
+    ``W``, :func:`~quantlib._kernels.intdot.vnni_tile_4x2` sums (with ``corr``) for int8 ``W``.
+    """
+    raise NotImplementedError
+
+
+@overload(_head, inline="always")
+def _head_impl(W, X, q0, rows, n, corr, zero):
+    one = isinstance(corr, types.BaseTuple) and len(corr) == 1
+    if W.dtype == types.int8:
+        tile = vnni_tile_1x2 if one else vnni_tile_4x2
+        return lambda W, X, q0, rows, n, corr, zero: wide(tile(W, X, q0, rows, n, corr))
+    if W.dtype == types.int16:
+        tile = dot_tile_1x2 if one else dot_tile_4x2
+        return lambda W, X, q0, rows, n, corr, zero: wide(tile(W, X, q0, rows, n))
+    if one:
+        return lambda W, X, q0, rows, n, corr, zero: (zero, zero)
+    return lambda W, X, q0, rows, n, corr, zero: (zero, zero, zero, zero, zero, zero, zero, zero)
+
+
+def wide(sums):  # pragma: no cover - replaced by the overload inside kernels
+    """A tuple of int32 sums as int64 (the tail items are added in int64)."""
+    raise NotImplementedError
+
+
+@overload(wide, inline="always")
+def _wide_impl(sums):
+    if len(sums) == 2:
+        return lambda sums: (np.int64(sums[0]), np.int64(sums[1]))
+    return lambda sums: (np.int64(sums[0]), np.int64(sums[1]), np.int64(sums[2]), np.int64(sums[3]),
+                         np.int64(sums[4]), np.int64(sums[5]), np.int64(sums[6]), np.int64(sums[7]))
+
+
+def _head_items(W, d):  # pragma: no cover - replaced by the overload inside kernels
+    """How many leading items the vector tiles of :func:`_head` sum (a multiple of their step)."""
+    raise NotImplementedError
+
+
+@overload(_head_items)
+def _head_items_impl(W, d):
+    if W.dtype == types.int8:
+        return lambda W, d: d - d % STEP_VNNI
+    if W.dtype == types.int16:
+        return lambda W, d: d - d % STEP
+    return lambda W, d: 0
+
+
+def _acc_zero(W, A):  # pragma: no cover - replaced by the overload inside kernels
+    """The accumulator's zero: of ``A``'s dtype for float ``W``, int64 for code queries (exact sums)."""
+    raise NotImplementedError
+
+
+@overload(_acc_zero)
+def _acc_zero_impl(W, A):
+    if isinstance(W.dtype, types.Integer):
+        return lambda W, A: np.int64(0)
+    return lambda W, A: A[0] - A[0]
+
+
+def _query_item(w, x):  # pragma: no cover - replaced by the overload inside kernels
+    """A query item of a tail (``x``: a row item, for its type): float ``w`` as it is; a code as int64,
+    plus 128 for a VNNI query over uint8 rows.
+
+    (VNNI query codes for uint8 rows are stored less 128: see :mod:`~quantlib._kernels.intdot`.)
+    """
+    raise NotImplementedError
+
+
+@overload(_query_item)
+def _query_item_impl(w, x):
+    if w == types.int8 and x == types.uint8:
+        return lambda w, x: np.int64(w) + np.int64(128)
+    if isinstance(w, types.Integer):
+        return lambda w, x: np.int64(w)
+    return lambda w, x: w
+
+
+def _offset(W, B, q):  # pragma: no cover - replaced by the overload inside kernels
+    """``B[q]``, added after ``A``; None for the VNNI tiles, whose ``B`` went into the integer sums."""
+    raise NotImplementedError
+
+
+@overload(_offset)
+def _offset_impl(W, B, q):
+    if W.dtype == types.int8:
+        return lambda W, B, q: None
+    return lambda W, B, q: B[q]
+
+
+def _correction(W, B, q):  # pragma: no cover - replaced by the overload inside kernels
+    """``corr`` of the VNNI tiles for query ``q``: ``B[q]`` as int32 (0 for the other tiles: unused)."""
+    raise NotImplementedError
+
+
+@overload(_correction)
+def _correction_impl(W, B, q):
+    if W.dtype == types.int8:
+        return lambda W, B, q: np.int32(B[q])
+    return lambda W, B, q: 0
 
 
 @njit(**FAST)
@@ -130,35 +245,37 @@ def _tile(W, X, q0, r0, r1, A, B, RS, RB, buf):
     Rows are taken two at a time (a 4 x 2 register tile: each query item
     loaded once for two rows, each row item widened once for four queries),
     which measured 1.15-1.35x faster than one row at a time; see :func:`_pair`
-    for which two.
+    for which two.  Code queries (``W`` int16 or int8) against int8/uint8 rows
+    sum exactly: the first ``d - d % STEP`` items by the vector tiles of
+    :mod:`~quantlib._kernels.intdot` (:func:`_head`), the rest here in int64,
+    and the affine map is applied in float64, which holds every int32 sum
+    exactly.  For int8 ``W`` (VNNI), ``B[q]`` carries the exact integer the
+    int8 sign flip adds to a sum (``-128 * sum(W[q, :n])``, 0 for uint8 rows)
+    and is added before ``A``, so these tiles have no per-query offset (the
+    planner takes the int16 tiles for a metric that needs one).
     """
     d = W.shape[1]
+    n = _head_items(W, d)
+    zero = _acc_zero(W, A)
+    scales = (A[q0], A[q0 + 1], A[q0 + 2], A[q0 + 3])
+    shifts = (_offset(W, B, q0), _offset(W, B, q0 + 1), _offset(W, B, q0 + 2), _offset(W, B, q0 + 3))
+    corr = (_correction(W, B, q0), _correction(W, B, q0 + 1), _correction(W, B, q0 + 2), _correction(W, B, q0 + 3))
     w0 = W[q0]
     w1 = W[q0 + 1]
     w2 = W[q0 + 2]
     w3 = W[q0 + 3]
-    zero = A[0] - A[0]
-    a0, a1, a2, a3 = A[q0], A[q0 + 1], A[q0 + 2], A[q0 + 3]
-    b0, b1, b2, b3 = B[q0], B[q0 + 1], B[q0 + 2], B[q0 + 3]
     for k in range((r1 - r0 + 1) // 2):
         i, i2, second = _pair(r0, r1, k)
+        s0, s1, s2, s3, t0, t1, t2, t3 = _head(W, X, q0, (i, i2), n, corr, zero)
         x = X[i]
         y = X[i2]
-        s0 = zero
-        s1 = zero
-        s2 = zero
-        s3 = zero
-        t0 = zero
-        t1 = zero
-        t2 = zero
-        t3 = zero
-        for j in range(d):
+        for j in range(n, d):
             v = widen(x[j], zero)
             u = widen(y[j], zero)
-            c0 = w0[j]
-            c1 = w1[j]
-            c2 = w2[j]
-            c3 = w3[j]
+            c0 = _query_item(w0[j], x[j])
+            c1 = _query_item(w1[j], x[j])
+            c2 = _query_item(w2[j], x[j])
+            c3 = _query_item(w3[j], x[j])
             s0 += c0 * v
             s1 += c1 * v
             s2 += c2 * v
@@ -167,13 +284,12 @@ def _tile(W, X, q0, r0, r1, A, B, RS, RB, buf):
             t1 += c1 * u
             t2 += c2 * u
             t3 += c3 * u
-        _store_pair(buf, r0, second, RS, RB, i, i2, (s0, s1, s2, s3), (t0, t1, t2, t3),
-                    (a0, a1, a2, a3), (b0, b1, b2, b3))
+        _store_pair(buf, r0, second, RS, RB, i, i2, (s0, s1, s2, s3), (t0, t1, t2, t3), scales, shifts)
 
 
 @njit(**FAST)
 def _tile1(W, X, r0, r1, A, B, RS, RB, buf):
-    """:func:`_tile` for a single query (``W`` has one row): no work wasted on padding."""
+    """:func:`_tile` of float queries for a single query (``W`` has one row): no work wasted on padding."""
     d = W.shape[1]
     w0 = W[0]
     zero = A[0] - A[0]
@@ -182,176 +298,68 @@ def _tile1(W, X, r0, r1, A, B, RS, RB, buf):
         s0 = zero
         for j in range(d):
             s0 += w0[j] * widen(x[j], zero)
-        buf[0, i - r0] = add_row((s0 * A[0] + B[0]) * RS[i], RB, i)
-
-
-@njit(**FAST)
-def _codes_tile(W, X, q0, r0, r1, A, B, RS, RB, buf):
-    """:func:`_tile` for code queries (``W`` int16) against int8/uint8 rows: exact int32 sums.
-
-    The first ``d - d % STEP`` items go through :func:`~quantlib._kernels.intdot.dot_tile_4x2`
-    (vector multiply-adds of 16-bit products), the rest here; the affine map is applied in
-    float64, which holds every int32 sum exactly.
-    """
-    d = W.shape[1]
-    n = d - d % STEP
-    a0, a1, a2, a3 = A[q0], A[q0 + 1], A[q0 + 2], A[q0 + 3]
-    b0, b1, b2, b3 = B[q0], B[q0 + 1], B[q0 + 2], B[q0 + 3]
-    for k in range((r1 - r0 + 1) // 2):
-        i, i1, second = _pair(r0, r1, k)
-        p0, p1, p2, p3, u0, u1, u2, u3 = dot_tile_4x2(W, X, q0, (i, i1), n)
-        s0, s1, s2, s3 = np.int64(p0), np.int64(p1), np.int64(p2), np.int64(p3)
-        t0, t1, t2, t3 = np.int64(u0), np.int64(u1), np.int64(u2), np.int64(u3)
-        for j in range(n, d):
-            v = np.int64(X[i, j])
-            u = np.int64(X[i1, j])
-            c0, c1, c2, c3 = np.int64(W[q0, j]), np.int64(W[q0 + 1, j]), np.int64(W[q0 + 2, j]), np.int64(W[q0 + 3, j])
-            s0 += c0 * v
-            s1 += c1 * v
-            s2 += c2 * v
-            s3 += c3 * v
-            t0 += c0 * u
-            t1 += c1 * u
-            t2 += c2 * u
-            t3 += c3 * u
-        _store_pair(buf, r0, second, RS, RB, i, i1, (s0, s1, s2, s3), (t0, t1, t2, t3),
-                    (a0, a1, a2, a3), (b0, b1, b2, b3))
+        buf[0, i - r0] = _score(s0, A[0], B[0], RS, RB, i)
 
 
 @njit(**FAST)
 def _codes_tile1(W, X, r0, r1, A, B, RS, RB, buf):
-    """:func:`_codes_tile` for a single query (``W`` has one row)."""
+    """:func:`_tile` of code queries (int16 or int8 ``W``) for a single query (``W`` has one row)."""
     d = W.shape[1]
-    n = d - d % STEP
+    n = _head_items(W, d)
+    b = _offset(W, B, 0)
+    corr = (_correction(W, B, 0),)
+    w0 = W[0]
     for k in range((r1 - r0 + 1) // 2):
         i, i1, second = _pair(r0, r1, k)
-        p0, u0 = dot_tile_1x2(W, X, 0, (i, i1), n)
-        s0 = np.int64(p0)
-        t0 = np.int64(u0)
+        s0, t0 = _head(W, X, 0, (i, i1), n, corr, np.int64(0))
+        x = X[i]
+        y = X[i1]
         for j in range(n, d):
-            c = np.int64(W[0, j])
-            s0 += c * np.int64(X[i, j])
-            t0 += c * np.int64(X[i1, j])
-        buf[0, i - r0] = add_row((s0 * A[0] + B[0]) * RS[i], RB, i)
+            c = _query_item(w0[j], x[j])
+            s0 += c * np.int64(x[j])
+            t0 += c * np.int64(y[j])
+        buf[0, i - r0] = _score(s0, A[0], b, RS, RB, i)
         if second:
-            buf[0, i1 - r0] = add_row((t0 * A[0] + B[0]) * RS[i1], RB, i1)
-
-
-def _query_offset(X):  # pragma: no cover - replaced by the overload inside kernels
-    """What a VNNI query code adds to its stored ``int8`` item (``W = q - 128`` for uint8 rows)."""
-    raise NotImplementedError
-
-
-@overload(_query_offset)
-def _query_offset_impl(X):
-    if X.dtype == types.uint8:
-        return lambda X: np.int64(128)
-    return lambda X: np.int64(0)
-
-
-@njit(**FAST)
-def _vnni_tile(W, X, q0, r0, r1, A, B, RS, RB, buf):
-    """:func:`_codes_tile` by :func:`~quantlib._kernels.intdot.vnni_tile_4x2` (``W`` int8; see there).
-
-    ``B[q]`` carries the exact integer the int8 sign flip adds to a sum
-    (``-128 * sum(W[q, :n])``, 0 for uint8 rows) and is added before ``A``,
-    so these tiles have no per-query offset (the planner takes the int16 tiles
-    for a metric that needs one).
-    """
-    d = W.shape[1]
-    n = d - d % STEP_VNNI
-    off = _query_offset(X)
-    a0, a1, a2, a3 = A[q0], A[q0 + 1], A[q0 + 2], A[q0 + 3]
-    corr = (np.int32(B[q0]), np.int32(B[q0 + 1]), np.int32(B[q0 + 2]), np.int32(B[q0 + 3]))
-    for k in range((r1 - r0 + 1) // 2):
-        i, i1, second = _pair(r0, r1, k)
-        p0, p1, p2, p3, u0, u1, u2, u3 = vnni_tile_4x2(W, X, q0, (i, i1), n, corr)
-        s0, s1, s2, s3 = np.int64(p0), np.int64(p1), np.int64(p2), np.int64(p3)
-        t0, t1, t2, t3 = np.int64(u0), np.int64(u1), np.int64(u2), np.int64(u3)
-        for j in range(n, d):
-            v = np.int64(X[i, j])
-            u = np.int64(X[i1, j])
-            c0 = np.int64(W[q0, j]) + off
-            c1 = np.int64(W[q0 + 1, j]) + off
-            c2 = np.int64(W[q0 + 2, j]) + off
-            c3 = np.int64(W[q0 + 3, j]) + off
-            s0 += c0 * v
-            s1 += c1 * v
-            s2 += c2 * v
-            s3 += c3 * v
-            t0 += c0 * u
-            t1 += c1 * u
-            t2 += c2 * u
-            t3 += c3 * u
-        o = i - r0
-        r = RS[i]
-        buf[0, o] = add_row(s0 * a0 * r, RB, i)
-        buf[1, o] = add_row(s1 * a1 * r, RB, i)
-        buf[2, o] = add_row(s2 * a2 * r, RB, i)
-        buf[3, o] = add_row(s3 * a3 * r, RB, i)
-        if second:
-            o = i1 - r0
-            r = RS[i1]
-            buf[0, o] = add_row(t0 * a0 * r, RB, i1)
-            buf[1, o] = add_row(t1 * a1 * r, RB, i1)
-            buf[2, o] = add_row(t2 * a2 * r, RB, i1)
-            buf[3, o] = add_row(t3 * a3 * r, RB, i1)
-
-
-@njit(**FAST)
-def _vnni_tile1(W, X, r0, r1, A, B, RS, RB, buf):
-    """:func:`_vnni_tile` for a single query (``W`` has one row)."""
-    d = W.shape[1]
-    n = d - d % STEP_VNNI
-    off = _query_offset(X)
-    corr = (np.int32(B[0]),)
-    for k in range((r1 - r0 + 1) // 2):
-        i, i1, second = _pair(r0, r1, k)
-        p0, u0 = vnni_tile_1x2(W, X, 0, (i, i1), n, corr)
-        s0 = np.int64(p0)
-        t0 = np.int64(u0)
-        for j in range(n, d):
-            c = np.int64(W[0, j]) + off
-            s0 += c * np.int64(X[i, j])
-            t0 += c * np.int64(X[i1, j])
-        buf[0, i - r0] = add_row(s0 * A[0] * RS[i], RB, i)
-        if second:
-            buf[0, i1 - r0] = add_row(t0 * A[0] * RS[i1], RB, i1)
+            buf[0, i1 - r0] = _score(t0, A[0], b, RS, RB, i1)
 
 
 def fill(W, X, q0, r0, r1, A, B, RS, RB, buf):  # pragma: no cover - replaced by the overload inside kernels
     """Scores of the query tile at ``q0`` (one query if ``W`` has one row, else four).
 
-    ``W`` of int16 holds code queries for int8/uint8 rows (exact integer
-    sums); float ``W`` holds float queries (or weights) for any dense rows.
+    ``W`` of int16 (or int8, the VNNI tiles) holds code queries for int8/uint8 rows (exact
+    integer sums); float ``W`` holds float queries (or weights) for any dense rows.
     """
     raise NotImplementedError
 
 
 @overload(fill)
 def _fill_impl(W, X, q0, r0, r1, A, B, RS, RB, buf):
-    if W.dtype == types.int8:
-        def vnni(W, X, q0, r0, r1, A, B, RS, RB, buf):
-            if W.shape[0] == 1:
-                _vnni_tile1(W, X, r0, r1, A, B, RS, RB, buf)
-            else:
-                _vnni_tile(W, X, q0, r0, r1, A, B, RS, RB, buf)
-        return vnni
+    one = _codes_tile1 if isinstance(W.dtype, types.Integer) else _tile1
 
-    if W.dtype == types.int16:
-        def codes(W, X, q0, r0, r1, A, B, RS, RB, buf):
-            if W.shape[0] == 1:
-                _codes_tile1(W, X, r0, r1, A, B, RS, RB, buf)
-            else:
-                _codes_tile(W, X, q0, r0, r1, A, B, RS, RB, buf)
-        return codes
-
-    def floats(W, X, q0, r0, r1, A, B, RS, RB, buf):
+    def tiles(W, X, q0, r0, r1, A, B, RS, RB, buf):
         if W.shape[0] == 1:
-            _tile1(W, X, r0, r1, A, B, RS, RB, buf)
+            one(W, X, r0, r1, A, B, RS, RB, buf)
         else:
             _tile(W, X, q0, r0, r1, A, B, RS, RB, buf)
-    return floats
+    return tiles
+
+
+@njit(inline="always")
+def _scan(W, X, A, B, RS, RB, r0, r1, rb, sink):
+    """Score rows r0..r1 block by block into ``sink`` (:mod:`~quantlib._kernels.sinks`; key = -score).
+
+    Returns True if a score is NaN or infinite (a non-finite row, or overflow).
+    """
+    nq = n_queries(sink)
+    buf = np.empty((4, rb), A.dtype)
+    bad = False
+    for s in range(r0, r1, rb):
+        e = min(r1, s + rb)
+        for q0 in range(0, W.shape[0], 4):
+            fill(W, X, q0, s, e, A, B, RS, RB, buf)
+            for t in range(min(4, nq - q0)):
+                bad |= emit(sink, q0 + t, buf[t], s, e, None, None, True)
+    return bad
 
 
 @njit(**FAST)
@@ -360,20 +368,7 @@ def scores_range(W, X, A, B, RS, RB, r0, r1, rb, out):
 
     Returns True if a score is NaN or infinite (a non-finite row, or overflow).
     """
-    nq = out.shape[0]
-    buf = np.empty((4, rb), A.dtype)
-    bad = False
-    for s in range(r0, r1, rb):
-        e = min(r1, s + rb)
-        for q0 in range(0, W.shape[0], 4):
-            fill(W, X, q0, s, e, A, B, RS, RB, buf)
-            for t in range(min(4, nq - q0)):
-                o = out[q0 + t]
-                for i in range(s, e):
-                    v = buf[t, i - s]
-                    bad |= not np.isfinite(v)
-                    o[i] = v
-    return bad
+    return _scan(W, X, A, B, RS, RB, r0, r1, rb, out)
 
 
 @njit(**FAST)
@@ -382,25 +377,7 @@ def _heap_range(W, X, A, B, RS, RB, r0, r1, rb, keys, ids):
 
     Returns True if a score is NaN or infinite.
     """
-    nq = keys.shape[0]
-    buf = np.empty((4, rb), A.dtype)
-    bad = False
-    for s in range(r0, r1, rb):
-        e = min(r1, s + rb)
-        for q0 in range(0, W.shape[0], 4):
-            fill(W, X, q0, s, e, A, B, RS, RB, buf)
-            for t in range(min(4, nq - q0)):
-                q = q0 + t
-                thr = keys[q, 0]
-                for i in range(s, e):
-                    key = -buf[t, i - s]
-                    bad |= not np.isfinite(key)
-                    if key < thr:
-                        push(keys, ids, q, key, i)
-                        thr = keys[q, 0]
-    return bad
-
-
+    return _scan(W, X, A, B, RS, RB, r0, r1, rb, (keys, ids))
 #: ``scores_parallel(W, X, A, B, RS, RB, rb, out)``: :func:`scores_range` over all rows, one row block
 #: per work item; True if a score is NaN or infinite.
 scores_parallel = blocks_driver(scores_range)
@@ -435,7 +412,7 @@ def topk_block(S, A, B, RS, RB, r0, keys, ids):
         thr = keys[q, 0]
         row = S[q]
         for i in range(m):
-            key = -add_row((row[i] * a + b) * RS[r0 + i], RB, r0 + i)
+            key = -_score(row[i], a, b, RS, RB, r0 + i)
             bad |= not np.isfinite(key)
             if key < thr:
                 push(keys, ids, q, key, r0 + i)

@@ -80,43 +80,57 @@ def _array_ok(arr, dtypes) -> bool:
     return isinstance(arr, types.Array) and arr.dtype in dtypes and arr.ndim == 2 and arr.layout == "C"
 
 
+def _tile_args_ok(W, X, q0, rows, n, nx, w_dtypes) -> bool:
+    """Whether a tile intrinsic of ``nx`` stored rows takes these argument types."""
+    return (_array_ok(W, w_dtypes) and _array_ok(X, (types.int8, types.uint8))
+            and isinstance(q0, types.Integer) and isinstance(n, types.Integer)
+            and isinstance(rows, types.UniTuple) and len(rows) == nx and isinstance(rows.dtype, types.Integer))
+
+
+def _tile_pointers(context, builder, signature, args, nq, nx):
+    """The shared start of a tile's codegen: ``(intp, nv, w_ptrs, x_ptrs)``.
+
+    ``w_ptrs`` point at the ``nq`` query rows from ``q0``, ``x_ptrs`` at the ``nx`` stored
+    rows, ``nv`` is ``n``.  With numba's bounds checking on, the row numbers and ``n``
+    (against both widths) are checked first: the loads go through pointers numba cannot see.
+    """
+    wty, xty, qty, rty, nty = signature.args[:5]
+    wa = context.make_array(wty)(context, builder, args[0])
+    xa = context.make_array(xty)(context, builder, args[1])
+    intp = context.get_value_type(types.intp)
+    q0v = context.cast(builder, args[2], qty, types.intp)
+    rows_v = [context.cast(builder, v, rty.dtype, types.intp) for v in cgutils.unpack_tuple(builder, args[3], nx)]
+    nv = context.cast(builder, args[4], nty, types.intp)
+    w_rows, w_width = cgutils.unpack_tuple(builder, wa.shape, 2)
+    x_rows, x_width = cgutils.unpack_tuple(builder, xa.shape, 2)
+    if context.enable_boundscheck:
+        for t in range(nq):
+            cgutils.do_boundscheck(context, builder, builder.add(q0v, intp(t)), w_rows)
+        for r in rows_v:
+            cgutils.do_boundscheck(context, builder, r, x_rows)
+        cgutils.do_boundscheck(context, builder, nv, builder.add(w_width, intp(1)))
+        cgutils.do_boundscheck(context, builder, nv, builder.add(x_width, intp(1)))
+    w_ptrs = [builder.gep(wa.data, [builder.mul(builder.add(q0v, intp(t)), w_width)]) for t in range(nq)]
+    x_ptrs = [builder.gep(xa.data, [builder.mul(r, x_width)]) for r in rows_v]
+    return intp, nv, w_ptrs, x_ptrs
+
+
 def _make_tile(nq: int, nx: int):
     """The intrinsic for an ``nq`` x ``nx`` tile."""
 
     def typer(typingctx, W, X, q0, rows, n):
-        if not (_array_ok(W, (types.int16,)) and _array_ok(X, (types.int8, types.uint8))
-                and isinstance(q0, types.Integer) and isinstance(n, types.Integer)
-                and isinstance(rows, types.UniTuple) and len(rows) == nx
-                and isinstance(rows.dtype, types.Integer)):
+        if not _tile_args_ok(W, X, q0, rows, n, nx, (types.int16,)):
             return None
         sig = types.UniTuple(types.int32, nq * nx)(W, X, q0, rows, n)
         signed = X.dtype == types.int8
 
         def codegen(context, builder, signature, args):
-            wty, xty, qty, rty, nty = signature.args
-            wa = context.make_array(wty)(context, builder, args[0])
-            xa = context.make_array(xty)(context, builder, args[1])
-            intp = context.get_value_type(types.intp)
-            q0v = context.cast(builder, args[2], qty, types.intp)
-            rows_v = [context.cast(builder, v, rty.dtype, types.intp)
-                      for v in cgutils.unpack_tuple(builder, args[3], nx)]
-            nv = context.cast(builder, args[4], nty, types.intp)
-            w_rows, w_width = cgutils.unpack_tuple(builder, wa.shape, 2)
-            x_rows, x_width = cgutils.unpack_tuple(builder, xa.shape, 2)
-            if context.enable_boundscheck:
-                for t in range(nq):
-                    cgutils.do_boundscheck(context, builder, builder.add(q0v, intp(t)), w_rows)
-                for r in rows_v:
-                    cgutils.do_boundscheck(context, builder, r, x_rows)
-                cgutils.do_boundscheck(context, builder, nv, builder.add(w_width, intp(1)))
-                cgutils.do_boundscheck(context, builder, nv, builder.add(x_width, intp(1)))
+            intp, nv, w_ptrs, x_ptrs = _tile_pointers(context, builder, signature, args, nq, nx)
             i32 = ir.IntType(32)
             wide = ir.VectorType(i32, STEP)
             half = ir.VectorType(i32, STEP // 2)
             w_vec = ir.VectorType(ir.IntType(16), STEP).as_pointer()
             x_vec = ir.VectorType(ir.IntType(8), STEP).as_pointer()
-            w_ptrs = [builder.gep(wa.data, [builder.mul(builder.add(q0v, intp(t)), w_width)]) for t in range(nq)]
-            x_ptrs = [builder.gep(xa.data, [builder.mul(r, x_width)]) for r in rows_v]
             accs = [cgutils.alloca_once_value(builder, ir.Constant(half, None)) for _ in range(nq * nx)]
             even = ir.Constant(half, list(range(0, STEP, 2)))
             odd = ir.Constant(half, list(range(1, STEP, 2)))
@@ -203,10 +217,7 @@ def _make_vnni_tile(nq: int, nx: int):
     """
 
     def typer(typingctx, W, X, q0, rows, n, corr):
-        if not (VNNI and _array_ok(W, (types.int8,)) and _array_ok(X, (types.int8, types.uint8))
-                and isinstance(q0, types.Integer) and isinstance(n, types.Integer)
-                and isinstance(rows, types.UniTuple) and len(rows) == nx
-                and isinstance(rows.dtype, types.Integer)
+        if not (VNNI and _tile_args_ok(W, X, q0, rows, n, nx, (types.int8,))
                 and isinstance(corr, types.UniTuple) and len(corr) == nq
                 and isinstance(corr.dtype, types.Integer)):
             return None
@@ -214,33 +225,16 @@ def _make_vnni_tile(nq: int, nx: int):
         signed = X.dtype == types.int8
 
         def codegen(context, builder, signature, args):
-            wty, xty, qty, rty, nty, cty = signature.args
-            wa = context.make_array(wty)(context, builder, args[0])
-            xa = context.make_array(xty)(context, builder, args[1])
-            intp = context.get_value_type(types.intp)
-            q0v = context.cast(builder, args[2], qty, types.intp)
-            rows_v = [context.cast(builder, v, rty.dtype, types.intp)
-                      for v in cgutils.unpack_tuple(builder, args[3], nx)]
-            nv = context.cast(builder, args[4], nty, types.intp)
+            intp, nv, w_ptrs, x_ptrs = _tile_pointers(context, builder, signature, args, nq, nx)
+            cty = signature.args[5]
             corr_v = [context.cast(builder, v, cty.dtype, types.int32)
                       for v in cgutils.unpack_tuple(builder, args[5], nq)]
-            w_rows, w_width = cgutils.unpack_tuple(builder, wa.shape, 2)
-            x_rows, x_width = cgutils.unpack_tuple(builder, xa.shape, 2)
-            if context.enable_boundscheck:
-                for t in range(nq):
-                    cgutils.do_boundscheck(context, builder, builder.add(q0v, intp(t)), w_rows)
-                for r in rows_v:
-                    cgutils.do_boundscheck(context, builder, r, x_rows)
-                cgutils.do_boundscheck(context, builder, nv, builder.add(w_width, intp(1)))
-                cgutils.do_boundscheck(context, builder, nv, builder.add(x_width, intp(1)))
             i32 = ir.IntType(32)
             lanes = ir.VectorType(i32, STEP_VNNI // 4)
             byte_vec = ir.VectorType(ir.IntType(8), STEP_VNNI)
             # the i32-lane form of the intrinsic: the one every LLVM numba has used knows
             dpbusd = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(lanes, [lanes, lanes, lanes]), "llvm.x86.avx512.vpdpbusd.512")
-            w_ptrs = [builder.gep(wa.data, [builder.mul(builder.add(q0v, intp(t)), w_width)]) for t in range(nq)]
-            x_ptrs = [builder.gep(xa.data, [builder.mul(r, x_width)]) for r in rows_v]
             accs = [cgutils.alloca_once_value(builder, ir.Constant(lanes, None)) for _ in range(nq * nx)]
             row_sums = [] if signed else [cgutils.alloca_once_value(builder, ir.Constant(lanes, None))
                                           for _ in range(nx)]
