@@ -26,13 +26,13 @@ from the range kernels here; :func:`search` picks one.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
-from numba.extending import overload
+from numba import njit
 
 from ._config import EXACT, FAST
 from .bits import _acc, _at, _hamming_fill, _signs_block
 from .dense import add_row, fill, widen
 from .drivers import search_drivers
+from .sinks import affine
 from .topk import push
 
 #: Disallowed rows between two allowed ones that end a span: a shorter gap is scored with its span
@@ -143,18 +143,6 @@ def spans(M, r0, r1, out):
     return count
 
 
-def _table_key(v, a, b):  # pragma: no cover - replaced by the overload inside kernels
-    """The heap key of a table sum ``v``: ``-(v * a + b)`` for float tables, ``-v`` for int16 ones (``a`` None)."""
-    raise NotImplementedError
-
-
-@overload(_table_key, inline="always")
-def _table_key_impl(v, a, b):
-    if isinstance(a, types.NoneType):
-        return lambda v, a, b: -np.int64(v)
-    return lambda v, a, b: -(v * a + b)
-
-
 @njit(inline="always")
 def _allowed_in(M, lo, hi, idx):
     """Write the rows ``lo..hi`` that ``M`` allows to ``idx``, in order; returns how many.
@@ -193,7 +181,7 @@ def _signs_masked(X, T, A, B, M, r0, r1, rb, keys, ids):
                     thr = keys[q, 0]
                     for t in range(count):
                         i = idx[t]
-                        key = _table_key(acc[i - lo, g], a, b)
+                        key = -affine(acc[i - lo, g], a, b)  # the unfiltered sink's key
                         if key < thr:
                             push(keys, ids, q, key, i)
                             thr = keys[q, 0]
